@@ -1,0 +1,110 @@
+"""Settings, read from the environment (and a `.env` file) once.
+
+The defaults are the embedded ones of the contract: SQLite, a filesystem broker, an outbox folder for mail,
+so `edocta demo` needs no service at all. Production sets the URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    redis_url: str | None
+    smtp_url: str | None
+    store_dir: Path
+    secret_key: str
+    base_url: str
+    from_email: str
+    timezone: str
+    outbox_dir: Path
+    broker_dir: Path
+    session_dir: Path
+    flower_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or "filesystem://"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _secret_key(var_dir: Path) -> str:
+    """EDOCTA_SECRET_KEY, or one generated once into var/ and kept there."""
+    configured = _env("EDOCTA_SECRET_KEY")
+    if configured:
+        return configured
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(key)
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # first writer wins; a concurrent process reads the winner's key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def load_settings() -> Settings:
+    load_dotenv(Path.cwd() / ".env", override=False)
+    var_dir = Path(_env("EDOCTA_VAR_DIR", "var") or "var")
+    default_db = f"sqlite:///{var_dir / 'edocta.sqlite3'}"
+    return Settings(
+        var_dir=var_dir,
+        database_url=_env("EDOCTA_DATABASE_URL", default_db) or default_db,
+        redis_url=_env("EDOCTA_REDIS_URL"),
+        smtp_url=_env("EDOCTA_SMTP_URL"),
+        store_dir=Path(_env("EDOCTA_STORE_DIR", str(var_dir / "statements")) or ""),
+        secret_key=_secret_key(var_dir),
+        base_url=(_env("EDOCTA_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+        from_email=_env("EDOCTA_FROM_EMAIL", "estados@localhost") or "estados@localhost",
+        timezone=_env("EDOCTA_TIMEZONE", "America/Mexico_City") or "America/Mexico_City",
+        outbox_dir=var_dir / "outbox",
+        broker_dir=var_dir / "broker",
+        session_dir=var_dir / "sessions",
+        flower_url=_env("EDOCTA_FLOWER_URL"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment, then call this)."""
+    get_settings.cache_clear()

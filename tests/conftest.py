@@ -1,0 +1,200 @@
+"""Fixtures shared by the whole suite: real PostgreSQL and SQLite databases, an isolated var/ folder, Redis,
+and a real SMTP server (aiosmtpd).
+
+The environment is set before any application module reads its settings; each test gets its own var/
+folder (statement store, outbox, broker) and a migrated database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="edocta-tests-"))
+os.environ["EDOCTA_VAR_DIR"] = str(_SESSION_TMP / "var")
+os.environ["EDOCTA_SECRET_KEY"] = "test-secret-key-not-for-production"
+for _name in ("EDOCTA_DATABASE_URL", "EDOCTA_REDIS_URL", "EDOCTA_SMTP_URL", "EDOCTA_STORE_DIR", "EDOCTA_BASE_URL"):
+    os.environ.pop(_name, None)
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from shared.db import dispose_engines  # noqa: E402
+from shared.migrate import upgrade  # noqa: E402
+from shared.models import Base  # noqa: E402
+from shared.settings import reset_settings  # noqa: E402
+
+POSTGRES_ADMIN_URL = os.environ.get("EDOCTA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("EDOCTA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+ARTIFACTS = Path(os.environ.get("EDOCTA_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+
+def use_environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> None:
+    """Set (or unset, with None) EDOCTA_* variables and make the application read them afresh."""
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    reset_settings()
+    dispose_engines()
+
+
+@pytest.fixture(autouse=True)
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own var/ (store, outbox, broker, sessions) and the embedded defaults."""
+    var = tmp_path / "var"
+    var.mkdir()
+    use_environment(monkeypatch, EDOCTA_VAR_DIR=str(var), EDOCTA_DATABASE_URL=f"sqlite:///{var / 'edocta.sqlite3'}")
+    yield var
+    reset_settings()
+    dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the real PostgreSQL server, migrated once for the session."""
+    name = f"edocta_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template() -> Path:
+    """A migrated SQLite file, copied for each test that needs a database."""
+    path = _SESSION_TMP / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    dispose_engines()
+    return path
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, var_dir: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path
+) -> str:
+    """A migrated, empty database: each test using it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = var_dir / "edocta.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _truncate_postgres(url)
+    use_environment(monkeypatch, EDOCTA_DATABASE_URL=url)
+    return url
+
+
+@pytest.fixture
+def sqlite_database(var_dir: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path) -> str:
+    path = var_dir / "edocta.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    use_environment(monkeypatch, EDOCTA_DATABASE_URL=url)
+    return url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    _truncate_postgres(postgres_url)
+    use_environment(monkeypatch, EDOCTA_DATABASE_URL=postgres_url)
+    return postgres_url
+
+
+# --- a real SMTP server -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SMTPServer:
+    """An aiosmtpd server on a free local port. `replies` maps a recipient to an SMTP reply to force a fault."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    replies: dict[str, str] = field(default_factory=dict)
+    refuse_all: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def received_by(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if address in str(m.get("To", ""))]
+
+
+class _Handler:
+    def __init__(self, server: SMTPServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.server.refuse_all:
+            return self.server.refuse_all
+        reply = self.server.replies.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.server.lock:
+            self.server.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    from aiosmtpd.controller import Controller
+
+    server = SMTPServer(host="127.0.0.1", port=0)
+    controller = Controller(_Handler(server), hostname="127.0.0.1", port=0)
+    controller.start()
+    server.port = controller.server.sockets[0].getsockname()[1]
+    yield server
+    controller.stop()
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """Where a test saves what a person should look at (screenshots, rendered pages)."""
+    path = ARTIFACTS / request.node.name.replace("/", "_")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def outbox_messages(var: Path) -> list[EmailMessage]:
+    """The emails the outbox-folder backend wrote, oldest first."""
+    folder = var / "outbox"
+    if not folder.exists():
+        return []
+    files = sorted(folder.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
+
+
+WaitFor = Callable[[Callable[[], bool], float], bool]
