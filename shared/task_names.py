@@ -6,10 +6,14 @@ PROCESS_ACCOUNT = "edocta.runs.process_account"
 SEND_EMAIL = "edocta.mail.send_statement_email"
 SWEEP_OUTBOX = "edocta.mail.sweep_outbox"
 RENDER_ON_DEMAND = "edocta.render.on_demand"
-SEND_ACCOUNT_EMAIL = "edocta.mail.send_account_email"
 
 QUEUE_RENDER = "render"
 QUEUE_RENDER_LARGE = "render_large"
 QUEUE_MAIL = "mail"
 # Statements with more lines than this render on the large-statement queue (its own memory cap).
 LARGE_STATEMENT_LINES = 1000
+
+# Account emails: the web only enqueues these, so its answer never depends on whether the user exists.
+SEND_INVITATION = "edocta.accounts.send_invitation"  # args: user_id
+SEND_PASSWORD_RESET = "edocta.accounts.send_password_reset"  # args: username (as typed)
+SEND_PASSWORD_CHANGED = "edocta.accounts.send_password_changed"  # args: user_id
