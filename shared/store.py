@@ -1,0 +1,269 @@
+"""The statement store: rendered statement files on disk, keyed by what they show.
+
+A file is addressed by company, customer, cut-off, format, language and the fingerprint of the statement's
+data (`Statement.fingerprint`), so a lookup is a hit exactly when a file for the same data already exists.
+Writes are atomic (a temporary file in the same folder, fsync, rename): a reader sees a complete file or
+none, and two processes writing the same key at once both succeed. After a write, files of the same
+company, customer, cut-off, format and language holding other (older) data are pruned.
+
+Layout under the root, every code percent-encoded so no code can leave its folder or collide with another:
+
+    <company>/<customer>/<cut-off>/<language>_<fingerprint>.<format>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared.statement import Statement
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("json", "html", "xlsx", "pdf")
+_LANGUAGE = re.compile(r"[a-z]{2}")
+_FINGERPRINT = re.compile(r"[A-Za-z0-9]{1,128}")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# Longer encoded codes are shortened to a readable prefix plus a digest of the whole code, so that a folder
+# name stays well under the 255-byte limit of common filesystems. `~` never appears in an encoded code.
+_MAX_COMPONENT = 120
+_TEMPORARY_SUFFIX = ".tmp"
+# A temporary file this old belongs to a writer that died; `prune` removes it.
+STALE_TEMPORARY_SECONDS = 3600
+
+
+class InvalidStoreKey(ValueError):
+    """A key that cannot address a stored statement (bad format, language, fingerprint, date or code)."""
+
+
+def _encode(code: str) -> str:
+    """Percent-encode every byte of the UTF-8 text but letters, digits, `_` and `-` (so never `.` or `/`)."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in code.encode("utf-8"))
+
+
+def _decode(text: str) -> str:
+    if not re.fullmatch(r"(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+", text):
+        raise InvalidStoreKey(f"badly encoded code in store key: {text!r}")
+    raw = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            raw.append(int(text[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.append(ord(text[i]))
+            i += 1
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidStoreKey(f"badly encoded code in store key: {text!r}") from None
+
+
+def _folder_name(code: str) -> str:
+    encoded = _encode(code)
+    if len(encoded) <= _MAX_COMPONENT:
+        return encoded
+    prefix = encoded[:80]
+    cut = prefix.rfind("%")
+    if cut > len(prefix) - 3:  # do not split a %XX escape
+        prefix = prefix[:cut]
+    return f"{prefix}~{hashlib.sha256(code.encode('utf-8')).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class StoreKey:
+    """What one stored file shows: a statement's data (by fingerprint), in one format and language."""
+
+    company: str
+    customer: str
+    cutoff: dt.date
+    fmt: str
+    language: str
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        for name in ("company", "customer"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value == "":
+                raise InvalidStoreKey(f"{name} must be a non-empty text code, got {value!r}")
+        if not isinstance(self.cutoff, dt.date) or isinstance(self.cutoff, dt.datetime):
+            raise InvalidStoreKey(f"cutoff must be a date, got {self.cutoff!r}")
+        if self.fmt not in FORMATS:
+            raise InvalidStoreKey(f"format must be one of {', '.join(FORMATS)}, got {self.fmt!r}")
+        if not isinstance(self.language, str) or not _LANGUAGE.fullmatch(self.language):
+            raise InvalidStoreKey(f"language must be two lowercase letters, got {self.language!r}")
+        if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
+            raise InvalidStoreKey(f"fingerprint must be 1-128 letters or digits, got {self.fingerprint!r}")
+
+    @classmethod
+    def for_statement(cls, statement: Statement, fmt: str, language: str | None = None) -> StoreKey:
+        """The key of `statement` rendered as `fmt` in `language` (default: the statement's own)."""
+        return cls(
+            company=statement.company.code,
+            customer=statement.customer.code,
+            cutoff=statement.cutoff,
+            fmt=fmt,
+            language=language or statement.language,
+            fingerprint=statement.fingerprint,
+        )
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.language}_{self.fingerprint}.{self.fmt}"
+
+    def as_string(self) -> str:
+        """A one-line text form (kept in the database, e.g. an email's attachments); `parse` reverses it."""
+        return (
+            "/".join(
+                (
+                    _encode(self.company),
+                    _encode(self.customer),
+                    self.cutoff.isoformat(),
+                    self.language,
+                    self.fingerprint,
+                )
+            )
+            + f".{self.fmt}"
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> StoreKey:
+        if not isinstance(text, str):
+            raise InvalidStoreKey(f"a store key is text, got {text!r}")
+        parts = text.split("/")
+        if len(parts) != 5 or "." not in parts[4]:
+            raise InvalidStoreKey(f"not a store key: {text!r}")
+        company, customer, cutoff, language, last = parts
+        fingerprint, _, fmt = last.partition(".")
+        try:
+            day = dt.date.fromisoformat(cutoff)
+        except ValueError:
+            raise InvalidStoreKey(f"bad cut-off date in store key: {text!r}") from None
+        return cls(_decode(company), _decode(customer), day, fmt, language, fingerprint)
+
+    def __str__(self) -> str:
+        return self.as_string()
+
+
+class StatementStore:
+    """Rendered statement files under `root` (the folder is created on the first write)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"StatementStore({str(self.root)!r})"
+
+    def folder(self, key: StoreKey) -> Path:
+        """The folder holding every version of one customer's statements at one company and cut-off."""
+        return self.root / _folder_name(key.company) / _folder_name(key.customer) / key.cutoff.isoformat()
+
+    def path(self, key: StoreKey) -> Path:
+        """Where the file of `key` is (or would be) stored."""
+        return self.folder(key) / key.file_name
+
+    def get(self, key: StoreKey) -> Path | None:
+        """The stored file of `key` (a hit), or None (a miss)."""
+        path = self.path(key)
+        return path if path.is_file() else None
+
+    def read(self, key: StoreKey) -> bytes | None:
+        """The stored bytes of `key`, or None. Safe against a prune removing the file between lookup and read."""
+        try:
+            return self.path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def put(self, key: StoreKey, data: bytes) -> Path:
+        """Store `data` under `key` atomically and return its path; then prune older versions.
+
+        Two writers of the same key at once both succeed and the file is complete either way. If anything
+        fails (disk full, the process dies), the key stays a miss (or keeps its earlier complete file).
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"stored data must be bytes, got {type(data).__name__}")
+        if len(data) == 0:
+            raise ValueError(f"refusing to store an empty file for {key}")
+        folder = self.folder(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / key.file_name
+        temporary = folder / f".{key.file_name}.{os.getpid()}.{secrets.token_hex(6)}{_TEMPORARY_SUFFIX}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        _fsync_folder(folder)
+        log.debug("stored %s (%d bytes)", key, len(data))
+        self.prune(key)
+        return target
+
+    def prune(self, key: StoreKey, *, stale_after: float = STALE_TEMPORARY_SECONDS) -> int:
+        """Delete the files of the same company, customer, cut-off, format and language whose fingerprint is
+        not `key`'s (older data), and temporary files left by writers that died. Returns how many were deleted.
+
+        When two writers store different data for the same statement at once, each may prune the other's
+        file; the statement is then a miss and is rendered again from the current data.
+        """
+        folder = self.folder(key)
+        pattern = re.compile(rf"{re.escape(key.language)}_[A-Za-z0-9]+\.{re.escape(key.fmt)}")
+        now = time.time()
+        removed = 0
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        for entry in entries:
+            try:
+                if entry.name.startswith(".") and entry.name.endswith(_TEMPORARY_SUFFIX):
+                    if now - entry.stat().st_mtime < stale_after:
+                        continue
+                elif entry.name == key.file_name or not pattern.fullmatch(entry.name):
+                    continue
+                os.unlink(entry.path)
+                removed += 1
+                log.debug("pruned %s", entry.path)
+            except FileNotFoundError:
+                continue  # another process pruned it first
+        return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def get_store() -> StatementStore:
+    """The store at `EDOCTA_STORE_DIR` (default `var/statements`)."""
+    return StatementStore(get_settings().store_dir)
