@@ -1,0 +1,53 @@
+"""The schedule, as data. `edocta beat` (exactly one beat process, ever) reads it through worker/celery_app.py.
+
+Beat ticks every day at 06:00 in `EDOCTA_TIMEZONE`. The tick asks `shared.schedule` which cut-off rules are
+due on that day and starts one run per due rule, for the companies that follow it (`Company.schedule`):
+
+| rule          | runs on                         | cut-off                          |
+| ------------- | ------------------------------- | -------------------------------- |
+| `monthly`     | the 1st (the default)           | the last day of the previous month |
+| `semimonthly` | the 16th and the 1st            | the 15th; the previous month end |
+| `weekly`      | Monday                          | the Sunday before                |
+| `daily`       | every day                       | yesterday                        |
+
+Each run has a key like `scheduled:monthly:2026-11-30`, unique in the database: a tick delivered twice, or
+a second beat started by mistake, starts no second run.
+
+The sweeper (every minute) re-enqueues emails and accounts whose messages were lost (a worker killed, a
+broker restarted), retries emails whose back-off has passed, and closes finished runs.
+
+This module imports nothing heavy: it is data.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shared import task_names
+
+RUN_HOUR = 6
+RUN_MINUTE = 0
+
+# Cut-off rules, by the value of Company.schedule: on which days a run starts, and which cut-off it covers.
+RULES = {
+    "monthly": {"runs_on": "day 1", "cutoff": "last day of the previous month"},
+    "semimonthly": {"runs_on": "days 1 and 16", "cutoff": "the 15th, or the last day of the previous month"},
+    "weekly": {"runs_on": "Monday", "cutoff": "the previous Sunday"},
+    "daily": {"runs_on": "every day", "cutoff": "yesterday"},
+}
+DEFAULT_RULE = "monthly"
+
+SWEEP_EVERY_SECONDS = float(os.environ.get("EDOCTA_SWEEP_SECONDS") or 60)
+
+ENTRIES = {
+    "statement-runs": {
+        "task": task_names.SCHEDULED_TICK,
+        "cron": {"minute": str(RUN_MINUTE), "hour": str(RUN_HOUR)},
+        "expires_seconds": 12 * 3600,
+    },
+    "sweep-outbox": {
+        "task": task_names.SWEEP_OUTBOX,
+        "every_seconds": SWEEP_EVERY_SECONDS,
+        "expires_seconds": max(SWEEP_EVERY_SECONDS * 2, 30),
+    },
+}
