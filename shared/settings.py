@@ -39,6 +39,12 @@ class Settings:
     session_dir: Path
     flower_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Mail delivery: first retry delay (doubles each time), how long to keep retrying, the claim lease,
+    # and how long an enqueued account or email may wait before the sweeper enqueues it again.
+    mail_retry_base_seconds: float = 60.0
+    mail_retry_hours: float = 24.0
+    mail_lease_seconds: float = 300.0
+    requeue_after_seconds: float = 300.0
 
     @property
     def broker_url(self) -> str:
@@ -97,6 +103,10 @@ def load_settings() -> Settings:
         broker_dir=var_dir / "broker",
         session_dir=var_dir / "sessions",
         flower_url=_env("EDOCTA_FLOWER_URL"),
+        mail_retry_base_seconds=float(_env("EDOCTA_MAIL_RETRY_BASE_SECONDS", "60") or 60),
+        mail_retry_hours=float(_env("EDOCTA_MAIL_RETRY_HOURS", "24") or 24),
+        mail_lease_seconds=float(_env("EDOCTA_MAIL_LEASE_SECONDS", "300") or 300),
+        requeue_after_seconds=float(_env("EDOCTA_REQUEUE_AFTER_SECONDS", "300") or 300),
     )
 
 
