@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -168,14 +169,21 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on at the moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPServer]:
     from aiosmtpd.controller import Controller
 
-    server = SMTPServer(host="127.0.0.1", port=0)
-    controller = Controller(_Handler(server), hostname="127.0.0.1", port=0)
+    server = SMTPServer(host="127.0.0.1", port=free_port())
+    # aiosmtpd's start() connects to the configured port to finish its setup, so the port cannot be 0.
+    controller = Controller(_Handler(server), hostname="127.0.0.1", port=server.port)
     controller.start()
-    server.port = controller.server.sockets[0].getsockname()[1]
     yield server
     controller.stop()
 
