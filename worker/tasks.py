@@ -1,1 +1,76 @@
-"""Celery tasks: thin adapters that parse their arguments (ids and ISO dates) and call one service in shared/."""
+"""Celery tasks: thin adapters that parse their arguments (ids and ISO dates) and call one service in shared/.
+
+Every task here is idempotent (a unique key or a conditional update in the database decides whether its work
+was done), so all of them are acknowledged late and put back when their worker process dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from shared import outbox, runs, task_names
+from shared.task_client import HARD_TIME_LIMITS
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+def _limits(name: str) -> dict[str, Any]:
+    hard = HARD_TIME_LIMITS[name]
+    return {"name": name, "time_limit": hard, "soft_time_limit": max(hard - 30, hard * 0.8), "acks_late": True}
+
+
+@app.task(**_limits(task_names.START_RUN))
+def start_run(cutoff: str, company_code: str | None = None, trigger: str = "admin") -> int:
+    return runs.start_run(dt.date.fromisoformat(cutoff), company_code=company_code, trigger=trigger)
+
+
+@app.task(**_limits(task_names.SCHEDULED_TICK))
+def scheduled_tick() -> list[int]:
+    return runs.scheduled_tick()
+
+
+@app.task(**_limits(task_names.PROCESS_ACCOUNT))
+def process_account(run_account_id: int) -> str:
+    try:
+        outcome = runs.process_account(int(run_account_id))
+    except SoftTimeLimitExceeded:
+        runs.fail_account(int(run_account_id), "the statement took too long to render")
+        raise
+    except Exception as error:
+        # A statement that cannot be built or rendered is recorded, so the run can finish and report it. A
+        # database that is down cannot record it either: the account stays pending and the sweeper retries.
+        log.exception("account %s of a run failed", run_account_id)
+        runs.fail_account(int(run_account_id), f"{type(error).__name__}: {error}")
+        raise
+    return outcome.status
+
+
+@app.task(**_limits(task_names.SEND_EMAIL))
+def send_statement_email(outbox_id: int) -> str:
+    outcome = outbox.send_statement_email(int(outbox_id))
+    if (
+        outcome.result == "retry"
+        and outcome.retry_in is not None
+        and outcome.retry_in <= outbox.COUNTDOWN_LIMIT_SECONDS
+    ):
+        send_statement_email.apply_async((outbox_id,), countdown=outcome.retry_in)
+    if outcome.run_id is not None and outcome.result != "not_claimed":
+        runs.refresh_run(outcome.run_id)
+    return outcome.result
+
+
+@app.task(**_limits(task_names.SWEEP_OUTBOX))
+def sweep_outbox() -> dict[str, int]:
+    report = runs.sweep()
+    return {"emails": report.emails, "accounts": report.accounts, "runs_finished": report.runs_finished}
+
+
+@app.task(**_limits(task_names.RENDER_ON_DEMAND))
+def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str) -> str | None:
+    key = runs.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language)
+    return None if key is None else key.as_string()

@@ -1,0 +1,568 @@
+"""The statement-email outbox: one row per statement and recipient, sent at most once per generation.
+
+How an email travels:
+1. A run's account task writes the rows (unique company, customer, cut-off, recipient: a second run at the
+   same cut-off adds nothing) in the same transaction that marks the account done, and enqueues one send task
+   per new row after the commit.
+2. `send_statement_email` claims the row with a conditional update (pending and due, or sending with an
+   expired lease) that sets a lease token; only the claimer talks to the SMTP server. After the server accepts
+   the message the row becomes `sent` (conditional on the token). A 4xx reply or a connection failure puts the
+   row back to `pending` with an exponential back-off, for up to `EDOCTA_MAIL_RETRY_HOURS` after it was first
+   queued; then, or on a 5xx reply, the row is `failed` with the server's reply.
+3. The sweeper (`shared.runs.sweep`) enqueues again rows whose message was lost (a broker restart, a killed
+   worker): pending rows that are due and waited too long, and rows whose lease expired.
+4. An admin resend is an explicit new attempt: a new generation of the same row.
+
+SMTP cannot promise exactly-once: if a worker dies after the server accepted a message but before the row is
+marked sent, the lease expires and the message goes again. That window is the time between the server's
+"250" and one UPDATE; when a message is sent again after an expired lease, it is logged as a possible
+duplicate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared import task_names
+from shared.db import session_scope
+from shared.models import AuditEvent, Company, Customer, OutboxEmail, utcnow
+from shared.settings import get_settings
+from shared.statement import Statement, StatementNotFound, load_statement
+from shared.store import StatementStore, StoreKey, get_store
+from shared.task_client import send_task
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "email"
+ATTACHMENT_TYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# A retry waits base * 2^(attempt-1), at most this long.
+MAX_RETRY_DELAY_SECONDS = 3600.0
+# Retries due sooner than this are enqueued with a countdown; later ones are left to the sweeper.
+COUNTDOWN_LIMIT_SECONDS = 300.0
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+ENGLISH = {
+    "Estado de cuenta al {date} — {company}": "Statement as of {date} — {company}",
+    "Estimado cliente": "Dear customer",
+    "Le enviamos su estado de cuenta con {company} al {date}.": (
+        "Please find your statement with {company} as of {date}."
+    ),
+    "Cliente": "Customer",
+    "Límite de crédito": "Credit limit",
+    "Vencido": "Overdue",
+    "Por vencer": "Not yet due",
+    "Saldo total": "Total balance",
+    "Crédito disponible": "Available credit",
+    "Sin límite": "No limit",
+    "Moneda": "Currency",
+    "Consulte el detalle en el portal:": "See the details in the portal:",
+    "Ver estado de cuenta": "View statement",
+    "Archivos adjuntos:": "Attached files:",
+    "Este mensaje se envió automáticamente; no es necesario responderlo.": (
+        "This message was sent automatically; there is no need to reply."
+    ),
+}
+
+
+def _install_translations() -> None:
+    from shared.i18n import add_translations
+
+    add_translations("en", ENGLISH)
+
+
+# --- rendering into the store ----------------------------------------------------------------------------
+
+
+def statement_in_language(statement: Statement, language: str) -> Statement:
+    """The same statement rendered in another language (its fingerprint follows the language)."""
+    if statement.language == language:
+        return statement
+    return dataclasses.replace(statement, language=language, _fingerprint=[])
+
+
+@dataclass(frozen=True)
+class StoredStatement:
+    statement: Statement
+    keys: list[StoreKey]
+    rendered: int  # how many files had to be rendered (0 when the store had them all)
+
+
+def ensure_rendered(
+    statement: Statement, formats: Sequence[str], store: StatementStore | None = None
+) -> StoredStatement:
+    """Render `statement` in each format into the store, unless the store already holds that data."""
+    from shared.render import render_statement
+
+    store = store or get_store()
+    keys: list[StoreKey] = []
+    rendered = 0
+    for fmt in formats:
+        key = StoreKey.for_statement(statement, fmt)
+        if store.get(key) is None:
+            store.put(key, render_statement(statement, fmt))
+            rendered += 1
+            log.info("rendered %s", key.as_string())
+        keys.append(key)
+    return StoredStatement(statement, keys, rendered)
+
+
+# --- queueing ---------------------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(OutboxEmail)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(OutboxEmail)
+
+
+def queue_statement_emails(
+    session: Session,
+    *,
+    run_id: int | None,
+    company_id: int,
+    customer_id: int,
+    cutoff: dt.date,
+    recipients: Iterable[str],
+    language: str,
+    stored: StoredStatement,
+) -> list[int]:
+    """Insert one outbox row per recipient, skipping recipients who already have this statement.
+
+    Returns the ids of the new rows; the caller enqueues them after its transaction commits.
+    """
+    now = utcnow()
+    seen: set[str] = set()
+    rows = []
+    for recipient in recipients:
+        if recipient.lower() in seen:
+            continue
+        seen.add(recipient.lower())
+        rows.append(
+            {
+                "run_id": run_id,
+                "company_id": company_id,
+                "customer_id": customer_id,
+                "cutoff": cutoff,
+                "recipient": recipient,
+                "language": language,
+                "fingerprint": stored.statement.fingerprint,
+                "attachments": [key.as_string() for key in stored.keys],
+                "status": PENDING,
+                "attempts": 0,
+                "generation": 1,
+                "next_attempt_at": now,
+                "first_queued_at": now,
+                "last_error": "",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if not rows:
+        return []
+    statement = (
+        _insert_ignoring_duplicates(session)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["company_id", "customer_id", "cutoff", "recipient"])
+        .returning(OutboxEmail.id)
+    )
+    return [int(row_id) for row_id in session.scalars(statement).all()]
+
+
+def enqueue_sends(outbox_ids: Iterable[int]) -> None:
+    for outbox_id in outbox_ids:
+        send_task(task_names.SEND_EMAIL, (outbox_id,))
+
+
+# --- the email itself -------------------------------------------------------------------------------------
+
+
+def statement_url(company: str, customer: str, cutoff: dt.date) -> str:
+    base = get_settings().base_url
+    return f"{base}/statements/{quote(company, safe='')}/{quote(customer, safe='')}/{cutoff.isoformat()}"
+
+
+_ENVIRONMENT: Environment | None = None
+
+
+def _environment() -> Environment:
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        from shared.i18n import install_jinja
+
+        _install_translations()
+        environment = Environment(
+            loader=FileSystemLoader(TEMPLATE_DIR),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        install_jinja(environment)
+        _ENVIRONMENT = environment
+    return _ENVIRONMENT
+
+
+def statement_subject(statement: Statement) -> str:
+    from shared.i18n import format_date, translate
+
+    _environment()
+    return translate("Estado de cuenta al {date} — {company}", statement.language).format(
+        date=format_date(statement.cutoff, statement.language, format="long"), company=statement.company.name
+    )
+
+
+def statement_figures(statement: Statement) -> list[dict[str, str | None]]:
+    """The five figures per currency, formatted for the statement's language (credit only in the account's)."""
+    from shared.i18n import format_money
+
+    language = statement.language
+    rows = []
+    for currency, totals in statement.totals.items():
+        own = currency == statement.currency
+        rows.append(
+            {
+                "currency": currency,
+                "credit_limit": (
+                    format_money(statement.credit_limit, currency, language)
+                    if own and statement.credit_limit is not None
+                    else None
+                ),
+                "overdue": format_money(totals.overdue, currency, language),
+                "not_due": format_money(totals.not_due, currency, language),
+                "total": format_money(totals.total, currency, language),
+                "available_credit": (
+                    format_money(statement.available_credit, currency, language)
+                    if own and statement.available_credit is not None
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def compose_statement_email(
+    statement: Statement, recipient: str, attachments: Sequence[tuple[str, bytes, str]]
+) -> EmailMessage:
+    """The statement email: subject, plain text and HTML with the five figures, the portal link, the files."""
+    from shared.i18n import format_date
+    from shared.mail import build_message
+
+    environment = _environment()
+    subject = statement_subject(statement)
+    context = {
+        "statement": statement,
+        "language": statement.language,
+        "subject": subject,
+        "cutoff_text": format_date(statement.cutoff, statement.language, format="long"),
+        "figures": statement_figures(statement),
+        "url": statement_url(statement.company.code, statement.customer.code, statement.cutoff),
+        "attachment_names": [name for name, _, _ in attachments],
+    }
+    text = environment.get_template("statement.txt.j2").render(context)
+    html = environment.get_template("statement.html.j2").render(context)
+    return build_message(to=recipient, subject=subject, text=text, html=html, attachments=tuple(attachments))
+
+
+# --- sending ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    outbox_id: int
+    token: str
+    recovered: bool  # the previous claimer's lease expired: its outcome is unknown
+
+
+def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
+    """Take the row for sending, or None when it is not due, already sent, or held by a live lease."""
+    now = now or utcnow()
+    settings = get_settings()
+    previous = session.execute(select(OutboxEmail.status).where(OutboxEmail.id == outbox_id)).scalar_one_or_none()
+    token = secrets.token_hex(16)
+    result = session.execute(
+        update(OutboxEmail)
+        .where(
+            OutboxEmail.id == outbox_id,
+            or_(
+                and_(OutboxEmail.status == PENDING, OutboxEmail.next_attempt_at <= now),
+                and_(OutboxEmail.status == SENDING, OutboxEmail.lease_until < now),
+            ),
+        )
+        .values(
+            status=SENDING,
+            lease_token=token,
+            lease_until=now + dt.timedelta(seconds=settings.mail_lease_seconds),
+            attempts=OutboxEmail.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return Claim(outbox_id, token, recovered=previous == SENDING)
+
+
+def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
+    with session_scope() as session:
+        result = session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == outbox_id, OutboxEmail.lease_token == token)
+            .values(lease_token=None, lease_until=None, updated_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def retry_delay(attempts: int) -> float:
+    base = get_settings().mail_retry_base_seconds
+    return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
+
+
+def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> tuple[EmailMessage, StoredStatement]:
+    """Build the email from the current data; files the store lacks (data changed, pruned) are rendered."""
+    from shared.render import render_statement, statement_filename
+
+    company = session.get(Company, row.company_id)
+    customer = session.get(Customer, row.customer_id)
+    if company is None or customer is None:
+        raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
+    statement = statement_in_language(load_statement(session, company.code, customer.number, row.cutoff), row.language)
+    formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else customer.formats
+    stored = ensure_rendered(statement, formats, store)
+    attachments = []
+    for key in stored.keys:
+        path = store.get(key) or store.put(key, render_statement(statement, key.fmt))  # pruned meanwhile
+        attachments.append((statement_filename(statement, key.fmt), path.read_bytes(), ATTACHMENT_TYPES[key.fmt]))
+    message = compose_statement_email(statement, row.recipient, attachments)
+    domain = get_settings().from_email.rpartition("@")[2] or "localhost"
+    del message["Message-ID"]
+    message["Message-ID"] = make_msgid(idstring=f"edocta.{row.id}.{row.generation}", domain=domain)
+    return message, stored
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    outbox_id: int
+    result: str  # sent | not_claimed | retry | failed
+    detail: str = ""
+    run_id: int | None = None
+    retry_in: float | None = None
+
+
+def send_statement_email(outbox_id: int) -> SendOutcome:
+    """Claim, build, send and record one outbox row. Safe to call any number of times for the same row."""
+    from shared.mail import PermanentMailError, TransientMailError, get_mail_backend
+
+    settings = get_settings()
+    store = get_store()
+    with session_scope() as session:
+        claim = claim_email(session, outbox_id)
+        if claim is None:
+            return SendOutcome(outbox_id, "not_claimed")
+    # The claim is committed: from here the row is ours until the lease ends.
+    with session_scope() as session:
+        row = session.get(OutboxEmail, outbox_id)
+        assert row is not None
+        run_id, attempts, first_queued_at = row.run_id, row.attempts, row.first_queued_at
+        if claim.recovered:
+            log.warning(
+                "outbox %s: the previous attempt's lease expired with its outcome unknown; sending again may "
+                "deliver a duplicate to %s",
+                outbox_id,
+                row.recipient,
+            )
+        try:
+            message, stored = _message_for(session, row, store)
+        except StatementNotFound as error:
+            detail = f"statement not found: {error}"
+            _release(outbox_id, claim.token, {"status": FAILED, "last_error": detail})
+            return SendOutcome(outbox_id, "failed", detail, run_id)
+        except Exception as error:
+            # Not the recipient's fault: try again later, like a temporary SMTP failure.
+            delay = retry_delay(attempts)
+            _release(
+                outbox_id,
+                claim.token,
+                {
+                    "status": PENDING,
+                    "last_error": f"could not build the email: {type(error).__name__}: {error}",
+                    "next_attempt_at": utcnow() + dt.timedelta(seconds=delay),
+                },
+            )
+            raise
+
+    try:
+        log.info("outbox %s: sending to %s (attempt %s)", outbox_id, message["To"], attempts)
+        get_mail_backend().send(message)
+    except PermanentMailError as error:
+        reply = _reply_text(error)
+        _release(outbox_id, claim.token, {"status": FAILED, "last_error": reply})
+        log.warning("outbox %s: refused permanently: %s", outbox_id, reply)
+        return SendOutcome(outbox_id, "failed", reply, run_id)
+    except (TransientMailError, OSError) as error:
+        reply = _reply_text(error)
+        now = utcnow()
+        if now - first_queued_at >= dt.timedelta(hours=settings.mail_retry_hours):
+            detail = f"gave up after {attempts} attempts over {settings.mail_retry_hours:g} h: {reply}"
+            _release(outbox_id, claim.token, {"status": FAILED, "last_error": detail})
+            log.warning("outbox %s: %s", outbox_id, detail)
+            return SendOutcome(outbox_id, "failed", detail, run_id)
+        delay = retry_delay(attempts)
+        _release(
+            outbox_id,
+            claim.token,
+            {"status": PENDING, "last_error": reply, "next_attempt_at": now + dt.timedelta(seconds=delay)},
+        )
+        log.info("outbox %s: temporary failure (%s); next attempt in %.0f s", outbox_id, reply, delay)
+        return SendOutcome(outbox_id, "retry", reply, run_id, retry_in=delay)
+
+    # Accepted by the server: record it at once (the only window for a duplicate is until this commits).
+    marked = _release(
+        outbox_id,
+        claim.token,
+        {
+            "status": SENT,
+            "sent_at": utcnow(),
+            "last_error": "",
+            "fingerprint": stored.statement.fingerprint,
+            "attachments": [key.as_string() for key in stored.keys],
+        },
+    )
+    if not marked:
+        log.warning("outbox %s: sent, but the lease was taken over meanwhile (possible duplicate)", outbox_id)
+    return SendOutcome(outbox_id, "sent", f"rendered {stored.rendered}" if stored.rendered else "", run_id)
+
+
+def _reply_text(error: BaseException) -> str:
+    code = getattr(error, "code", None)
+    reply = getattr(error, "reply", None)
+    if code is not None and reply is not None:
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        return f"{code} {text}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+# --- admin actions and reports ----------------------------------------------------------------------------
+
+
+class ResendError(LookupError):
+    """No such email."""
+
+
+def resend_email(session: Session, outbox_id: int, *, by_username: str) -> None:
+    """An explicit new attempt at one email: a new generation, sent from the current data.
+
+    Commits the session (so the row is visible to the worker), then enqueues the send. If the statement's data
+    changed since the last attempt, the worker renders the new files before sending.
+    """
+    row = session.get(OutboxEmail, outbox_id)
+    if row is None:
+        raise ResendError(f"no email {outbox_id}")
+    now = utcnow()
+    previous = f"generation {row.generation}, {row.status}"
+    session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == outbox_id)
+        .values(
+            generation=OutboxEmail.generation + 1,
+            status=PENDING,
+            attempts=0,
+            lease_token=None,
+            lease_until=None,
+            next_attempt_at=now,
+            first_queued_at=now,
+            last_error="",
+            sent_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        AuditEvent(
+            event="email_resend",
+            username=by_username,
+            detail=f"outbox {outbox_id} to {row.recipient} (was {previous})",
+        )
+    )
+    session.commit()
+    log.info("outbox %s: resend requested by %s", outbox_id, by_username)
+    if row.run_id is not None:
+        from shared.runs import reopen_run
+
+        reopen_run(row.run_id)
+    send_task(task_names.SEND_EMAIL, (outbox_id,))
+
+
+@dataclass(frozen=True)
+class FailedEmail:
+    id: int
+    run_id: int | None
+    company_code: str
+    company_name: str
+    customer_number: str
+    customer_name: str
+    cutoff: dt.date
+    recipient: str
+    attempts: int
+    generation: int
+    last_error: str
+    updated_at: dt.datetime
+
+
+def failed_emails(session: Session, limit: int = 100) -> list[FailedEmail]:
+    """The most recent failed emails, with the server's reason (for the ops page and `edocta runs show`)."""
+    return _emails(session, limit, OutboxEmail.status == FAILED)
+
+
+def _emails(session: Session, limit: int, *conditions: Any) -> list[FailedEmail]:
+    rows = session.execute(
+        select(OutboxEmail, Company.code, Company.name, Customer.number, Customer.name)
+        .join(Company, Company.id == OutboxEmail.company_id)
+        .join(Customer, Customer.id == OutboxEmail.customer_id)
+        .where(*conditions)
+        .order_by(OutboxEmail.updated_at.desc(), OutboxEmail.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        FailedEmail(
+            id=row.id,
+            run_id=row.run_id,
+            company_code=company_code,
+            company_name=company_name,
+            customer_number=customer_number,
+            customer_name=customer_name,
+            cutoff=row.cutoff,
+            recipient=row.recipient,
+            attempts=row.attempts,
+            generation=row.generation,
+            last_error=row.last_error,
+            updated_at=row.updated_at,
+        )
+        for row, company_code, company_name, customer_number, customer_name in rows
+    ]
+
+
+def run_failed_emails(session: Session, run_id: int, limit: int = 100) -> list[FailedEmail]:
+    return _emails(session, limit, OutboxEmail.status == FAILED, OutboxEmail.run_id == run_id)
