@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import datetime as dt
+import email.policy
+import logging
+import os
 import re
+import secrets
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import email_validator
+
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -31,3 +53,339 @@ def validate_email(address: str) -> str:
     except email_validator.EmailNotValidError as exc:
         raise InvalidEmail(f"{candidate!r} is not a valid email address: {exc}") from None
     return str(result.normalized)
+
+
+class InvalidMessage(ValueError):
+    """A message that cannot be built safely (a line break in the subject, a bad attachment name...)."""
+
+
+class MailError(Exception):
+    """Delivery failed. `code` is the SMTP reply code (None when there was no reply), `reply` its text."""
+
+    def __init__(self, code: int | None, reply: str) -> None:
+        super().__init__(code, reply)
+        self.code = code
+        self.reply = reply
+
+    def __str__(self) -> str:
+        return self.reply if self.code is None else f"{self.code} {self.reply}"
+
+
+class TransientMailError(MailError):
+    """Try again later: an SMTP 4xx reply, the server unreachable or gone mid-conversation, a timeout."""
+
+
+class PermanentMailError(MailError):
+    """Do not try again: an SMTP 5xx reply (no such user, message refused...)."""
+
+
+Attachment = tuple[str, bytes, str]
+
+
+def _refuse_line_breaks(value: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidMessage(f"the {what} must be text")
+    if _CONTROL_CHARACTERS.search(value.replace("\t", " ")):
+        raise InvalidMessage(f"the {what} may not contain line breaks or control characters: {value!r}")
+    return value
+
+
+def _sender() -> str:
+    """The From address of `EDOCTA_FROM_EMAIL` (a bare address or `Name <address>`); `localhost` is allowed."""
+    configured = _refuse_line_breaks(get_settings().from_email, "sender (EDOCTA_FROM_EMAIL)")
+    name, address = parseaddr(configured)
+    if "@" not in address:
+        raise InvalidMessage(f"EDOCTA_FROM_EMAIL is not an email address: {configured!r}")
+    return formataddr((name, address)) if name else address
+
+
+def build_message(
+    *,
+    to: str | Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: Iterable[Attachment] = (),
+    reply_to: str | None = None,
+) -> EmailMessage:
+    """An email from `EDOCTA_FROM_EMAIL`: a plain-text body, optionally an HTML alternative, and attachments
+    given as `(filename, data, "maintype/subtype")`.
+
+    Every address is validated and the subject and file names may not hold line breaks, so no header can be
+    injected. Raises InvalidEmail or InvalidMessage, building nothing.
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not recipients:
+        raise InvalidMessage("a message needs at least one recipient")
+    recipients = [validate_email(address) for address in recipients]
+    subject = _refuse_line_breaks(subject, "subject").strip()
+    if not subject:
+        raise InvalidMessage("the subject is empty")
+    sender = _sender()
+    files: list[tuple[str, bytes, str, str]] = []
+    for filename, data, content_type in attachments:
+        _refuse_line_breaks(filename, "attachment file name")
+        if not filename.strip() or "/" in filename or "\\" in filename:
+            raise InvalidMessage(f"bad attachment file name: {filename!r}")
+        maintype, slash, subtype = content_type.partition("/")
+        if not slash or not re.fullmatch(r"[\w.+-]+", maintype) or not re.fullmatch(r"[\w.+-]+", subtype):
+            raise InvalidMessage(f"bad attachment content type: {content_type!r}")
+        if not isinstance(data, bytes | bytearray):
+            raise InvalidMessage(f"attachment {filename!r} must be bytes")
+        files.append((filename, bytes(data), maintype, subtype))
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    if reply_to:
+        message["Reply-To"] = validate_email(reply_to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
+    message["Message-ID"] = make_msgid(domain=domain or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text, cte="quoted-printable")
+    if html is not None:
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+    for filename, data, maintype, subtype in files:
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message
+
+
+def _needs_smtputf8(message: EmailMessage) -> bool:
+    return any(not str(message.get(name, "")).isascii() for name in ("From", "To", "Cc", "Reply-To"))
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as written to a file (RFC 6532 UTF-8 headers only when an address needs them)."""
+    if _needs_smtputf8(message):
+        return message.as_bytes(policy=email.policy.default.clone(utf8=True))
+    return message.as_bytes()
+
+
+def _recipients(message: EmailMessage) -> str:
+    return ", ".join(str(message.get(name)) for name in ("To", "Cc") if message.get(name))
+
+
+# --- backends ----------------------------------------------------------------------------------------------
+
+
+class MailBackend(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(query: dict[str, list[str]], name: str, default: bool) -> bool:
+    values = query.get(name)
+    if not values:
+        return default
+    value = values[-1].strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"EDOCTA_SMTP_URL: {name} must be 1 or 0, got {value!r}")
+
+
+def _reply_text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace")
+    return str(reply)
+
+
+def _classify(code: int, reply: bytes | str) -> MailError:
+    text = _reply_text(reply)
+    if 500 <= code < 600:
+        return PermanentMailError(code, text)
+    return TransientMailError(code if code > 0 else None, text)
+
+
+@dataclass(frozen=True)
+class SMTPBackend:
+    """Delivery to an SMTP server, one connection per message.
+
+    URL forms: `smtp://host:25`, `smtp://user:pass@host:587?starttls=1`, `smtps://user:pass@host:465`
+    (implicit TLS). Options: `timeout` (seconds, default 30), `cafile` (a CA bundle to trust), `verify=0`
+    (skip certificate checks; development only), `helo` (the name the client gives). User and password are
+    percent-decoded.
+    """
+
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    cafile: str | None = None
+    verify: bool = True
+    helo: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SMTPBackend:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"EDOCTA_SMTP_URL must start with smtp:// or smtps://, got {parts.scheme or url!r}")
+        if not parts.hostname:
+            raise ValueError("EDOCTA_SMTP_URL has no host")
+        query = parse_qs(parts.query)
+        implicit_tls = parts.scheme == "smtps"
+        starttls = _flag(query, "starttls", False)
+        if implicit_tls and starttls:
+            raise ValueError("EDOCTA_SMTP_URL: smtps:// is already encrypted; starttls=1 applies to smtp:// only")
+        try:
+            port = parts.port or (465 if implicit_tls else 587 if starttls else 25)
+            timeout = float(query.get("timeout", ["30"])[-1])
+        except ValueError as exc:
+            raise ValueError(f"EDOCTA_SMTP_URL: {exc}") from None
+        if not 0 < timeout <= 3600:
+            raise ValueError("EDOCTA_SMTP_URL: timeout must be between 0 and 3600 seconds")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            implicit_tls=implicit_tls,
+            starttls=starttls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            timeout=timeout,
+            cafile=query.get("cafile", [None])[-1],
+            verify=_flag(query, "verify", True),
+            helo=query.get("helo", [None])[-1],
+        )
+
+    def __repr__(self) -> str:  # never show the password
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        user = f"{self.username}:***@" if self.username else ""
+        return f"SMTPBackend({scheme}://{user}{self.host}:{self.port}{'?starttls=1' if self.starttls else ''})"
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        local_hostname = self.helo or socket.gethostname() or "localhost"
+        if self.implicit_tls:
+            return smtplib.SMTP_SSL(
+                self.host, self.port, local_hostname=local_hostname, timeout=self.timeout, context=self._tls_context()
+            )
+        return smtplib.SMTP(self.host, self.port, local_hostname=local_hostname, timeout=self.timeout)
+
+    def _login(self, connection: smtplib.SMTP) -> None:
+        username, password = self.username or "", self.password or ""
+        if (username + password).isascii():
+            connection.login(username, password)
+            return
+        # smtplib encodes credentials as ASCII; AUTH PLAIN carries UTF-8 (RFC 4616).
+        if "PLAIN" not in connection.esmtp_features.get("auth", "").upper().split():
+            raise TransientMailError(None, f"{self.host} does not offer AUTH PLAIN, needed for non-ASCII credentials")
+        token = base64.b64encode(b"\0" + username.encode() + b"\0" + password.encode()).decode("ascii")
+        code, reply = connection.docmd("AUTH", f"PLAIN {token}")
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        connection = self._connect()
+        try:
+            connection.ehlo_or_helo_if_needed()
+            if self.starttls:
+                if not connection.has_extn("starttls"):
+                    raise TransientMailError(None, f"{self.host} does not offer STARTTLS")
+                connection.starttls(context=self._tls_context())
+                connection.ehlo()
+            if self.username is not None:
+                if not connection.has_extn("auth"):
+                    raise TransientMailError(None, f"{self.host} does not offer AUTH (is TLS required?)")
+                self._login(connection)
+            return connection.send_message(message)
+        finally:
+            # The message may already be accepted: a failing QUIT must not turn that into an error.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                connection.quit()
+            connection.close()
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver `message` or raise TransientMailError / PermanentMailError (with the server's reply)."""
+        message_id = message.get("Message-ID", "")
+        recipients = _recipients(message)
+        try:
+            refused = self._deliver(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            replies = list(exc.recipients.values())
+            permanent = all(500 <= code < 600 for code, _ in replies)
+            code, reply = next(((c, r) for c, r in replies if not 500 <= c < 600), replies[0]) if replies else (0, b"")
+            error: MailError = PermanentMailError(code, _reply_text(reply)) if permanent else _classify(code, reply)
+            log.warning("mail refused to=%s message-id=%s: %s", recipients, message_id, error)
+            raise error from None
+        except smtplib.SMTPAuthenticationError as exc:
+            # Wrong credentials are the operator's to fix: keep the mail and try again later.
+            log.error("SMTP sign-in refused by %s: %s %s", self.host, exc.smtp_code, _reply_text(exc.smtp_error))
+            raise TransientMailError(exc.smtp_code, _reply_text(exc.smtp_error)) from None
+        except smtplib.SMTPResponseException as exc:
+            error = _classify(exc.smtp_code, exc.smtp_error)
+            log.warning("mail refused to=%s message-id=%s: %s", recipients, message_id, error)
+            raise error from None
+        except smtplib.SMTPNotSupportedError as exc:
+            # SMTPUTF8 needed for an address the server cannot take: it never will.
+            log.warning("mail refused to=%s message-id=%s: %s", recipients, message_id, exc)
+            raise PermanentMailError(None, str(exc)) from None
+        except MailError as exc:
+            log.warning("mail not sent to=%s message-id=%s: %s", recipients, message_id, exc)
+            raise
+        except (smtplib.SMTPException, OSError) as exc:  # refused, timed out, disconnected, TLS failure
+            reason = f"{self.host}:{self.port}: {type(exc).__name__}: {exc}".rstrip(": ")
+            log.warning("mail not sent to=%s message-id=%s: %s", recipients, message_id, reason)
+            raise TransientMailError(None, reason) from None
+        if refused:
+            # Accepted for some recipients: trying again would send them a second copy.
+            log.warning("mail sent to=%s message-id=%s but refused for %s", recipients, message_id, refused)
+        log.info("mail sent to=%s message-id=%s via %s:%s", recipients, message_id, self.host, self.port)
+
+
+@dataclass(frozen=True)
+class OutboxFolderBackend:
+    """Writes each message as an `.eml` file into a folder (the embedded default: `var/outbox/`).
+
+    File names sort by the time they were written (UTC, nanoseconds) and are unique; each file appears
+    complete or not at all.
+    """
+
+    folder: Path
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = time.time_ns()
+        stamp = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.UTC).strftime("%Y%m%dT%H%M%S")
+        name = f"{stamp}.{now % 1_000_000_000:09d}Z-{secrets.token_hex(6)}.eml"
+        temporary = self.folder / f".{name}.tmp"
+        data = message_bytes(message)
+        try:
+            with open(temporary, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        log.info("mail written to=%s message-id=%s file=%s", _recipients(message), message.get("Message-ID"), name)
+
+
+def get_mail_backend() -> MailBackend:
+    """SMTP when `EDOCTA_SMTP_URL` is set, otherwise the outbox folder `var/outbox/`."""
+    settings = get_settings()
+    if settings.smtp_url:
+        return SMTPBackend.from_url(settings.smtp_url)
+    return OutboxFolderBackend(settings.outbox_dir)
+
+
+def send_message(message: EmailMessage) -> None:
+    """Deliver `message` with the configured backend (raises TransientMailError / PermanentMailError)."""
+    get_mail_backend().send(message)

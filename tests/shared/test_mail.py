@@ -1,0 +1,524 @@
+"""Mail: address validation, message building, and both backends against a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import logging
+import os
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from shared.mail import (
+    InvalidEmail,
+    InvalidMessage,
+    OutboxFolderBackend,
+    PermanentMailError,
+    SMTPBackend,
+    TransientMailError,
+    build_message,
+    get_mail_backend,
+    send_message,
+    validate_email,
+)
+from tests.conftest import SMTPServer, _Handler, free_port, outbox_messages, use_environment
+
+PDF = b"%PDF-1.7\n" + os.urandom(150_000) + b"\n%%EOF\n"
+XLSX = b"PK\x03\x04" + os.urandom(40_000)
+PDF_NAME = "estado-de-cuenta_1000_100001_2026-11-30.pdf"
+ACCENTED_NAME = "estado-de-cuenta_Tinacos del Bajío_Ñandú.xlsx"
+SUBJECT = "Estado de cuenta al 30 de noviembre de 2026 — Tinacos del Bajío"
+TEXT = "Estimado cliente:\n\nAdjuntamos su estado de cuenta. Saldo vencido: $1,234.56\n"
+HTML = "<p>Estimado cliente:</p><p>Saldo vencido: <strong>$1,234.56</strong> — año</p>"
+
+
+def statement_message(to: str = "cobranza@cliente.mx") -> EmailMessage:
+    return build_message(
+        to=to,
+        subject=SUBJECT,
+        text=TEXT,
+        html=HTML,
+        attachments=[
+            (PDF_NAME, PDF, "application/pdf"),
+            (ACCENTED_NAME, XLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ],
+    )
+
+
+def assert_is_the_statement_message(received: EmailMessage, to: str = "cobranza@cliente.mx") -> None:
+    assert received["To"] == to
+    assert received["Subject"] == SUBJECT
+    assert received["From"] == "estados@localhost"
+    # Over SMTP lines end in CRLF; a mail reader shows the same text.
+    plain = received.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = received.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert plain.replace("\r\n", "\n") == TEXT
+    assert html.strip() == HTML
+    files = {part.get_filename(): (part.get_content_type(), part.get_content()) for part in received.iter_attachments()}
+    assert files == {
+        PDF_NAME: ("application/pdf", PDF),
+        ACCENTED_NAME: ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", XLSX),
+    }
+
+
+# --- addresses -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "normalized"),
+    [
+        ("cobranza@cliente.mx", "cobranza@cliente.mx"),
+        ("Cobranza@CLIENTE.MX", "Cobranza@cliente.mx"),
+        ("  pagos@cliente.com.mx ", "pagos@cliente.com.mx"),
+        ("josé.núñez@dominio.mx", "josé.núñez@dominio.mx"),
+        ("a+statements@b.co", "a+statements@b.co"),
+    ],
+)
+def test_valid_addresses_are_normalized(given: str, normalized: str) -> None:
+    assert validate_email(given) == normalized
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "   ",
+        "cobranza",
+        "cobranza@",
+        "@cliente.mx",
+        "a@b",
+        "a@b.com\r\nBcc: x@y.com",
+        "a@b.com\nBcc: x@y.com",
+        "a@b.com\r",
+        "a\x00@b.com",
+        "a@b.com, c@d.com",
+        "a@b.com;c@d.com",
+        "Cobranza <a@b.com>",
+        "a b@c.com",
+        "a@b..com",
+    ],
+)
+def test_invalid_addresses_are_refused(address: str) -> None:
+    with pytest.raises(InvalidEmail):
+        validate_email(address)
+
+
+def test_invalid_email_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="not a valid email address"):
+        validate_email("nope")
+
+
+# --- building messages -----------------------------------------------------------------------------------
+
+
+def test_message_has_sender_date_id_and_the_parts() -> None:
+    message = statement_message()
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+
+    assert_is_the_statement_message(parsed)  # type: ignore[arg-type]
+    assert email.utils.parsedate_to_datetime(parsed["Date"]).tzinfo is not None
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@localhost>")
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed.get_content_type() == "multipart/mixed"
+    assert statement_message()["Message-ID"] != message["Message-ID"]
+
+
+def test_non_ascii_file_name_is_encoded_per_rfc_2231() -> None:
+    raw = statement_message().as_bytes()
+    assert b"filename*0*=utf-8''estado-de-cuenta_Tinacos%20del%20Baj%C3%ADo_%C3%91and;" in raw
+    assert raw.isascii()
+
+
+def test_plain_text_only_message_has_a_single_part() -> None:
+    message = build_message(to="a@b.com", subject="Hola", text="Solo texto ñ")
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "text/plain"
+    assert parsed.get_content() == "Solo texto ñ\n"
+
+
+def test_several_recipients_and_reply_to() -> None:
+    message = build_message(to=["a@b.com", "C@D.MX"], subject="x", text="y", reply_to="cobranza@empresa.mx")
+    assert message["To"] == "a@b.com, C@d.mx"
+    assert message["Reply-To"] == "cobranza@empresa.mx"
+
+
+def test_sender_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_environment(monkeypatch, EDOCTA_FROM_EMAIL="Estados de cuenta <estados@aceros.mx>")
+    message = build_message(to="a@b.com", subject="x", text="y")
+    assert message["From"] == "Estados de cuenta <estados@aceros.mx>"
+    assert message["Message-ID"].endswith("@aceros.mx>")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"to": "a@b.com\r\nBcc: x@y.com"}, InvalidEmail),
+        ({"to": ["a@b.com", "x@y.com\nBcc: z@w.com"]}, InvalidEmail),
+        ({"to": []}, InvalidMessage),
+        ({"subject": "Estado\r\nBcc: x@y.com"}, InvalidMessage),
+        ({"subject": "Estado\nX-Injected: 1"}, InvalidMessage),
+        ({"subject": "   "}, InvalidMessage),
+        ({"reply_to": "a@b.com\r\nBcc: x@y.com"}, InvalidEmail),
+        ({"attachments": [("a.pdf\r\nBcc: x@y.com", b"x", "application/pdf")]}, InvalidMessage),
+        ({"attachments": [("../../a.pdf", b"x", "application/pdf")]}, InvalidMessage),
+        ({"attachments": [("a.pdf", b"x", "application/pdf\r\nBcc: x@y.com")]}, InvalidMessage),
+        ({"attachments": [("a.pdf", b"x", "pdf")]}, InvalidMessage),
+        ({"attachments": [("a.pdf", "text", "application/pdf")]}, InvalidMessage),
+    ],
+)
+def test_header_injection_and_bad_parts_are_refused(arguments: dict, error: type[Exception]) -> None:
+    fields = {"to": "a@b.com", "subject": "Estado de cuenta", "text": "x"} | arguments
+    with pytest.raises(error):
+        build_message(**fields)
+
+
+def test_a_sender_setting_with_a_line_break_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDOCTA_FROM_EMAIL", "a@b.com\nBcc: x@y.com")
+    from shared.settings import reset_settings
+
+    reset_settings()
+    # The settings loader strips outer whitespace only; an inner line break must not reach a header.
+    with pytest.raises(InvalidMessage):
+        build_message(to="a@b.com", subject="x", text="y")
+
+
+# --- SMTP ------------------------------------------------------------------------------------------------
+
+
+def test_smtp_delivers_text_html_and_intact_attachments(smtp_server: SMTPServer) -> None:
+    SMTPBackend.from_url(smtp_server.url).send(statement_message())
+
+    assert len(smtp_server.messages) == 1
+    assert_is_the_statement_message(smtp_server.messages[0])
+
+
+def test_send_message_uses_the_configured_smtp_server(smtp_server: SMTPServer, monkeypatch, var_dir: Path) -> None:
+    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
+    assert isinstance(get_mail_backend(), SMTPBackend)
+
+    send_message(statement_message("pagos@cliente.mx"))
+
+    assert [m["To"] for m in smtp_server.received_by("pagos@cliente.mx")] == ["pagos@cliente.mx"]
+    assert outbox_messages(var_dir) == []
+
+
+def test_550_for_a_recipient_is_permanent_with_the_servers_reply(smtp_server: SMTPServer) -> None:
+    smtp_server.replies["nadie@cliente.mx"] = "550 5.1.1 no such user"
+    with pytest.raises(PermanentMailError) as caught:
+        SMTPBackend.from_url(smtp_server.url).send(statement_message("nadie@cliente.mx"))
+    assert caught.value.code == 550
+    assert "no such user" in caught.value.reply
+    assert smtp_server.messages == []
+
+
+def test_421_is_transient_with_the_servers_reply(smtp_server: SMTPServer) -> None:
+    smtp_server.refuse_all = "421 4.3.2 service not available, try later"
+    with pytest.raises(TransientMailError) as caught:
+        SMTPBackend.from_url(smtp_server.url).send(statement_message())
+    assert caught.value.code == 421
+    assert "try later" in caught.value.reply
+    assert smtp_server.messages == []
+
+
+def test_452_mailbox_full_is_transient(smtp_server: SMTPServer) -> None:
+    smtp_server.replies["lleno@cliente.mx"] = "452 4.2.2 mailbox full"
+    with pytest.raises(TransientMailError) as caught:
+        SMTPBackend.from_url(smtp_server.url).send(statement_message("lleno@cliente.mx"))
+    assert caught.value.code == 452
+
+
+def test_a_server_that_is_down_is_transient() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientMailError) as caught:
+        SMTPBackend.from_url(f"smtp://127.0.0.1:{port}?timeout=5").send(statement_message())
+    assert caught.value.code is None
+    assert "refused" in caught.value.reply.lower()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_times_out_as_transient(silent_server: int) -> None:
+    with pytest.raises(TransientMailError) as caught:
+        SMTPBackend.from_url(f"smtp://127.0.0.1:{silent_server}?timeout=0.5").send(statement_message())
+    assert caught.value.code is None
+    assert "timed out" in caught.value.reply.lower()
+
+
+def test_a_non_ascii_recipient_is_delivered_with_smtputf8() -> None:
+    server = SMTPServer(host="127.0.0.1", port=0)
+    with running_controller(server, enable_SMTPUTF8=True):
+        SMTPBackend.from_url(server.url).send(statement_message("josé@dominio.mx"))
+    assert len(server.messages) == 1
+    assert server.messages[0]["To"] == "josé@dominio.mx"
+
+
+# --- TLS and AUTH ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+class running_controller:
+    """Run an aiosmtpd server with extra options (TLS, AUTH) around a block."""
+
+    def __init__(self, server: SMTPServer, **options: object) -> None:
+        self.server = server
+        server.port = free_port()
+        self.controller = Controller(_Handler(server), hostname="127.0.0.1", port=server.port, **options)
+
+    def __enter__(self) -> SMTPServer:
+        self.controller.start()
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+USERS = {"estados": "pa:ss/wörd@1?"}
+AUTHENTICATED: list[str] = []
+
+
+def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+    if isinstance(auth_data, LoginPassword):
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        if USERS.get(login) == password:
+            AUTHENTICATED.append(login)
+            return AuthResult(success=True)
+    return AuthResult(success=False, handled=False)
+
+
+def credentials(password: str = USERS["estados"]) -> str:
+    return f"estados:{quote(password, safe='')}@"
+
+
+def test_starttls_with_auth_delivers(certificate: tuple[Path, Path]) -> None:
+    server = SMTPServer(host="127.0.0.1", port=0)
+    options = {"tls_context": server_tls(certificate), "require_starttls": True, "authenticator": authenticate}
+    AUTHENTICATED.clear()
+    with running_controller(server, auth_required=True, **options):
+        url = f"smtp://{credentials()}127.0.0.1:{server.port}?starttls=1&cafile={certificate[0]}"
+        SMTPBackend.from_url(url).send(statement_message())
+    assert AUTHENTICATED == ["estados"]
+    assert len(server.messages) == 1
+    assert_is_the_statement_message(server.messages[0])
+
+
+def test_starttls_refuses_an_untrusted_certificate_unless_told_not_to_verify(certificate: tuple[Path, Path]) -> None:
+    server = SMTPServer(host="127.0.0.1", port=0)
+    with running_controller(server, tls_context=server_tls(certificate), require_starttls=True):
+        with pytest.raises(TransientMailError, match=r"(?i)certificate"):
+            SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?starttls=1").send(statement_message())
+        assert server.messages == []
+        SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?starttls=1&verify=0").send(statement_message())
+    assert len(server.messages) == 1
+
+
+def test_starttls_asked_of_a_server_without_it_is_transient(smtp_server: SMTPServer) -> None:
+    with pytest.raises(TransientMailError, match="STARTTLS"):
+        SMTPBackend.from_url(smtp_server.url + "?starttls=1").send(statement_message())
+    assert smtp_server.messages == []
+
+
+def test_smtps_implicit_tls_delivers(certificate: tuple[Path, Path]) -> None:
+    server = SMTPServer(host="127.0.0.1", port=0)
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; this connection is encrypted from the first byte.
+    options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+    with (
+        pytest.warns(UserWarning, match="AUTH"),
+        running_controller(server, ssl_context=server_tls(certificate), **options),
+    ):
+        url = f"smtps://{credentials()}127.0.0.1:{server.port}?cafile={certificate[0]}"
+        SMTPBackend.from_url(url).send(statement_message())
+    assert len(server.messages) == 1
+    assert_is_the_statement_message(server.messages[0])
+
+
+def test_auth_over_plain_connection_and_a_wrong_password(caplog: pytest.LogCaptureFixture) -> None:
+    server = SMTPServer(host="127.0.0.1", port=0)
+    options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+    with pytest.warns(UserWarning, match="AUTH"), running_controller(server, **options):
+        SMTPBackend.from_url(f"smtp://{credentials()}127.0.0.1:{server.port}").send(statement_message())
+        # Wrong credentials are a setting to fix, not a reason to drop the mail: the error is transient.
+        with pytest.raises(TransientMailError) as caught:
+            SMTPBackend.from_url(f"smtp://{credentials('wrong')}127.0.0.1:{server.port}").send(statement_message())
+    assert caught.value.code == 535
+    assert len(server.messages) == 1
+    assert "wrong" not in caplog.text and USERS["estados"] not in caplog.text
+
+
+# --- the SMTP URL ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.example.com", ("mail.example.com", 25, False, False, None, 30.0)),
+        ("smtp://u:p@mail.example.com:587?starttls=1", ("mail.example.com", 587, False, True, "u", 30.0)),
+        ("smtp://mail.example.com?starttls=true&timeout=5", ("mail.example.com", 587, False, True, None, 5.0)),
+        ("smtps://u%40x.com:p@mail.example.com", ("mail.example.com", 465, True, False, "u@x.com", 30.0)),
+        ("smtp://mailpit:1025", ("mailpit", 1025, False, False, None, 30.0)),
+    ],
+)
+def test_smtp_url_forms(url: str, expected: tuple) -> None:
+    backend = SMTPBackend.from_url(url)
+    assert (
+        backend.host,
+        backend.port,
+        backend.implicit_tls,
+        backend.starttls,
+        backend.username,
+        backend.timeout,
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://mail.example.com",
+        "smtp://",
+        "smtp://mail.example.com?starttls=maybe",
+        "smtp://mail.example.com?timeout=soon",
+        "smtp://mail.example.com?timeout=0",
+        "smtp://mail.example.com:notaport",
+        "smtps://mail.example.com?starttls=1",
+    ],
+)
+def test_bad_smtp_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(ValueError, match="EDOCTA_SMTP_URL"):
+        SMTPBackend.from_url(url)
+
+
+def test_the_password_never_shows_in_the_backend_repr() -> None:
+    backend = SMTPBackend.from_url("smtp://estados:s3cr3t@mail.example.com:587?starttls=1")
+    assert "s3cr3t" not in repr(backend)
+    assert backend.password == "s3cr3t"
+
+
+# --- the outbox folder -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Path:
+    return tmp_path / "outbox"
+
+
+def test_without_smtp_the_outbox_folder_gets_parseable_eml_files(var_dir: Path) -> None:
+    assert get_mail_backend() == OutboxFolderBackend(var_dir / "outbox")
+    recipients = ["uno@cliente.mx", "dos@cliente.mx", "tres@cliente.mx"]
+    for to in recipients:
+        send_message(statement_message(to))
+
+    files = sorted((var_dir / "outbox").iterdir())
+    assert [f.suffix for f in files] == [".eml"] * 3
+    by_name = [message_from_bytes(f.read_bytes(), policy=policy.default)["To"] for f in files]
+    assert by_name == recipients  # names sort in the order written
+    messages = outbox_messages(var_dir)
+    assert [m["To"] for m in messages] == recipients
+    for message, to in zip(messages, recipients, strict=True):
+        assert_is_the_statement_message(message, to)
+    assert b"filename*0*=utf-8''estado-de-cuenta_Tinacos" in files[0].read_bytes()
+
+
+def test_outbox_file_names_are_unique_even_when_written_at_once(outbox: Path) -> None:
+    backend = OutboxFolderBackend(outbox)
+    threads = [threading.Thread(target=backend.send, args=(statement_message(f"c{i}@cliente.mx"),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = list(outbox.iterdir())
+    assert len(files) == 8 and all(f.name.endswith(".eml") and not f.name.startswith(".") for f in files)
+    received = {message_from_bytes(f.read_bytes(), policy=policy.default)["To"] for f in files}
+    assert received == {f"c{i}@cliente.mx" for i in range(8)}
+
+
+def test_outbox_keeps_a_non_ascii_recipient_readable(outbox: Path) -> None:
+    OutboxFolderBackend(outbox).send(statement_message("josé@dominio.mx"))
+    (file,) = outbox.iterdir()
+    parsed = message_from_bytes(file.read_bytes(), policy=policy.default)
+    assert parsed["To"] == "josé@dominio.mx"
+    assert_is_the_statement_message(parsed, "josé@dominio.mx")  # type: ignore[arg-type]
+
+
+def test_a_failed_outbox_write_raises_and_leaves_no_file(outbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("shared.mail.os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        OutboxFolderBackend(outbox).send(statement_message())
+    assert list(outbox.iterdir()) == []
+
+
+# --- logging ---------------------------------------------------------------------------------------------
+
+
+def test_each_send_is_logged_with_recipient_and_id_but_never_the_body(
+    smtp_server: SMTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.mail")
+    message = statement_message()
+    SMTPBackend.from_url(smtp_server.url).send(message)
+    OutboxFolderBackend(tmp_path).send(message)
+
+    sent = [r.getMessage() for r in caplog.records if r.name == "shared.mail"]
+    assert len(sent) == 2
+    assert all("cobranza@cliente.mx" in line and message["Message-ID"] in line for line in sent)
+    assert "Saldo vencido" not in caplog.text and "1,234.56" not in caplog.text
