@@ -1,0 +1,347 @@
+"""Fixtures for the worker tests: a Redis database of the session's own (or a private Redis server), a real
+Celery worker and beat started as subprocesses with the test's environment, and a small data set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.db import session_scope
+from shared.models import Account, Company, Customer, OpenItem
+from shared.task_client import reset_clients
+from tests.conftest import REDIS_TEST_URL, SMTPServer, use_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).parent / "celery")
+CUTOFF = dt.date(2026, 10, 31)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> None:
+    """Poll until `predicate()` is true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_test_db() -> Iterator[str]:
+    """A Redis database number of this test session's own (8-15, never 0), flushed before and after."""
+    number = 8 + random.randint(0, 7)
+    url = f"{REDIS_TEST_URL.rstrip('/')}/{number}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_url(redis_test_db: str) -> str:
+    client = redis.Redis.from_url(redis_test_db)
+    client.flushdb()
+    client.close()
+    return redis_test_db
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the test's own (no persistence), which the test may restart."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, 10, "the private Redis to answer")
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(port=free_port(), folder=tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Process:
+    """A Celery worker or beat in its own process group, with its log in a file."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> Process:
+        self.starts += 1
+        log = open(self.log_path, "ab")  # noqa: SIM115 (handed to the child)
+        log.write(f"\n--- start {self.starts} ---\n".encode())
+        log.flush()
+        self.process = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> Process:
+        wait_for(lambda: b"ready." in self.log_path.read_bytes(), timeout, f"{self.args[3]} to be ready")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the worker and its pool children die at once."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+
+@dataclass
+class Services:
+    """The environment a test runs its worker with, and the processes it started."""
+
+    env: dict[str, str]
+    var: Path
+    processes: list[Process] = field(default_factory=list)
+
+    def worker(self, queues: str = "render,render_large,mail,celery", concurrency: int = 2, name: str = "w") -> Process:
+        process = Process(
+            [
+                CELERY,
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                str(concurrency),
+                "-P",
+                "prefork",
+                "-n",
+                f"{name}{len(self.processes)}@%h",
+                "--loglevel",
+                "INFO",
+                "-E",
+            ],
+            self.env,
+            self.var / f"{name}{len(self.processes)}.log",
+        )
+        self.processes.append(process)
+        return process.start()
+
+    def beat(self) -> Process:
+        process = Process(
+            [CELERY, "-A", "worker.celery_app", "beat", "--loglevel", "INFO", "-s", str(self.var / "beat-schedule")],
+            self.env,
+            self.var / "beat.log",
+        )
+        self.processes.append(process)
+        return process.start()
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def service_environment(monkeypatch: pytest.MonkeyPatch, var: Path, **variables: str | None) -> dict[str, str]:
+    """Apply EDOCTA_* variables here and return the environment for subprocesses."""
+    use_environment(monkeypatch, **variables)
+    reset_clients()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDOCTA_")}
+    for name, value in os.environ.items():
+        if name.startswith("EDOCTA_"):
+            env[name] = value
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture
+def services(
+    postgres_database: str, redis_url: str, smtp_server: SMTPServer, var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    """PostgreSQL, the session's Redis database and the SMTP server, with short retry and sweep periods."""
+    env = service_environment(
+        monkeypatch,
+        var_dir,
+        EDOCTA_DATABASE_URL=postgres_database,
+        EDOCTA_REDIS_URL=redis_url,
+        EDOCTA_SMTP_URL=smtp_server.url,
+        EDOCTA_STORE_DIR=str(var_dir / "statements"),
+        EDOCTA_BASE_URL="https://estados.example.com",
+        EDOCTA_FROM_EMAIL="estados@example.com",
+        EDOCTA_MAIL_RETRY_BASE_SECONDS="0.5",
+        EDOCTA_MAIL_LEASE_SECONDS="6",
+        EDOCTA_REQUEUE_AFTER_SECONDS="3",
+        EDOCTA_SWEEP_SECONDS="1",
+    )
+    running = Services(env, var_dir)
+    yield running
+    running.stop_all()
+    reset_clients()
+
+
+# --- data -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerSpec:
+    number: str
+    name: str
+    emails: str = ""
+    language: str = "es"
+    formats: str = "pdf;xlsx"
+    items: tuple[tuple[str, str, str, str], ...] = ()  # (document, due date, amount, currency)
+    credit_limit: str | None = "100000.00"
+
+
+def add_company(code: str, name: str, schedule: str = "monthly", currency: str = "MXN") -> int:
+    with session_scope() as session:
+        company = Company(
+            code=code,
+            name=name,
+            tax_id=f"RFC{code}",
+            address="Av. Juárez 100, León, Gto.",
+            currency=currency,
+            schedule=schedule,
+        )
+        session.add(company)
+        session.flush()
+        return company.id
+
+
+def add_customers(company_code: str, specs: list[CustomerSpec]) -> None:
+    with session_scope() as session:
+        company = session.query(Company).filter_by(code=company_code).one()
+        for spec in specs:
+            customer = session.query(Customer).filter_by(number=spec.number).one_or_none()
+            if customer is None:
+                customer = Customer(
+                    number=spec.number,
+                    name=spec.name,
+                    tax_id="",
+                    address="",
+                    statement_emails=spec.emails,
+                    language=spec.language,
+                    statement_formats=spec.formats,
+                )
+                session.add(customer)
+                session.flush()
+            session.add(
+                Account(
+                    company_id=company.id,
+                    customer_id=customer.id,
+                    currency=company.currency,
+                    credit_limit=None if spec.credit_limit is None else Decimal(spec.credit_limit),
+                    payment_terms="30 días",
+                )
+            )
+            for document, due, amount, currency in spec.items:
+                due_date = dt.date.fromisoformat(due)
+                session.add(
+                    OpenItem(
+                        company_id=company.id,
+                        customer_id=customer.id,
+                        document_number=f"{spec.number}-{document}",
+                        document_type="invoice",
+                        reference=f"PO-{document}",
+                        document_date=due_date - dt.timedelta(days=30),
+                        due_date=due_date,
+                        amount=Decimal(amount),
+                        currency=currency,
+                    )
+                )
+
+
+def many_customers(prefix: str, count: int, lines: int = 3, domain: str = "example.com") -> list[CustomerSpec]:
+    """`count` customers with one recipient each and a few lines."""
+    return [
+        CustomerSpec(
+            number=f"{prefix}{n:04d}",
+            name=f"Cliente {prefix}{n:04d} S.A. de C.V.",
+            emails=f"pagos{prefix}{n:04d}@{domain}",
+            formats="pdf",
+            items=tuple((f"F{k}", f"2026-{8 + k % 3:02d}-15", f"{1000 + n * 10 + k}.50", "MXN") for k in range(lines)),
+        )
+        for n in range(count)
+    ]
