@@ -1,0 +1,433 @@
+"""What a portal user may see: customers, companies and statements, scoped to the user's grants.
+
+Every query here that can return customer data takes the user and filters by the user's row in the database
+itself (role, status, grants), so a leak between customers cannot happen by forgetting a check in a controller:
+
+- `admin` and `staff` users see every customer;
+- `customer` users see only the customers they hold a grant for;
+- a disabled (or deleted) user sees nothing.
+
+A customer the user may not see and a customer that does not exist are indistinguishable to the caller:
+`load_visible_statement` raises `StatementNotFound` for both.
+
+The functions for the on-demand files (`stored_file`, `render_into_store`, `request_render`) keep the rule
+"rendered once per data version": a file is looked up in the statement store by the statement's fingerprint
+and rendered (here, or by a worker) only on a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from shared import task_names
+from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
+from shared.settings import get_settings
+from shared.statement import Statement, StatementLine, StatementNotFound, load_statement
+
+log = logging.getLogger(__name__)
+
+SEES_ALL_CUSTOMERS = ("staff", "admin")
+# The formats a portal user downloads; JSON is rendered in the request, the others may go to a worker.
+FILE_FORMATS = ("json", "xlsx", "pdf")
+# A render requested from the portal is not requested again while younger than this (seconds); after that,
+# a still missing file is requested again (the first message may have been lost with a broker restart).
+RENDER_REQUEST_TTL = 120.0
+
+
+class PortalUserLike(Protocol):
+    """Anything that names a user by id: the signed-in `PortalUser`, or a `User` row."""
+
+    @property
+    def id(self) -> int: ...
+
+
+# --- the grant filter -----------------------------------------------------------------------------------------
+
+
+def _user_id(user: PortalUserLike | None) -> int | None:
+    if user is None:
+        return None
+    user_id = getattr(user, "id", None)
+    return int(user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+
+
+def visible_customer_clause(user: PortalUserLike | None) -> ColumnElement[bool]:
+    """A condition on `Customer` true exactly for the customers `user` may see (read from the database)."""
+    user_id = _user_id(user)
+    if user_id is None:
+        return false()
+    active_user = and_(User.id == user_id, User.status == "active")
+    sees_all = exists().where(active_user, User.role.in_(SEES_ALL_CUSTOMERS))
+    is_customer_user = exists().where(active_user, User.role == "customer")
+    granted = (
+        exists()
+        .where(UserCustomer.user_id == user_id, UserCustomer.customer_id == Customer.id, is_customer_user)
+        .correlate(Customer)
+    )
+    return or_(sees_all, granted)
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: `Bajío` and `BAJIO` fold alike."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def visible_customers(
+    session: Session, user: PortalUserLike | None, query: str = "", limit: int = 50
+) -> list[Customer]:
+    """The customers `user` may see, matching `query` by number prefix or by a piece of the name (case- and
+    accent-insensitive); number matches first, then name matches, each in number order. At most `limit`."""
+    limit = max(0, min(int(limit), 500))
+    if limit == 0:
+        return []
+    visible = visible_customer_clause(user)
+    query = (query or "").strip()[:100]
+    if not query:
+        return list(session.scalars(select(Customer).where(visible).order_by(Customer.number).limit(limit)))
+
+    by_number = list(
+        session.scalars(
+            select(Customer)
+            .where(visible, Customer.number.startswith(query, autoescape=True))
+            .order_by(Customer.number)
+            .limit(limit)
+        )
+    )
+    found = {customer.id for customer in by_number}
+    results = list(by_number)
+    if len(results) >= limit:
+        return results
+    # Names: folded in Python, so accents match on every database backend.
+    needle = _fold(query)
+    matching_ids: list[int] = []
+    rows = session.execute(select(Customer.id, Customer.name).where(visible).order_by(Customer.number))
+    for customer_id, name in rows:
+        if customer_id not in found and needle in _fold(name or ""):
+            matching_ids.append(customer_id)
+            if len(results) + len(matching_ids) >= limit:
+                break
+    if matching_ids:
+        by_id = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(matching_ids)))}
+        results.extend(by_id[i] for i in matching_ids if i in by_id)
+    return results
+
+
+def can_see(session: Session, user: PortalUserLike | None, customer_number: str) -> bool:
+    """True when the customer exists and `user` may see it."""
+    if not isinstance(customer_number, str) or not customer_number:
+        return False
+    found = session.scalar(
+        select(Customer.id).where(Customer.number == customer_number, visible_customer_clause(user)).limit(1)
+    )
+    return found is not None
+
+
+def _company_has_customer(company_id: Any, customer_id: Any) -> ColumnElement[bool]:
+    """The customer has an account at the company, or items posted there."""
+    return or_(
+        exists().where(Account.company_id == company_id, Account.customer_id == customer_id),
+        exists().where(OpenItem.company_id == company_id, OpenItem.customer_id == customer_id),
+    )
+
+
+def companies_for_customer(session: Session, user: PortalUserLike | None, customer_number: str) -> list[Company]:
+    """The companies where the customer has an account (or open items), if `user` may see the customer."""
+    if not isinstance(customer_number, str) or not customer_number:
+        return []
+    customer = (
+        select(Customer.id).where(Customer.number == customer_number, visible_customer_clause(user)).scalar_subquery()
+    )
+    return list(
+        session.scalars(select(Company).where(_company_has_customer(Company.id, customer)).order_by(Company.code))
+    )
+
+
+def load_visible_statement(
+    session: Session, user: PortalUserLike | None, company: str, customer: str, cutoff: dt.date
+) -> Statement:
+    """The statement of `customer` at `company` on `cutoff`, if `user` may see it.
+
+    Raises `StatementNotFound` alike for an unknown company or customer, a customer of someone else, and a
+    company where the customer has neither an account nor items.
+    """
+    if not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
+        raise StatementNotFound(f"{company}/{customer}")
+    allowed = session.scalar(
+        select(Customer.id)
+        .join(Company, Company.code == company)
+        .where(
+            Customer.number == customer,
+            visible_customer_clause(user),
+            _company_has_customer(Company.id, Customer.id),
+        )
+        .limit(1)
+    )
+    if allowed is None:
+        raise StatementNotFound(f"{company}/{customer}")
+    return load_statement(session, company, customer, cutoff)
+
+
+# --- dates ------------------------------------------------------------------------------------------------
+
+
+def today() -> dt.date:
+    """Today in `EDOCTA_TIMEZONE` (the business's day, not the server's)."""
+    return dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def parse_cutoff(text: str | None) -> dt.date | None:
+    """A `YYYY-MM-DD` date, or None for anything else."""
+    if not isinstance(text, str) or len(text) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+# --- the lines on the page: search and sort -----------------------------------------------------------------
+
+SORT_COLUMNS = (
+    "document_number",
+    "document_type",
+    "reference",
+    "document_date",
+    "due_date",
+    "days_overdue",
+    "amount",
+    "currency",
+)
+
+
+def _search_fields(line: StatementLine, extra: Iterable[str]) -> str:
+    parts = [
+        line.document_number,
+        line.document_type,
+        line.reference,
+        line.document_date.isoformat(),
+        line.due_date.isoformat(),
+        str(line.days_overdue),
+        str(line.amount),
+        line.currency,
+        *extra,
+    ]
+    return _fold(" \x00 ".join(parts))
+
+
+def filter_lines(
+    lines: Sequence[StatementLine], query: str, *, shown: dict[int, Sequence[str]] | None = None
+) -> list[StatementLine]:
+    """The lines containing every word of `query` in any column (case- and accent-insensitive).
+
+    `shown` may map a line's index to the texts the page displays for it (formatted dates, translated
+    type), so what the user reads can be searched too.
+    """
+    words = [_fold(word) for word in (query or "").split()]
+    if not words:
+        return list(lines)
+    result = []
+    for index, line in enumerate(lines):
+        haystack = _search_fields(line, (shown or {}).get(index, ()))
+        if all(word in haystack for word in words):
+            result.append(line)
+    return result
+
+
+def sort_lines(lines: Sequence[StatementLine], column: str | None, direction: str | None) -> list[StatementLine]:
+    """The lines ordered by `column` (one of `SORT_COLUMNS`), `asc` or `desc`; unknown columns keep the
+    statement's order. Ties keep the statement's order."""
+    if column not in SORT_COLUMNS:
+        return list(lines)
+    reverse = direction == "desc"
+
+    def key(line: StatementLine) -> Any:
+        value = getattr(line, column)
+        return _fold(value) if isinstance(value, str) else value
+
+    return sorted(lines, key=key, reverse=reverse)
+
+
+def with_lines(statement: Statement, lines: list[StatementLine]) -> Statement:
+    """The same statement showing only `lines` (the figures and totals stay those of the whole statement)."""
+    return replace(statement, lines=lines, _fingerprint=[statement.fingerprint])
+
+
+# --- files: the store, rendering in the request, rendering by a worker ---------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """How a file missing from the store is produced: `inline` (now, in the request) or by a worker."""
+
+    inline: bool
+    queue: str
+
+
+def is_large(statement: Statement) -> bool:
+    return len(statement.lines) > task_names.LARGE_STATEMENT_LINES
+
+
+def render_plan(statement: Statement, fmt: str) -> RenderPlan:
+    """JSON and small XLSX are rendered in the request; PDF and large XLSX by a worker."""
+    queue = task_names.QUEUE_RENDER_LARGE if is_large(statement) else task_names.QUEUE_RENDER
+    if fmt == "json":
+        return RenderPlan(inline=True, queue=queue)
+    if fmt == "xlsx" and not is_large(statement):
+        return RenderPlan(inline=True, queue=queue)
+    return RenderPlan(inline=False, queue=queue)
+
+
+def _store_key(statement: Statement, fmt: str) -> Any:
+    from shared.store import StoreKey
+
+    # Files are always in the customer's language (like the emails), so the run's files are reused here.
+    return StoreKey.for_statement(statement, fmt)
+
+
+def stored_file(statement: Statement, fmt: str) -> bytes | None:
+    """The stored file of this statement's data in `fmt`, or None."""
+    from shared.store import get_store
+
+    return get_store().read(_store_key(statement, fmt))
+
+
+def is_stored(statement: Statement, fmt: str) -> bool:
+    from shared.store import get_store
+
+    return get_store().get(_store_key(statement, fmt)) is not None
+
+
+def render_into_store(statement: Statement, fmt: str) -> bytes:
+    """Render `fmt` (in the customer's language) and keep it in the store; returns the bytes."""
+    from shared.render import render_statement
+    from shared.store import get_store
+
+    data = render_statement(statement, fmt)
+    get_store().put(_store_key(statement, fmt), data)
+    _clear_request_marker(statement, fmt)
+    return data
+
+
+def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str | None = None) -> Path | None:
+    """What a worker does for a portal request: re-read the statement, render it unless the store has it.
+
+    Returns the stored file, or None when the statement no longer exists. `language` is informative: files
+    are rendered in the customer's language (the statement's own).
+    """
+    from shared.db import session_scope
+    from shared.store import get_store
+
+    day = parse_cutoff(cutoff)
+    if day is None or fmt not in FILE_FORMATS:
+        raise ValueError(f"bad on-demand render request: {company}/{customer}/{cutoff}.{fmt}")
+    try:
+        with session_scope() as session:
+            statement = load_statement(session, company, customer, day)
+    except StatementNotFound:
+        return None
+    store = get_store()
+    key = _store_key(statement, fmt)
+    if store.get(key) is None:
+        render_into_store(statement, fmt)
+    _clear_request_marker(statement, fmt)
+    return store.get(key)
+
+
+def _request_marker(statement: Statement, fmt: str) -> Path:
+    """A small file saying "a worker was asked for this file at <mtime>" (shared by every web process)."""
+    digest = hashlib.sha256(_store_key(statement, fmt).as_string().encode()).hexdigest()[:40]
+    return get_settings().store_dir / ".requested" / f"{digest}.{fmt}"
+
+
+def _clear_request_marker(statement: Statement, fmt: str) -> None:
+    with contextlib.suppress(OSError):
+        _request_marker(statement, fmt).unlink()
+
+
+def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bool:
+    """Ask a worker to render this file into the store, unless it was asked recently (every process shares the
+    marker). Returns True when a task was sent."""
+    from shared.task_client import send_task
+
+    marker = _request_marker(statement, fmt)
+    now = time.time()
+    if not force:
+        try:
+            if now - marker.stat().st_mtime < RENDER_REQUEST_TTL:
+                return False
+        except OSError:
+            pass
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    temporary = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+    temporary.write_text(dt.datetime.now(dt.UTC).isoformat())
+    os.replace(temporary, marker)
+    plan = render_plan(statement, fmt)
+    send_task(
+        task_names.RENDER_ON_DEMAND,
+        kwargs={
+            "company": statement.company.code,
+            "customer": statement.customer.code,
+            "cutoff": statement.cutoff.isoformat(),
+            "fmt": fmt,
+            "language": statement.language,
+        },
+        queue=plan.queue,
+    )
+    log.info(
+        "on-demand render requested: %s/%s/%s.%s (%d lines, queue %s)",
+        statement.company.code,
+        statement.customer.code,
+        statement.cutoff.isoformat(),
+        fmt,
+        len(statement.lines),
+        plan.queue,
+    )
+    return True
+
+
+def render_requested_at(statement: Statement, fmt: str) -> dt.datetime | None:
+    """When a worker was last asked for this file (None if not pending)."""
+    try:
+        return dt.datetime.fromtimestamp(_request_marker(statement, fmt).stat().st_mtime, dt.UTC)
+    except OSError:
+        return None
+
+
+__all__ = [
+    "FILE_FORMATS",
+    "SORT_COLUMNS",
+    "RenderPlan",
+    "StatementNotFound",
+    "can_see",
+    "companies_for_customer",
+    "filter_lines",
+    "is_stored",
+    "load_visible_statement",
+    "parse_cutoff",
+    "render_into_store",
+    "render_on_demand",
+    "render_plan",
+    "render_requested_at",
+    "request_render",
+    "sort_lines",
+    "stored_file",
+    "today",
+    "visible_customer_clause",
+    "visible_customers",
+    "with_lines",
+]
