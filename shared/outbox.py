@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -356,7 +356,8 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
         path = store.get(key) or store.put(key, render_statement(statement, key.fmt))  # pruned meanwhile
         attachments.append((statement_filename(statement, key.fmt), path.read_bytes(), ATTACHMENT_TYPES[key.fmt]))
     message = compose_statement_email(statement, row.recipient, attachments)
-    domain = get_settings().from_email.rpartition("@")[2] or "localhost"
+    domain = parseaddr(get_settings().from_email)[1].rpartition("@")[2] or "localhost"
+    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     del message["Message-ID"]
     message["Message-ID"] = make_msgid(idstring=f"edocta.{row.id}.{row.generation}", domain=domain)
     return message, stored

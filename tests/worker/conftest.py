@@ -236,15 +236,14 @@ def service_environment(monkeypatch: pytest.MonkeyPatch, var: Path, **variables:
     return env
 
 
-@pytest.fixture
-def services(
-    postgres_database: str, redis_url: str, smtp_server: SMTPServer, var_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Services]:
-    """PostgreSQL, the session's Redis database and the SMTP server, with short retry and sweep periods."""
+def start_services(
+    monkeypatch: pytest.MonkeyPatch, var_dir: Path, database_url: str, redis_url: str, smtp_server: SMTPServer
+) -> Services:
+    """The environment for this test and its subprocesses, with short retry, lease and sweep periods."""
     env = service_environment(
         monkeypatch,
         var_dir,
-        EDOCTA_DATABASE_URL=postgres_database,
+        EDOCTA_DATABASE_URL=database_url,
         EDOCTA_REDIS_URL=redis_url,
         EDOCTA_SMTP_URL=smtp_server.url,
         EDOCTA_STORE_DIR=str(var_dir / "statements"),
@@ -255,7 +254,30 @@ def services(
         EDOCTA_REQUEUE_AFTER_SECONDS="3",
         EDOCTA_SWEEP_SECONDS="1",
     )
-    running = Services(env, var_dir)
+    return Services(env, var_dir)
+
+
+@pytest.fixture
+def services(
+    postgres_database: str, redis_url: str, smtp_server: SMTPServer, var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    """PostgreSQL, the session's Redis database and the SMTP server."""
+    running = start_services(monkeypatch, var_dir, postgres_database, redis_url, smtp_server)
+    yield running
+    running.stop_all()
+    reset_clients()
+
+
+@pytest.fixture
+def services_on_private_redis(
+    postgres_database: str,
+    private_redis: PrivateRedis,
+    smtp_server: SMTPServer,
+    var_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Services]:
+    """Like `services`, on a Redis server of the test's own that it may restart."""
+    running = start_services(monkeypatch, var_dir, postgres_database, private_redis.url, smtp_server)
     yield running
     running.stop_all()
     reset_clients()

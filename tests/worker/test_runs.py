@@ -1,0 +1,232 @@
+"""A statement run end to end: a real Celery worker on Redis, PostgreSQL, and an SMTP server.
+
+Each recipient gets each of their statements exactly once, with the right attachments and figures; accounts
+without lines are skipped and accounts without recipients reported; a second run sends and renders nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+from email.message import EmailMessage
+from pathlib import Path
+
+import openpyxl
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, update
+
+from shared.db import session_scope
+from shared.models import AuditEvent, OpenItem, OutboxEmail, StatementRun
+from shared.outbox import resend_email
+from shared.runs import describe_run, list_runs_table, run_progress, start_run, watch_run
+from tests.conftest import SMTPServer
+from tests.worker.conftest import CUTOFF, CustomerSpec, Services, add_company, add_customers, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def small_data_set() -> None:
+    add_company("1000", "Tinacos del Bajío")
+    add_company("2000", "Aceros & Alambres <Norte>", currency="USD")
+    add_customers(
+        "1000",
+        [
+            CustomerSpec(
+                "100001",
+                "Ferretería La Paz",
+                "pagos@lapaz.example;Contabilidad@LaPaz.example",
+                items=(
+                    ("F1", "2026-09-15", "1160.00", "MXN"),
+                    ("F2", "2026-11-20", "2500.50", "MXN"),
+                    ("F3", "2026-10-01", "300.00", "USD"),
+                ),
+                credit_limit="250000.00",
+            ),
+            CustomerSpec(
+                "0000100002",
+                "Constructora Río",
+                "cxp@rio.example",
+                language="en",
+                formats="xlsx",
+                items=(("F1", "2026-10-31", "999.99", "MXN"),),
+            ),
+            CustomerSpec("100003", "Sin Movimientos", "nadie@vacio.example"),  # no lines: skipped
+            CustomerSpec("100004", "Sin Correo", "", items=(("F1", "2026-10-10", "50.00", "MXN"),)),
+        ],
+    )
+    # The same customer at a second company gets a second, separate statement.
+    add_customers(
+        "2000",
+        [CustomerSpec("100001", "Ferretería La Paz", formats="pdf", items=(("A1", "2026-10-20", "75.25", "USD"),))],
+    )
+
+
+def attachments(message: EmailMessage) -> dict[str, bytes]:
+    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+
+
+def body(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None
+    return str(part.get_content())
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def xlsx_values(data: bytes) -> list[object]:
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    return [cell.value for sheet in workbook.worksheets for row in sheet.iter_rows() for cell in row]
+
+
+def wait_finished(run_id: int, timeout: float = 120) -> None:
+    def finished() -> bool:
+        with session_scope() as session:
+            progress = run_progress(session, run_id)
+        return progress is not None and progress.finished
+
+    wait_for(finished, timeout, f"run {run_id} to finish")
+
+
+def progress_of(run_id: int):  # type: ignore[no-untyped-def]
+    with session_scope() as session:
+        return run_progress(session, run_id)
+
+
+def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
+    services: Services, smtp_server: SMTPServer, var_dir: Path
+) -> None:
+    small_data_set()
+    worker = services.worker().wait_ready()
+
+    run_id = start_run(CUTOFF)
+    lines: list[str] = []
+    assert watch_run(run_id, poll_seconds=0.2, timeout=120, write=lines.append) is True
+    assert "emails sent 4/4" in "".join(lines)
+
+    # Each recipient got each of their statements exactly once.
+    recipients = sorted(str(m["To"]) for m in smtp_server.messages)
+    assert recipients == sorted(
+        ["pagos@lapaz.example", "Contabilidad@LaPaz.example", "pagos@lapaz.example", "cxp@rio.example"]
+    )
+    by_subject = {(str(m["To"]), str(m["Subject"])): m for m in smtp_server.messages}
+    assert len(by_subject) == 4
+
+    # Spanish, with the company's name and the long date; PDF and XLSX attached and readable.
+    lapaz = by_subject[("pagos@lapaz.example", "Estado de cuenta al 31 de octubre de 2026 — Tinacos del Bajío")]
+    files = attachments(lapaz)
+    assert sorted(files) == [
+        "estado-de-cuenta_1000_100001_2026-10-31.pdf",
+        "estado-de-cuenta_1000_100001_2026-10-31.xlsx",
+    ]
+    text = pdf_text(files["estado-de-cuenta_1000_100001_2026-10-31.pdf"])
+    assert "Ferretería La Paz" in text
+    assert "100001-F2" in text and "100001-F3" in text
+    values = xlsx_values(files["estado-de-cuenta_1000_100001_2026-10-31.xlsx"])
+    assert "100001-F1" in values
+    assert Decimal("2500.50") in [Decimal(str(v)) for v in values if isinstance(v, int | float)]
+    plain = body(lapaz, "plain")
+    # The five figures, per currency: MXN overdue 1,160.00 (due 2026-09-15), not yet due 2,500.50.
+    assert "Vencido" in plain and "1,160.00" in plain
+    assert "Por vencer" in plain and "2,500.50" in plain
+    assert "Saldo total" in plain and "3,660.50" in plain
+    assert "Límite de crédito" in plain and "250,000.00" in plain
+    assert "Crédito disponible" in plain and "246,339.50" in plain
+    assert "USD" in plain and "300.00" in plain
+    assert "https://estados.example.com/statements/1000/100001/2026-10-31" in plain
+    html = body(lapaz, "html")
+    assert 'href="https://estados.example.com/statements/1000/100001/2026-10-31"' in html
+
+    # English for an English-speaking customer, only the format they asked for, codes with their zeros.
+    rio = by_subject[("cxp@rio.example", "Statement as of October 31, 2026 — Tinacos del Bajío")]
+    assert sorted(attachments(rio)) == ["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"]
+    assert "Not yet due" in body(rio, "plain")
+    assert "https://estados.example.com/statements/1000/0000100002/2026-10-31" in body(rio, "plain")
+
+    # The second company's statement, with markup in its name escaped in the HTML body.
+    norte = [m for m in smtp_server.messages if "Norte" in str(m["Subject"])]
+    assert len(norte) == 1
+    assert sorted(attachments(norte[0])) == ["estado-de-cuenta_2000_100001_2026-10-31.pdf"]
+    assert "Aceros &amp; Alambres &lt;Norte&gt;" in body(norte[0], "html")
+
+    # Counters and the report: 5 accounts, 1 skipped (no lines), 1 without recipients (rendered, reported).
+    progress = progress_of(run_id)
+    assert (progress.accounts, progress.sent, progress.failed, progress.skipped, progress.no_recipients) == (
+        5,
+        4,
+        0,
+        1,
+        1,
+    )
+    assert progress.rendered == 5  # 2 + 1 + 1 (no recipients, still stored) + 1
+    assert progress.status == "done"
+    report = describe_run(run_id)
+    assert report is not None
+    assert "no recipients" in report and "1000/100004 Sin Correo" in report
+    assert "skipped (no lines) 1" in report
+    table = list_runs_table()
+    assert f"{run_id}" in table and "2026-10-31" in table and "done" in table
+
+    # A second run at the same cut-off renders nothing and sends nothing.
+    before = len(smtp_server.messages)
+    second = start_run(CUTOFF)
+    assert watch_run(second, poll_seconds=0.2, timeout=120, write=lambda _: None) is True
+    again = progress_of(second)
+    assert (again.accounts, again.rendered, again.sent, again.emails) == (5, 0, 0, 0)
+    assert len(smtp_server.messages) == before
+    assert "Traceback" not in worker.log()
+
+
+def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
+    services: Services, smtp_server: SMTPServer, var_dir: Path
+) -> None:
+    small_data_set()
+    services.worker().wait_ready()
+    first = start_run(CUTOFF)
+    wait_finished(first)
+    assert len(smtp_server.messages) == 4
+
+    # The ERP corrects one invoice of the English-speaking customer (XLSX only: one file to render).
+    with session_scope() as session:
+        session.execute(
+            update(OpenItem).where(OpenItem.document_number == "0000100002-F1").values(amount=Decimal("1234.56"))
+        )
+        row_id = session.scalar(select(OutboxEmail.id).where(OutboxEmail.recipient == "cxp@rio.example"))
+        assert row_id is not None
+    with session_scope() as session:
+        resend_email(session, row_id, by_username="admin")
+
+    wait_for(lambda: len(smtp_server.messages) == 5, 60, "the resent email")
+    resent = smtp_server.messages[-1]
+    assert str(resent["To"]) == "cxp@rio.example"
+    files = attachments(resent)
+    assert list(files) == ["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"]
+    assert 1234.56 in xlsx_values(files["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"])
+    assert "1,234.56" in body(resent, "plain")
+    # One new file in the store (the older version of it pruned); the rest untouched.
+    stored = sorted(p.name for p in (var_dir / "statements").rglob("*.xlsx"))
+    assert len(stored) == 2  # the two XLSX statements (100001 and 0000100002), one version each
+    with session_scope() as session:
+        row = session.get(OutboxEmail, row_id)
+        assert row is not None
+        assert (row.status, row.generation, row.attempts) == ("sent", 2, 1)
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.event == "email_resend")).all()
+        assert [(a.username, f"outbox {row_id}" in a.detail) for a in audit] == [("admin", True)]
+    wait_finished(first)
+    # Nothing else went out: the other three were not resent.
+    assert len(smtp_server.messages) == 5
+
+
+def test_a_future_cutoff_or_unknown_company_starts_nothing(services: Services) -> None:
+    from shared.runs import RunError
+
+    small_data_set()
+    with pytest.raises(RunError, match="future"):
+        start_run(dt.date.today() + dt.timedelta(days=2))
+    with pytest.raises(RunError, match="no company"):
+        start_run(CUTOFF, company_code="9999")
+    with session_scope() as session:
+        assert session.scalars(select(StatementRun)).all() == []
