@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -359,7 +359,8 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
     domain = parseaddr(get_settings().from_email)[1].rpartition("@")[2] or "localhost"
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     del message["Message-ID"]
-    message["Message-ID"] = make_msgid(idstring=f"edocta.{row.id}.{row.generation}", domain=domain)
+    # The same attempt always carries the same id, so a receiving system can recognise a repeated delivery.
+    message["Message-ID"] = f"<statement.{row.id}.{row.generation}.{stored.statement.fingerprint[:16]}@{domain}>"
     return message, stored
 
 
