@@ -1,0 +1,286 @@
+"""The portal's application factory: templates, sessions, CSRF, security headers, error pages and the routes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.middleware.base import DefineMiddleware
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.file import FileStore
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from shared.db import get_engine
+from shared.ratelimit import LoginThrottle, create_counter_store
+from shared.settings import get_settings
+from web import auth, i18n, ops, statements, users
+from web.security import (
+    PUBLIC,
+    PasswordChangeRequired,
+    SignInRequired,
+    is_file_request,
+    session_config,
+    session_guard,
+)
+
+log = logging.getLogger("edocta.web")
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        # Inline style attributes only (bar widths of the aging chart); never inline script.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+# --- security headers on every response ---------------------------------------------------------------------
+
+
+class SecurityHeadersMiddleware:
+    """CSP, nosniff, no referrer leaks, no framing; `no-store` on everything but the static assets."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control" or is_static]
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if not is_static:
+                    headers.append((b"cache-control", b"no-store"))
+                    headers.append((b"pragma", b"no-cache"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# --- templates ----------------------------------------------------------------------------------------------
+
+
+def template_directories() -> list[Path]:
+    """The portal's templates, then the statement partials shared with the PDF."""
+    from shared.render.html import TEMPLATE_DIR
+
+    return [TEMPLATES_DIR, Path(TEMPLATE_DIR)]
+
+
+def create_template_engine() -> JinjaTemplateEngine:
+    from shared.i18n import install_jinja
+
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(path)) for path in template_directories()]),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.template_class = i18n.PortalTemplate
+    install_jinja(environment)
+    i18n.install_portal_globals(environment)
+    return JinjaTemplateEngine.from_environment(environment)
+
+
+# --- error pages --------------------------------------------------------------------------------------------
+
+
+def _error_page(request: Request[Any, Any, Any], status_code: int, title: str, message: str) -> Any:
+    """An error page in the layout; it shows no data, only what went wrong in words."""
+    return Template(
+        template_name="errors/error.html.j2",
+        context={"status_code": status_code, "title": title, "message": message},
+        status_code=status_code,
+        media_type=MediaType.HTML,
+    )
+
+
+def sign_in_required(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    query = {"next": target} if request.method == "GET" and target not in ("/", "/login") else None
+    return Redirect(path="/login", query_params=query, status_code=303)
+
+
+def password_change_required(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+    if is_file_request(request, request.scope.get("route_handler")):
+        return _error_page(request, 403, "Acceso denegado", "Primero cambia tu contraseña.")
+    return Redirect(path="/password/change", status_code=303)
+
+
+def not_found(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+    return _error_page(request, 404, "Página no encontrada", "La página que buscas no existe.")
+
+
+def forbidden(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+    return _error_page(request, 403, "Acceso denegado", "No tienes permiso para ver esta página.")
+
+
+def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    log.error("database unavailable: %s", type(exc).__name__)
+    return _error_page(request, 503, "Servicio no disponible", "El servicio no está disponible. Intenta más tarde.")
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Any:
+    if exc.status_code >= 500:
+        log.error("HTTP %s on %s: %s", exc.status_code, request.url.path, exc.detail)
+        return _error_page(request, exc.status_code, "Error", "Ocurrió un error. Intenta más tarde.")
+    return _error_page(request, exc.status_code, "Solicitud no válida", "No pudimos procesar la solicitud.")
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return _error_page(request, 500, "Error", "Ocurrió un error. Intenta más tarde.")
+
+
+# --- health -------------------------------------------------------------------------------------------------
+
+
+def _database_answers() -> bool:
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure means "not healthy"
+        log.warning("health: database does not answer", exc_info=True)
+        return False
+
+
+def _broker_answers() -> bool:
+    settings = get_settings()
+    if settings.redis_url:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            log.warning("health: Redis does not answer", exc_info=True)
+            return False
+    folder = settings.broker_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+@get("/healthz", name="healthz", opt={PUBLIC: True}, skip_session=True, exclude_from_csrf=True)
+async def healthz() -> Response[dict[str, str]]:
+    """200 when the database and the broker answer, 503 otherwise."""
+    database = await anyio.to_thread.run_sync(_database_answers)
+    broker = await anyio.to_thread.run_sync(_broker_answers)
+    if database and broker:
+        return Response({"status": "ok"}, status_code=200)
+    return Response(
+        {"status": "unavailable", "database": "ok" if database else "down", "broker": "ok" if broker else "down"},
+        status_code=503,
+    )
+
+
+@get("/", name="home", opt={PUBLIC: True})
+async def home(request: Request[Any, Any, Any]) -> Redirect:
+    from web.security import load_current_user
+
+    user = await load_current_user(request)
+    return Redirect(path="/statements" if user else "/login", status_code=303)
+
+
+# --- the factory --------------------------------------------------------------------------------------------
+
+
+def create_session_store(key_prefix: str) -> Store:
+    settings = get_settings()
+    if settings.redis_url:
+        return RedisStore.with_client(settings.redis_url, namespace=f"{key_prefix}:sessions")
+    return FileStore(settings.session_dir, create_directories=True)
+
+
+def create_app(*, key_prefix: str = "edocta") -> Litestar:
+    """The portal. `key_prefix` namespaces its Redis keys (sessions, sign-in counters)."""
+    settings = get_settings()
+    i18n.register_translations()
+    template_config = TemplateConfig(instance=create_template_engine())
+    throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
+    static_router = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], opt={PUBLIC: True}, name="static"
+    )
+    return Litestar(
+        route_handlers=[
+            healthz,
+            home,
+            static_router,
+            *auth.route_handlers,
+            *users.route_handlers,
+            *statements.route_handlers,
+            *ops.route_handlers,
+        ],
+        guards=[session_guard],
+        middleware=[
+            DefineMiddleware(SecurityHeadersMiddleware),
+            session_config(secure=settings.secure_cookies).middleware,
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="edocta_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        ),
+        template_config=template_config,
+        stores={"sessions": create_session_store(key_prefix)},
+        state=State({"throttle": throttle}),
+        exception_handlers={
+            SignInRequired: sign_in_required,
+            PasswordChangeRequired: password_change_required,
+            NotFoundException: not_found,
+            PermissionDeniedException: forbidden,
+            OperationalError: database_unavailable,
+            DBAPIError: database_unavailable,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        debug=False,
+    )

@@ -1,0 +1,238 @@
+"""Sign-in, sign-out, password change (forced and from the menu) and the forgotten password.
+
+Controllers are thin: they parse the form, call `shared.accounts`, and answer with a page or a redirect
+(post-redirect-get). The forgotten-password answer never depends on the user ID: the email is prepared by a
+worker (`SEND_PASSWORD_RESET`), the page always says the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import anyio.to_thread
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+
+from shared import accounts, task_names
+from shared.db import session_scope
+from shared.ratelimit import LoginThrottle
+from shared.task_client import send_task
+from web.i18n import request_language, translate
+from web.security import (
+    DURING_FORCED_CHANGE,
+    PUBLIC,
+    current_user,
+    end_session,
+    optional_user,
+    start_session,
+    temporary_password_id,
+)
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+SIGN_IN_FAILED = "Usuario o contraseña incorrectos."
+
+
+def sleep(seconds: float) -> Any:
+    """The wait before checking a throttled sign-in (tests replace it to record the delays)."""
+    return asyncio.sleep(seconds)
+
+
+def _field(form: dict[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+def _client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else ""
+
+
+def _throttle(request: Request[Any, Any, Any]) -> LoginThrottle:
+    return request.app.state["throttle"]  # type: ignore[no-any-return]
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no `//`), else the statements page."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value and "\n" not in value:
+        return value
+    return "/statements"
+
+
+def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "info") -> None:
+    flash(request, translate(msgid, request_language(request)), category=category)
+
+
+# --- sign-in / sign-out -------------------------------------------------------------------------------------
+
+
+def _login_page(request: Request[Any, Any, Any], *, username: str = "", error: str = "", status: int = 200) -> Template:
+    return Template(
+        template_name="auth/login.html.j2",
+        context={"username": username, "error": error, "next": _safe_next(request.query_params.get("next"))},
+        status_code=status,
+    )
+
+
+@get("/login", name="login", opt={PUBLIC: True})
+async def login_form(request: Request[Any, Any, Any]) -> Template | Redirect:
+    user = optional_user(request)
+    if user is not None and not user.must_change_password:
+        return Redirect(path="/statements", status_code=303)
+    return _login_page(request)
+
+
+def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | None:
+    with session_scope() as session:
+        return accounts.authenticate(session, username, password, ip=ip)
+
+
+@post("/login", name="login_submit", opt={PUBLIC: True})
+async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    username = _field(data, "username").strip()
+    password = _field(data, "password")
+    if not username or not password:
+        return _login_page(
+            request,
+            username=username[:150],
+            error="Escribe tu usuario." if not username else "Escribe tu contraseña.",
+            status=400,
+        )
+    ip = _client_ip(request)
+    throttle = _throttle(request)
+    delay = await anyio.to_thread.run_sync(throttle.delay, username, ip)
+    if delay > 0:
+        await sleep(delay)
+    result = await anyio.to_thread.run_sync(_authenticate, username, password, ip)
+    if result is None:
+        await anyio.to_thread.run_sync(throttle.failed, username, ip)
+        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401)
+    await anyio.to_thread.run_sync(throttle.succeeded, username)
+    start_session(
+        request,
+        user_id=result.user_id,
+        password_version=result.password_version,
+        must_change=result.must_change,
+        temporary_password_id=result.temporary_password_id,
+    )
+    if result.must_change:
+        return Redirect(path="/password/change", status_code=303)
+    return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303)
+
+
+@post("/logout", name="logout", opt={PUBLIC: True})
+async def logout(request: Request[Any, Any, Any]) -> Redirect:
+    user = optional_user(request)
+    end_session(request)
+    if user is not None:
+        await anyio.to_thread.run_sync(
+            lambda: accounts.record_event("sign_out", username=user.username, ip=_client_ip(request))
+        )
+        _flash(request, "Cerraste sesión.")
+    return Redirect(path="/login", status_code=303)
+
+
+# --- password change ----------------------------------------------------------------------------------------
+
+
+def _change_page(
+    request: Request[Any, Any, Any], *, errors: dict[str, str] | None = None, status: int = 200
+) -> Template:
+    user = current_user(request)
+    return Template(
+        template_name="auth/password_change.html.j2",
+        context={"forced": user.must_change_password, "errors": errors or {}},
+        status_code=status,
+    )
+
+
+@get("/password/change", name="password_change", opt={DURING_FORCED_CHANGE: True})
+async def password_change_form(request: Request[Any, Any, Any]) -> Template:
+    return _change_page(request)
+
+
+def _change_password(user_id: int, form: dict[str, str], temporary_id: int | None, ip: str) -> int:
+    with session_scope() as session:
+        return accounts.change_password(
+            session,
+            user_id,
+            form["current_password"],
+            form["new_password"],
+            form["confirm_password"],
+            temporary_password_id=temporary_id,
+            ip=ip,
+        )
+
+
+@post("/password/change", name="password_change_submit", opt={DURING_FORCED_CHANGE: True})
+async def password_change_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    user = current_user(request)
+    form = {name: _field(data, name) for name in ("current_password", "new_password", "confirm_password")}
+    temporary_id = temporary_password_id(request)
+    try:
+        version = await anyio.to_thread.run_sync(_change_password, user.id, form, temporary_id, _client_ip(request))
+    except accounts.PasswordRejected as rejected:
+        return _change_page(request, errors=rejected.errors, status=400)
+    await anyio.to_thread.run_sync(accounts.notify_password_changed, user.id)
+    if user.must_change_password:
+        # The seed manual's flow: the user is activated and starts again at the sign-in page.
+        end_session(request)
+        return Redirect(path="/password/activated", status_code=303)
+    start_session(request, user_id=user.id, password_version=version)
+    _flash(request, "Tu contraseña se cambió.", "success")
+    return Redirect(path="/statements", status_code=303)
+
+
+@get("/password/activated", name="password_activated", opt={PUBLIC: True})
+async def password_activated() -> Template:
+    return Template(template_name="auth/activated.html.j2")
+
+
+# --- forgotten password -------------------------------------------------------------------------------------
+
+
+@get("/password/forgot", name="password_forgot", opt={PUBLIC: True})
+async def password_forgot_form() -> Template:
+    return Template(template_name="auth/forgot.html.j2", context={"username": "", "error": ""})
+
+
+def _request_reset(username: str, ip: str, throttle: LoginThrottle) -> None:
+    if throttle.forgot_allowed(ip):
+        send_task(task_names.SEND_PASSWORD_RESET, args=[username])
+
+
+@post("/password/forgot", name="password_forgot_submit", opt={PUBLIC: True})
+async def password_forgot_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    username = _field(data, "username").strip()
+    if not username:
+        return Template(
+            template_name="auth/forgot.html.j2",
+            context={"username": "", "error": "Escribe tu usuario."},
+            status_code=400,
+        )
+    if len(username) <= 150:
+        await anyio.to_thread.run_sync(_request_reset, username, _client_ip(request), _throttle(request))
+    return Redirect(path="/password/forgot/sent", status_code=303)
+
+
+@get("/password/forgot/sent", name="password_forgot_sent", opt={PUBLIC: True})
+async def password_forgot_sent() -> Template:
+    return Template(template_name="auth/forgot_sent.html.j2")
+
+
+route_handlers = [
+    login_form,
+    login_submit,
+    logout,
+    password_change_form,
+    password_change_submit,
+    password_activated,
+    password_forgot_form,
+    password_forgot_submit,
+    password_forgot_sent,
+]

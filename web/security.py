@@ -1,0 +1,293 @@
+"""Who is asking: server-side sessions that change id at every sign-in, the signed-in user, and the guards.
+
+The session holds the user id, the user's `password_version` and two timestamps (created, last seen). Every
+request re-reads the user: a disabled user or a changed password ends the session at once. A session opened
+with a temporary password reaches only the password-change page and sign-out until the password is changed.
+
+Litestar's server-side backend keeps whatever session id the client sends; `RotatingSessionBackend` only
+reuses an id the server itself issued and still holds, and issues a fresh one when `rotate_session` asks for it
+(sign-in, password change, sign-out), deleting the old one on the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+import anyio.to_thread
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.types import Empty, Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
+from sqlalchemy import select
+
+from shared.db import session_scope
+from shared.models import User
+
+SESSION_COOKIE = "edocta_session"
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
+
+# Route options: `public` routes need no sign-in; `during_forced_change` routes stay reachable while a
+# temporary password must be replaced; `file` routes answer 403 instead of redirecting.
+PUBLIC = "public"
+DURING_FORCED_CHANGE = "during_forced_change"
+FILE = "file"
+FILE_SUFFIXES = (".json", ".xlsx", ".pdf", ".xls", ".csv")
+
+_SCOPE_KEY = "edocta_session_state"
+_USER_KEY = "edocta_user"
+
+
+def clock() -> float:
+    """Seconds since the epoch; tests move it to expire sessions."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class PortalUser:
+    """The signed-in user, as controllers and templates see it (a plain value, no database session)."""
+
+    id: int
+    username: str
+    email: str
+    full_name: str
+    role: str
+    language: str
+    must_change_password: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        """Staff and admins see every customer."""
+        return self.role in ("staff", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+
+class SignInRequired(NotAuthorizedException):
+    """No valid session: pages redirect to the sign-in page."""
+
+
+class PasswordChangeRequired(PermissionDeniedException):
+    """The session was opened with a temporary password: only the password change is reachable."""
+
+
+# --- the session backend ------------------------------------------------------------------------------------
+
+
+def _state(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    scope = cast(dict[str, Any], connection.scope)
+    return cast(dict[str, Any], scope.setdefault(_SCOPE_KEY, {}))
+
+
+class RotatingSessionBackend(ServerSideSessionBackend):
+    """Server-side sessions whose id is always chosen by the server (no session fixation)."""
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        _state(connection)["known_id"] = connection.cookies.get(self.config.key) if data else None
+        return data
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        state = _state(connection)
+        store = self.config.get_store_from_app(connection.scope["app"])
+        headers = MutableScopeHeaders.from_message(message)
+        cookie_params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+        sent_id = connection.cookies.get(self.config.key)
+        known_id: str | None = state.get("known_id")
+        rotate = bool(state.get("rotate"))
+
+        if scope_session is Empty or not scope_session:
+            if known_id:
+                await self.delete(known_id, store=store)
+            if sent_id:
+                headers.add(
+                    "Set-Cookie",
+                    Cookie(value="", key=self.config.key, **{**cookie_params, "max_age": 0, "expires": 0}).to_header(
+                        header=""
+                    ),
+                )
+            return
+
+        if known_id and not rotate:
+            session_id = known_id
+        else:
+            if known_id:
+                await self.delete(known_id, store=store)
+            session_id = state.get("new_id") or self.generate_session_id()
+            state["new_id"] = session_id
+        await self.set(session_id=session_id, data=self.serialize_data(scope_session, connection.scope), store=store)
+        headers.add("Set-Cookie", Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""))
+
+
+class RotatingSessionConfig(ServerSideSessionConfig):
+    _backend_class = RotatingSessionBackend  # type: ignore[assignment]
+
+
+def session_config(*, secure: bool) -> RotatingSessionConfig:
+    """Cookie `edocta_session`: HttpOnly, SameSite=Lax, Secure on https; the store forgets idle sessions."""
+    return RotatingSessionConfig(
+        key=SESSION_COOKIE,
+        max_age=int(IDLE_TIMEOUT.total_seconds()),
+        renew_on_access=True,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        store="sessions",
+    )
+
+
+def rotate_session(connection: ASGIConnection[Any, Any, Any, Any], data: dict[str, Any] | None = None) -> None:
+    """Replace the session: the old id dies on the server and a new id is issued (or none when empty)."""
+    connection.scope["session"] = dict(data or {})
+    _state(connection)["rotate"] = True
+    connection.scope.setdefault("state", {}).pop(_USER_KEY, None)
+
+
+def start_session(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    *,
+    user_id: int,
+    password_version: int,
+    must_change: bool = False,
+    temporary_password_id: int | None = None,
+) -> None:
+    """A new session for a user who just proved who they are (new id: no fixation)."""
+    now = clock()
+    data: dict[str, Any] = {"uid": user_id, "pv": password_version, "created": now, "seen": now}
+    if must_change:
+        data["must_change"] = True
+        data["tid"] = temporary_password_id
+    rotate_session(connection, data)
+
+
+def temporary_password_id(connection: ASGIConnection[Any, Any, Any, Any]) -> int | None:
+    """The temporary password this session was opened with (forced change), if any."""
+    session = connection.scope.get("session")
+    if isinstance(session, dict) and session.get("must_change") and session.get("tid") is not None:
+        return int(session["tid"])
+    return None
+
+
+def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Sign out: the server forgets the session and the cookie is cleared."""
+    rotate_session(connection, {})
+
+
+# --- the signed-in user -------------------------------------------------------------------------------------
+
+
+def _load_user(user_id: int, password_version: int) -> tuple[PortalUser | None, str]:
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.id == user_id))
+        if user is None:
+            return None, "unknown user"
+        if not user.is_active:
+            return None, "user disabled"
+        if user.password_version != password_version:
+            return None, "password changed"
+        return (
+            PortalUser(
+                id=user.id,
+                username=user.username,
+                email=user.email,
+                full_name=user.full_name,
+                role=user.role,
+                language=user.language,
+            ),
+            "",
+        )
+
+
+async def load_current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser | None:
+    """The user of this request's session, re-read from the database, or None (and the session ended)."""
+    scope_state = connection.scope.setdefault("state", {})
+    if _USER_KEY in scope_state:
+        return cast(PortalUser | None, scope_state[_USER_KEY])
+    user: PortalUser | None = None
+    session = connection.scope.get("session")
+    if isinstance(session, dict) and "uid" in session:
+        now = clock()
+        created = float(session.get("created", 0))
+        seen = float(session.get("seen", 0))
+        if now - created > ABSOLUTE_TIMEOUT.total_seconds() or now - seen > IDLE_TIMEOUT.total_seconds():
+            end_session(connection)
+        else:
+            loaded, _reason = await anyio.to_thread.run_sync(
+                _load_user, int(session["uid"]), int(session.get("pv", -1))
+            )
+            if loaded is None:
+                end_session(connection)
+            else:
+                session["seen"] = now
+                user = loaded
+                if session.get("must_change"):
+                    user = PortalUser(**{**loaded.__dict__, "must_change_password": True})
+    connection.scope.setdefault("state", {})[_USER_KEY] = user
+    return user
+
+
+def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser:
+    """The signed-in user of a guarded route (the guard has loaded it)."""
+    user = connection.scope.get("state", {}).get(_USER_KEY)
+    if user is None:
+        raise SignInRequired()
+    return cast(PortalUser, user)
+
+
+def optional_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser | None:
+    """The signed-in user if the guard loaded one (public pages), else None."""
+    return cast(PortalUser | None, connection.scope.get("state", {}).get(_USER_KEY))
+
+
+def is_file_request(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler | None = None) -> bool:
+    if handler is not None and handler.opt.get(FILE):
+        return True
+    return connection.url.path.lower().endswith(FILE_SUFFIXES)
+
+
+# --- guards -------------------------------------------------------------------------------------------------
+
+
+async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user."""
+    user = await load_current_user(connection)
+    if handler.opt.get(PUBLIC):
+        return
+    if user is None:
+        raise SignInRequired()
+    if user.must_change_password and not handler.opt.get(DURING_FORCED_CHANGE):
+        raise PasswordChangeRequired("password change required")
+
+
+async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    user = await load_current_user(connection)
+    if user is None:
+        raise SignInRequired()
+    if user.must_change_password and not handler.opt.get(DURING_FORCED_CHANGE):
+        raise PasswordChangeRequired("password change required")
+
+
+async def requires_staff(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    await requires_login(connection, handler)
+    if not current_user(connection).is_staff:
+        raise PermissionDeniedException("staff only")
+
+
+async def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    await requires_login(connection, handler)
+    if not current_user(connection).is_admin:
+        raise PermissionDeniedException("administrators only")

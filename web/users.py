@@ -1,0 +1,230 @@
+"""The administrators' Users page (list, search, create, enable/disable, customer grants, resend invitation) and
+every user's language preference."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import selectinload
+
+from shared import accounts, task_names
+from shared.db import session_scope
+from shared.models import LANGUAGES, ROLES, User
+from shared.task_client import send_task
+from web.i18n import request_language, translate
+from web.security import DURING_FORCED_CHANGE, current_user, requires_admin
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+ROLE_LABELS = {"customer": "cliente", "staff": "cobranza", "admin": "administrador"}
+LANGUAGE_LABELS = {"es": "Español", "en": "Inglés"}
+
+
+def _field(form: dict[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _numbers(text: str) -> list[str]:
+    return [n.strip() for n in text.replace(",", ";").replace("\n", ";").split(";") if n.strip()]
+
+
+def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "success") -> None:
+    flash(request, translate(msgid, request_language(request)), category=category)
+
+
+def _enqueue_invitation(user_id: int) -> None:
+    send_task(task_names.SEND_INVITATION, args=[user_id])
+
+
+@post("/language", name="language_set", opt={DURING_FORCED_CHANGE: True})
+async def language_set(request: Request[Any, Any, Any], data: Form) -> Redirect:
+    """The footer's language switch for a signed-in user (saved with the user)."""
+    language = _field(data, "language")
+    user = current_user(request)
+    if language in LANGUAGES:
+
+        def save() -> None:
+            with session_scope() as session:
+                accounts.set_language(session, user.id, language)
+
+        await anyio.to_thread.run_sync(save)
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url).rstrip("/")
+    target = referer[len(base) :] if referer.startswith(base + "/") else "/"
+    return Redirect(path=target or "/", status_code=303)
+
+
+# --- the Users page -----------------------------------------------------------------------------------------
+
+
+def _user_rows(query: str) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        users = accounts.search_users(session, query)
+        return [
+            {
+                "id": u.id,
+                "username": u.username,
+                "full_name": u.full_name,
+                "email": u.email,
+                "role": u.role,
+                "language": u.language,
+                "active": u.is_active,
+                "customers": [c.number for c in u.customers],
+            }
+            for u in users
+        ]
+
+
+def _form_context(values: dict[str, str] | None = None, error: str = "") -> dict[str, Any]:
+    return {
+        "values": values or {"role": "customer", "language": "es"},
+        "error": error,
+        "roles": [(r, ROLE_LABELS[r]) for r in ROLES],
+        "languages": [(code, LANGUAGE_LABELS[code]) for code in LANGUAGES],
+    }
+
+
+@get("/users", name="users_list", guards=[requires_admin])
+async def users_list(q: str = "") -> Template:
+    rows = await anyio.to_thread.run_sync(_user_rows, q[:200])
+    return Template(
+        template_name="users/list.html.j2",
+        context={"rows": rows, "q": q[:200], "role_labels": ROLE_LABELS, **_form_context()},
+    )
+
+
+@post("/users", name="users_create", guards=[requires_admin])
+async def users_create(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    admin = current_user(request)
+    values = {name: _field(data, name) for name in ("username", "email", "full_name", "role", "language", "customers")}
+
+    def create() -> int:
+        with session_scope() as session:
+            user = accounts.create_user(
+                session,
+                username=values["username"],
+                email=values["email"],
+                role=values["role"] or "customer",
+                customer_numbers=_numbers(values["customers"]),
+                language=values["language"] or "es",
+                full_name=values["full_name"],
+                by=admin.username,
+            )
+            return user.id
+
+    try:
+        user_id = await anyio.to_thread.run_sync(create)
+    except accounts.AccountError as error:
+        rows = await anyio.to_thread.run_sync(_user_rows, "")
+        return Template(
+            template_name="users/list.html.j2",
+            context={"rows": rows, "q": "", "role_labels": ROLE_LABELS, **_form_context(values, str(error))},
+            status_code=400,
+        )
+    await anyio.to_thread.run_sync(_enqueue_invitation, user_id)
+    _flash(request, "Usuario creado; la invitación va en camino.")
+    return Redirect(path=f"/users/{user_id}", status_code=303)
+
+
+def _load_user(user_id: int) -> dict[str, Any]:
+    with session_scope() as session:
+        user = session.get(User, user_id, options=[selectinload(User.customers)])
+        if user is None:
+            raise NotFoundException()
+        return {
+            "id": user.id,
+            "username": user.username,
+            "full_name": user.full_name,
+            "email": user.email,
+            "role": user.role,
+            "language": user.language,
+            "active": user.is_active,
+            "customers": [c.number for c in user.customers],
+            "customer_names": [(c.number, c.name) for c in user.customers],
+        }
+
+
+@get("/users/{user_id:int}", name="users_detail", guards=[requires_admin])
+async def users_detail(user_id: int) -> Template:
+    row = await anyio.to_thread.run_sync(_load_user, user_id)
+    return Template(
+        template_name="users/detail.html.j2",
+        context={"row": row, "role_labels": ROLE_LABELS, "error": "", "customers_value": "; ".join(row["customers"])},
+    )
+
+
+@post("/users/{user_id:int}/customers", name="users_set_customers", guards=[requires_admin])
+async def users_set_customers(request: Request[Any, Any, Any], user_id: int, data: Form) -> Template | Redirect:
+    admin = current_user(request)
+    text = _field(data, "customers")
+
+    def save() -> None:
+        with session_scope() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundException()
+            accounts.set_customer_grants(session, user, _numbers(text), by=admin.username)
+
+    try:
+        await anyio.to_thread.run_sync(save)
+    except accounts.AccountError as error:
+        row = await anyio.to_thread.run_sync(_load_user, user_id)
+        return Template(
+            template_name="users/detail.html.j2",
+            context={"row": row, "role_labels": ROLE_LABELS, "error": str(error), "customers_value": text},
+            status_code=400,
+        )
+    _flash(request, "Clientes actualizados.")
+    return Redirect(path=f"/users/{user_id}", status_code=303)
+
+
+@post("/users/{user_id:int}/status", name="users_set_status", guards=[requires_admin])
+async def users_set_status(request: Request[Any, Any, Any], user_id: int, data: Form) -> Redirect:
+    admin = current_user(request)
+    active = _field(data, "active") == "1"
+
+    def save() -> None:
+        with session_scope() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundException()
+            accounts.set_user_status(session, user, active, by=admin.username)
+
+    await anyio.to_thread.run_sync(save)
+    _flash(request, "Usuario activado." if active else "Usuario desactivado.")
+    return Redirect(path=f"/users/{user_id}", status_code=303)
+
+
+@post("/users/{user_id:int}/invitation", name="users_resend_invitation", guards=[requires_admin])
+async def users_resend_invitation(request: Request[Any, Any, Any], user_id: int) -> Redirect:
+    admin = current_user(request)
+    row = await anyio.to_thread.run_sync(_load_user, user_id)
+    await anyio.to_thread.run_sync(_enqueue_invitation, user_id)
+    await anyio.to_thread.run_sync(
+        lambda: accounts.record_event(
+            "invitation_resend_requested", username=row["username"], detail=f"by={admin.username}"
+        )
+    )
+    _flash(request, "Invitación reenviada.")
+    return Redirect(path=f"/users/{user_id}", status_code=303)
+
+
+route_handlers = [
+    language_set,
+    users_list,
+    users_create,
+    users_detail,
+    users_set_customers,
+    users_set_status,
+    users_resend_invitation,
+]
