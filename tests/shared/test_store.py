@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import pytest
 
 from shared.statement import Party, build_statement
 from shared.store import InvalidStoreKey, StatementStore, StoreKey, get_store
-from tests.conftest import use_environment
 
 CUTOFF = dt.date(2026, 11, 30)
 FP1 = "a" * 64
@@ -95,6 +95,8 @@ def test_empty_data_is_refused_and_nothing_written(tmp_path: Path) -> None:
 
 
 def test_get_store_uses_the_configured_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import use_environment  # imported here: spawned writer processes import this module
+
     folder = tmp_path / "shared-volume"
     use_environment(monkeypatch, EDOCTA_STORE_DIR=str(folder))
     get_store().put(key(), b"x")
@@ -314,32 +316,37 @@ def test_two_threads_writing_the_same_key_both_succeed_and_readers_never_see_a_p
     assert seen, "the reader should have seen the file at least once"
 
 
+PROCESS_PAYLOAD = 512 * 1024
+
+
 def _write_in_process(root: str, tag: int, rounds: int, ready: object) -> None:
     ready.wait()  # type: ignore[attr-defined]
     store = StatementStore(root)
     for _ in range(rounds):
-        store.put(key(), payload(tag))
+        store.put(key(), payload(tag, PROCESS_PAYLOAD))
 
 
 def test_two_processes_writing_the_same_key_both_succeed(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
-    processes = [context.Process(target=_write_in_process, args=(str(tmp_path), i, 5, ready)) for i in (1, 2, 3)]
+    processes = [context.Process(target=_write_in_process, args=(str(tmp_path), i, 4, ready)) for i in (1, 2, 3)]
     for p in processes:
         p.start()
     ready.set()
     store = StatementStore(tmp_path)
+    complete = {payload(i, PROCESS_PAYLOAD) for i in (1, 2, 3)}
     partial = 0
     while any(p.is_alive() for p in processes):
         data = store.read(key())
-        if data is not None and data not in {payload(1), payload(2), payload(3)}:
+        if data is not None and data not in complete:
             partial += 1
+        time.sleep(0.002)
     for p in processes:
         p.join(60)
 
     assert [p.exitcode for p in processes] == [0, 0, 0]
     assert partial == 0
-    assert store.read(key()) in {payload(1), payload(2), payload(3)}
+    assert store.read(key()) in complete
     assert [p.name for p in files_under(tmp_path)] == [f"es_{FP1}.pdf"]
 
 
@@ -363,7 +370,7 @@ def test_a_writer_killed_mid_write_leaves_no_partial_file(tmp_path: Path, earlie
     store = StatementStore(tmp_path)
     if earlier:
         store.put(key(), earlier)
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     parent_end, child_end = context.Pipe()
     child = context.Process(target=_write_then_hang_before_rename, args=(str(tmp_path), payload(7), child_end))
     child.start()
