@@ -23,7 +23,7 @@ from shared.portal import (
 )
 from shared.statement import StatementNotFound
 
-CUTOFF = dt.date(2026, 11, 30)
+CUTOFF = dt.date(2026, 10, 31)
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def seed_portal_data() -> dict[str, Ids]:
             defaults: dict[str, object] = {
                 "document_type": "invoice",
                 "reference": "",
-                "document_date": dt.date(2026, 10, 1),
-                "due_date": dt.date(2026, 10, 31),
+                "document_date": dt.date(2026, 9, 1),
+                "due_date": dt.date(2026, 9, 30),
                 "amount": Decimal("100.00"),
                 "currency": company.currency,
                 "cleared_on": None,
@@ -82,8 +82,8 @@ def seed_portal_data() -> dict[str, Ids]:
                     alvarez,
                     "FAC-2",
                     reference="<script>alert(1)</script>",
-                    document_date=dt.date(2026, 11, 20),
-                    due_date=dt.date(2026, 12, 20),
+                    document_date=dt.date(2026, 10, 20),
+                    due_date=dt.date(2026, 11, 19),
                     amount=Decimal("5000.00"),
                 ),
                 item(
@@ -92,11 +92,11 @@ def seed_portal_data() -> dict[str, Ids]:
                     "NC-3",
                     document_type="credit_note",
                     reference="Devolución Bajío",
-                    document_date=dt.date(2026, 7, 1),
-                    due_date=dt.date(2026, 7, 1),
+                    document_date=dt.date(2026, 6, 1),
+                    due_date=dt.date(2026, 6, 1),
                     amount=Decimal("-200.00"),
                 ),
-                item(bajio, alvarez, "FAC-FUTURE", document_date=dt.date(2026, 12, 5), due_date=dt.date(2027, 1, 4)),
+                item(bajio, alvarez, "FAC-FUTURE", document_date=dt.date(2026, 11, 5), due_date=dt.date(2026, 12, 5)),
                 item(norte, alvarez, "INV-9", amount=Decimal("77.00"), currency="USD"),
                 item(bajio, acme, "FAC-100", amount=Decimal("999.99")),
                 item(bajio, zeros, "FAC-200", amount=Decimal("1.00")),
@@ -224,7 +224,7 @@ def test_a_revoked_grant_is_effective_at_once(people: dict[str, Ids]) -> None:
 
 
 def test_cutoff_parsing_accepts_only_iso_dates() -> None:
-    assert parse_cutoff("2026-11-30") == CUTOFF
+    assert parse_cutoff("2026-11-30") == dt.date(2026, 11, 30)
     for bad in ("2026-02-30", "30/11/2026", "2026-11-30x", "", "20261130", None, "2026-1-3"):
         assert parse_cutoff(bad) is None
 
@@ -240,8 +240,8 @@ def test_lines_filter_and_sort(people: dict[str, Ids]) -> None:
     assert [x.document_number for x in filter_lines(lines, "<script>")] == ["FAC-2"]
     assert filter_lines(lines, "nada-de-esto") == []
     assert filter_lines(lines, "  ") == lines
-    shown = {0: ["1 de julio de 2026"]}
-    assert [x.document_number for x in filter_lines(lines, "julio", shown=shown)] == ["NC-3"]
+    shown = {0: ["1 de junio de 2026"]}
+    assert [x.document_number for x in filter_lines(lines, "junio", shown=shown)] == ["NC-3"]
     assert [x.document_number for x in sort_lines(lines, "amount", "desc")] == ["FAC-2", "FAC-1", "NC-3"]
     assert [x.document_number for x in sort_lines(lines, "amount", "asc")] == ["NC-3", "FAC-1", "FAC-2"]
     assert [x.document_number for x in sort_lines(lines, "document_number", "asc")] == ["FAC-1", "FAC-2", "NC-3"]
