@@ -238,6 +238,44 @@ def test_452_mailbox_full_is_transient(smtp_server: SMTPServer) -> None:
     assert caught.value.code == 452
 
 
+class RefusingHandler(_Handler):
+    """Answers MAIL FROM or DATA with a fixed reply."""
+
+    def __init__(self, server: SMTPServer, stage: str, reply: str) -> None:
+        super().__init__(server)
+        self.stage, self.reply = stage, reply
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        if self.stage == "MAIL":
+            return self.reply
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.stage == "DATA":
+            return self.reply
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply", "error", "code"),
+    [
+        ("DATA", "554 5.7.1 message rejected as spam", PermanentMailError, 554),
+        ("DATA", "451 4.3.0 local error, try again", TransientMailError, 451),
+        ("MAIL", "553 5.7.1 sender not allowed", PermanentMailError, 553),
+        ("MAIL", "450 4.7.1 greylisted, come back later", TransientMailError, 450),
+    ],
+)
+def test_refusals_of_the_sender_or_the_message_keep_the_servers_reply(stage, reply, error, code) -> None:  # type: ignore[no-untyped-def]
+    server = SMTPServer(host="127.0.0.1", port=0)
+    with running_controller(server, RefusingHandler(server, stage, reply)), pytest.raises(error) as caught:
+        SMTPBackend.from_url(server.url).send(statement_message())
+    assert caught.value.code == code
+    assert caught.value.reply == reply.split(" ", 1)[1]
+    assert str(caught.value) == reply
+    assert server.messages == []
+
+
 def test_a_server_that_is_down_is_transient() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -318,10 +356,11 @@ def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 class running_controller:
     """Run an aiosmtpd server with extra options (TLS, AUTH) around a block."""
 
-    def __init__(self, server: SMTPServer, **options: object) -> None:
+    def __init__(self, server: SMTPServer, handler: object = None, **options: object) -> None:
         self.server = server
         server.port = free_port()
-        self.controller = Controller(_Handler(server), hostname="127.0.0.1", port=server.port, **options)
+        handler = handler or _Handler(server)
+        self.controller = Controller(handler, hostname="127.0.0.1", port=server.port, **options)
 
     def __enter__(self) -> SMTPServer:
         self.controller.start()
