@@ -320,6 +320,66 @@ def test_a_server_that_never_answers_times_out_as_transient(silent_server: int) 
     assert "timed out" in caught.value.reply.lower()
 
 
+class ScriptedServer:
+    """A bare SMTP server speaking just enough of the protocol to misbehave at a chosen moment:
+    `drop_after` is the command after which it closes the connection without a reply."""
+
+    def __init__(self, drop_after: str) -> None:
+        self.drop_after = drop_after
+        self.accepted_messages = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            for raw in lines:
+                command = raw.decode().strip().split(" ", 1)[0].upper()
+                if command == self.drop_after:
+                    return
+                if command == "EHLO":
+                    conn.sendall(b"250-scripted\r\n250 8BITMIME\r\n")
+                elif command == "DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    for body in lines:
+                        if body == b".\r\n":
+                            break
+                    self.accepted_messages += 1
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                elif command == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 OK\r\n")
+
+    def close(self) -> None:
+        self.thread.join(10)
+        self.listener.close()
+
+
+def test_a_connection_dropped_after_the_message_was_accepted_is_a_success() -> None:
+    # The message is queued: reporting a failure here would make the caller send a second copy.
+    server = ScriptedServer(drop_after="QUIT")
+    SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?timeout=5").send(statement_message())
+    server.close()
+    assert server.accepted_messages == 1
+
+
+@pytest.mark.parametrize("drop_after", ["EHLO", "MAIL", "RCPT", "DATA"])
+def test_a_connection_dropped_before_the_message_was_accepted_is_transient(drop_after: str) -> None:
+    server = ScriptedServer(drop_after=drop_after)
+    with pytest.raises(TransientMailError) as caught:
+        SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?timeout=5").send(statement_message())
+    server.close()
+    assert caught.value.code is None
+    assert server.accepted_messages == 0
+
+
 def test_a_non_ascii_recipient_is_delivered_with_smtputf8() -> None:
     server = SMTPServer(host="127.0.0.1", port=0)
     with running_controller(server, enable_SMTPUTF8=True):
