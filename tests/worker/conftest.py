@@ -167,7 +167,7 @@ class Process:
         if self.process is None:
             return
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)  # a warm shutdown: the main process stops its pool
             self.process.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
