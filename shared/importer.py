@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -386,10 +387,12 @@ def _parse_rows(
 ) -> ParsedFile | None:
     """Read the header and every record of one file; type errors go to `problems`."""
     parsed = ParsedFile(spec.kind, label)
+    known_errors = len(problems.errors)
     try:
         header_line, header = next(records)
     except StopIteration:
-        problems.add(label, 1, None, "the file is empty: a header row is required")
+        if len(problems.errors) == known_errors:  # not unreadable, just empty
+            problems.add(label, 1, None, "the file is empty: a header row is required")
         return None
     names = [_text_of(h).lower() for h in header]
     while names and names[-1] == "":
@@ -445,24 +448,30 @@ def _parse_rows(
 def _csv_records(path: Path, label: str, problems: Problems) -> Iterator[tuple[int, Sequence[Any]]]:
     """(line number, values) for each non-blank record of a CSV file; line = where the record starts."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            while True:
-                start = reader.line_num + 1
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    problems.add(label, reader.line_num, None, f"not readable as CSV: {exc}")
-                    return
-                if not record or all(not v.strip() for v in record):
-                    continue
-                yield start, record
-    except UnicodeDecodeError as exc:
-        problems.add(label, None, None, f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV")
+        raw = path.read_bytes()
     except OSError as exc:
         problems.add(label, None, None, f"cannot read the file: {exc.strerror or exc}")
+        return
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.add(label, line, None, "the file is not UTF-8 text; save it as UTF-8 CSV")
+        return
+    del raw
+    reader = csv.reader(io.StringIO(content, newline=""))
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.add(label, reader.line_num, None, f"not readable as CSV: {exc}")
+            return
+        if not record or all(not v.strip() for v in record):
+            continue
+        yield start, record
 
 
 def _xlsx_records(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -766,8 +775,8 @@ class _Importer:
         self.report.files.append(plan.counts)
 
     def load_ids(self) -> None:
-        self.company_ids = dict(self.session.execute(select(Company.code, Company.id)).tuples().all())
-        self.customer_ids = dict(self.session.execute(select(Customer.number, Customer.id)).tuples().all())
+        self.company_ids = {code: row_id for code, row_id in self.session.execute(select(Company.code, Company.id))}
+        self.customer_ids = {num: row_id for num, row_id in self.session.execute(select(Customer.number, Customer.id))}
 
     def write_accounts(self) -> None:
         parsed = self.files.get("accounts")
