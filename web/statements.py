@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from litestar import MediaType, Request, Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from shared import portal
@@ -214,11 +214,11 @@ def _selector_response(
 @get("/statements", name="statements", sync_to_thread=True)
 def statement_selector(
     request: Request[Any, Any, Any],
-    q: str = "",
-    customer: str = "",
-    company: str = "",
-    cutoff: str = "",
-    action: str = "",
+    q: FromQuery[str] = "",
+    customer: FromQuery[str] = "",
+    company: FromQuery[str] = "",
+    cutoff: FromQuery[str] = "",
+    action: FromQuery[str] = "",
 ) -> Template | Redirect:
     """Pick the customer (among the user's), the company (among the customer's) and the cut-off date."""
     form = SelectorForm(
@@ -256,7 +256,7 @@ def statement_selector(
 
 
 @get("/statements/customers", name="statement_customers", sync_to_thread=True)
-def statement_customers(request: Request[Any, Any, Any], q: str = "") -> Response[dict[str, Any]]:
+def statement_customers(request: Request[Any, Any, Any], q: FromQuery[str] = "") -> Response[dict[str, Any]]:
     """The selector's search box, as you type: the user's customers matching `q` (JSON)."""
     user = current_user(request)
     with session_scope() as session:
@@ -270,7 +270,7 @@ def statement_customers(request: Request[Any, Any, Any], q: str = "") -> Respons
 
 
 @get("/statements/companies", name="statement_companies", sync_to_thread=True)
-def statement_companies(request: Request[Any, Any, Any], customer: str = "") -> Response[dict[str, Any]]:
+def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str] = "") -> Response[dict[str, Any]]:
     """The companies of one of the user's customers (JSON; empty for anyone else's)."""
     user = current_user(request)
     with session_scope() as session:
@@ -367,12 +367,12 @@ def _statement_file(statement: Statement, fmt: str) -> Any:
 @get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
 def statement_page(
     request: Request[Any, Any, Any],
-    company: str,
-    customer: str,
-    cutoff: str,
-    q: str = "",
-    sort: str = "",
-    direction: Annotated[str, Parameter(query="dir")] = "asc",
+    company: FromPath[str],
+    customer: FromPath[str],
+    cutoff: FromPath[str],
+    q: FromQuery[str] = "",
+    sort: FromQuery[str] = "",
+    direction: Annotated[str, QueryParameter(name="dir")] = "asc",
 ) -> Any:
     """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`)."""
     address = parse_address(company, customer, cutoff)
@@ -401,10 +401,10 @@ def statement_page(
 )
 def statement_file_status(
     request: Request[Any, Any, Any],
-    company: str,
-    customer: str,
-    cutoff: str,
-    fmt: Annotated[str, Parameter(query="format")] = "pdf",
+    company: FromPath[str],
+    customer: FromPath[str],
+    cutoff: FromPath[str],
+    fmt: Annotated[str, QueryParameter(name="format")] = "pdf",
 ) -> Response[dict[str, Any]]:
     """`{"ready": true}` once the file can be downloaded from the statement's address (polled by the
     preparing page). Asks a worker again when an earlier request seems lost."""

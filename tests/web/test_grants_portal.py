@@ -247,3 +247,16 @@ def test_lines_filter_and_sort(people: dict[str, Ids]) -> None:
     assert [x.document_number for x in sort_lines(lines, "document_number", "asc")] == ["FAC-1", "FAC-2", "NC-3"]
     assert [x.document_number for x in sort_lines(lines, "days_overdue", "desc")] == ["NC-3", "FAC-1", "FAC-2"]
     assert sort_lines(lines, "password_hash", "asc") == lines
+
+
+PORTAL_PASSWORD = "una frase de prueba bastante larga"
+
+
+def give_passwords(password: str = PORTAL_PASSWORD) -> None:
+    """Give every seeded user the same known password (one hash), so tests sign in through the real form."""
+    from shared.accounts import hash_password
+
+    hashed = hash_password(password)
+    with session_scope() as session:
+        for user in session.scalars(select(User)):
+            user.password_hash = hashed
