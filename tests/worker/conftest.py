@@ -220,6 +220,11 @@ class Services:
         return process.start()
 
     def stop_all(self) -> None:
+        """At the end of a test: a cold shutdown (whatever was running is put back, and nobody needs it)."""
+        for process in self.processes:
+            if process.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.process.pid, signal.SIGQUIT)
         for process in self.processes:
             process.stop()
 
