@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.mail import InvalidEmail, validate_email
@@ -92,7 +93,8 @@ class ImportReport:
         return sum(c.inserted + c.updated + c.deleted for c in self.files)
 
     def lines(self) -> list[str]:
-        return [c.line() for c in self.files] + self.notes
+        """One line per file present, in load order (what `edocta import` prints)."""
+        return [c.line() for c in self.files]
 
 
 # --- columns and how each value is read ----------------------------------------------------------------------
@@ -107,6 +109,8 @@ def _text_of(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise CellError("the value contains a NUL character")
         return value.strip()
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -394,9 +398,16 @@ def _parse_rows(
         if len(problems.errors) == known_errors:  # not unreadable, just empty
             problems.add(label, 1, None, "the file is empty: a header row is required")
         return None
-    names = [_text_of(h).lower() for h in header]
+    try:
+        names = [_text_of(h).lower() for h in header]
+    except CellError as exc:
+        problems.add(label, header_line, None, f"bad header row: {exc}")
+        return None
     while names and names[-1] == "":
         names.pop()
+    if len(names) == 1 and ";" in names[0]:
+        problems.add(label, header_line, None, "columns must be separated by commas, not semicolons")
+        return None
     known = spec.by_name
     bad_header = False
     seen: set[str] = set()
@@ -1022,12 +1033,20 @@ def import_path(path: Path | str, *, replace_open_items: bool = False) -> Import
         importer.validate_references()
         if problems.errors:
             raise ImportFailed(problems.errors)
-        importer.write_companies()
-        importer.write_customers()
-        importer.load_ids()
-        importer.write_accounts()
-        importer.write_open_items()
-        importer.write_users()
+        try:
+            importer.write_companies()
+            importer.write_customers()
+            importer.load_ids()
+            importer.write_accounts()
+            importer.write_open_items()
+            importer.write_users()
+            session.flush()
+        except IntegrityError as exc:
+            # Only another writer at the same moment can cause this: everything was validated above.
+            log.warning("import refused by the database: %s", exc)
+            raise ImportFailed(
+                ["the database refused the import (another import or user change ran at the same time); run it again"]
+            ) from None
         report = importer.report
 
     if report.new_user_ids:

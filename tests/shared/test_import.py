@@ -504,6 +504,20 @@ def test_items_may_reference_customers_created_by_the_same_import_or_earlier(dat
     assert ("3000", "777", None, "USD", "") in data["accounts"]
 
 
+def test_the_report_counts_per_file_and_notes_what_else_happened(database: str, tmp_path: Path) -> None:
+    from shared.importer import import_path
+
+    report = import_path(write_folder(tmp_path / "erp", GOOD))
+
+    assert report.lines() == ALL_NEW
+    assert report.counts("open_items").inserted == 5
+    assert report.rows_written == 15
+    assert report.notes == ["invitations: sent to 2 new user(s)"]
+    again = import_path(tmp_path / "erp")
+    assert again.rows_written == 0
+    assert again.notes == []
+
+
 def test_a_bom_and_windows_line_endings_are_tolerated(database: str, tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
         name: ("\ufeff" + content).replace("\n", "\r\n").encode("utf-8") for name, content in GOOD.items()

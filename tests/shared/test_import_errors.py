@@ -138,6 +138,14 @@ BAD_FOLDERS: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
         {"customers.csv": 'customer_number,name,language\n301,"Línea uno\nLínea dos",es\n\n302,X,fr\n'},
         ["customers.csv:5: language: 'fr' is not a language"],
     ),
+    "semicolon separated": (
+        {"companies.csv": "company_code;name\n1;A\n"},
+        ["companies.csv:1: columns must be separated by commas, not semicolons"],
+    ),
+    "NUL character": (
+        {"customers.csv": "customer_number,name\n500,A\x00B\n"},
+        ["customers.csv:2: name: the value contains a NUL character"],
+    ),
     "not UTF-8": (
         {"customers.csv": "customer_number,name\n400,Ferretería\n".encode("latin-1")},
         ["customers.csv:2: the file is not UTF-8 text"],
