@@ -44,6 +44,8 @@ WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
+MAX_REQUEST_BODY = 4 * 1024 * 1024
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -225,7 +227,9 @@ async def home(request: Request[Any, Any, Any]) -> Redirect:
     from web.security import load_current_user
 
     user = await load_current_user(request)
-    return Redirect(path="/statements" if user else "/login", status_code=303)
+    if user is None:
+        return Redirect(path="/login", status_code=303)
+    return Redirect(path="/password/change" if user.must_change_password else "/statements", status_code=303)
 
 
 # --- the factory --------------------------------------------------------------------------------------------
@@ -282,5 +286,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             HTTPException: http_error,
             Exception: server_error,
         },
+        # Forms only (nothing is uploaded through the portal): a bigger body is refused before it is parsed.
+        request_max_body_size=MAX_REQUEST_BODY,
         debug=False,
     )
