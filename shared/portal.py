@@ -12,7 +12,7 @@ A customer the user may not see and a customer that does not exist are indisting
 
 The functions for the on-demand files (`stored_file`, `render_into_store`, `request_render`) keep the rule
 "rendered once per data version": a file is looked up in the statement store by the statement's fingerprint
-and rendered (here, or by a worker) only on a miss.
+and rendered (here, or by a worker through `shared.runs.render_on_demand`) only on a miss.
 """
 
 from __future__ import annotations
@@ -323,31 +323,6 @@ def render_into_store(statement: Statement, fmt: str) -> bytes:
     return data
 
 
-def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str | None = None) -> Path | None:
-    """What a worker does for a portal request: re-read the statement, render it unless the store has it.
-
-    Returns the stored file, or None when the statement no longer exists. `language` is informative: files
-    are rendered in the customer's language (the statement's own).
-    """
-    from shared.db import session_scope
-    from shared.store import get_store
-
-    day = parse_cutoff(cutoff)
-    if day is None or fmt not in FILE_FORMATS:
-        raise ValueError(f"bad on-demand render request: {company}/{customer}/{cutoff}.{fmt}")
-    try:
-        with session_scope() as session:
-            statement = load_statement(session, company, customer, day)
-    except StatementNotFound:
-        return None
-    store = get_store()
-    key = _store_key(statement, fmt)
-    if store.get(key) is None:
-        render_into_store(statement, fmt)
-    _clear_request_marker(statement, fmt)
-    return store.get(key)
-
-
 def _request_marker(statement: Statement, fmt: str) -> Path:
     """A small file saying "a worker was asked for this file at <mtime>" (shared by every web process)."""
     digest = hashlib.sha256(_store_key(statement, fmt).as_string().encode()).hexdigest()[:40]
@@ -420,7 +395,6 @@ __all__ = [
     "load_visible_statement",
     "parse_cutoff",
     "render_into_store",
-    "render_on_demand",
     "render_plan",
     "render_requested_at",
     "request_render",

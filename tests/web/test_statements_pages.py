@@ -20,9 +20,10 @@ from litestar.testing import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from shared import portal, task_names
+from shared import task_names
 from shared.db import session_scope
 from shared.models import Company, Customer, OpenItem
+from shared.runs import render_on_demand
 from shared.statement import load_statement
 from shared.store import StoreKey, get_store
 from tests.web.conftest import sign_in
@@ -325,7 +326,11 @@ def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
     ]
 
     # What the worker does with that message.
-    stored = portal.render_on_demand(**tasks[0]["kwargs"])
+    kwargs = tasks[0]["kwargs"]
+    cutoff = dt.date.fromisoformat(kwargs["cutoff"])
+    key = render_on_demand(kwargs["company"], kwargs["customer"], cutoff, kwargs["fmt"], kwargs["language"])
+    assert key is not None
+    stored = get_store().get(key)
     assert stored is not None
 
     assert client.get(status_url).json()["ready"] is True
