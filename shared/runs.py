@@ -692,20 +692,31 @@ def sweep(now: dt.datetime | None = None, limit: int = 5000) -> SweepReport:
     now = now or utcnow()
     settings = get_settings()
     stale = now - dt.timedelta(seconds=settings.requeue_after_seconds)
+    # A message still waiting in its queue is not lost: while a queue has messages, only what its workers cannot
+    # be holding (expired leases) is enqueued again. A waiting run of many accounts is not duplicated this way.
+    try:
+        lengths = queue_lengths()
+    except Exception as error:  # the broker is down: nothing can be enqueued now anyway
+        log.warning("sweeper: the broker does not answer (%s); trying again at the next sweep", error)
+        lengths = None
+    renders_waiting = lengths is None or bool(
+        lengths.get(task_names.QUEUE_RENDER, 0) + lengths.get(task_names.QUEUE_RENDER_LARGE, 0)
+    )
+    mail_waiting = lengths is None or bool(lengths.get(task_names.QUEUE_MAIL, 0))
+    due_pending = (OutboxEmail.status == PENDING) & (OutboxEmail.next_attempt_at <= now)
+    expired = (OutboxEmail.status == SENDING) & (OutboxEmail.lease_until < now)
     with session_scope() as session:
-        email_ids = list(
-            session.scalars(
-                select(OutboxEmail.id)
-                .where(
-                    or_(
-                        (OutboxEmail.status == PENDING) & (OutboxEmail.next_attempt_at <= now),
-                        (OutboxEmail.status == SENDING) & (OutboxEmail.lease_until < now),
-                    ),
-                    OutboxEmail.updated_at <= stale,
+        email_ids = (
+            list(
+                session.scalars(
+                    select(OutboxEmail.id)
+                    .where(expired if mail_waiting else or_(due_pending, expired), OutboxEmail.updated_at <= stale)
+                    .order_by(OutboxEmail.id)
+                    .limit(limit)
                 )
-                .order_by(OutboxEmail.id)
-                .limit(limit)
             )
+            if lengths is not None
+            else []
         )
         if email_ids:
             session.execute(
@@ -714,12 +725,16 @@ def sweep(now: dt.datetime | None = None, limit: int = 5000) -> SweepReport:
                 .values(updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-        stale_accounts = session.execute(
-            select(RunAccount.run_id, RunAccount.id)
-            .where(RunAccount.status == ACCOUNT_PENDING, RunAccount.updated_at <= stale)
-            .order_by(RunAccount.id)
-            .limit(limit)
-        ).all()
+        stale_accounts = (
+            session.execute(
+                select(RunAccount.run_id, RunAccount.id)
+                .where(RunAccount.status == ACCOUNT_PENDING, RunAccount.updated_at <= stale)
+                .order_by(RunAccount.id)
+                .limit(limit)
+            ).all()
+            if not renders_waiting
+            else []
+        )
         if stale_accounts:
             session.execute(
                 update(RunAccount)
