@@ -234,3 +234,30 @@ def test_bad_workbook_rows_are_named_by_sheet_and_row(loaded: dict[str, Any], tm
         loaded,
     )
     assert len(errors) == 7
+
+
+def test_the_installed_command_exits_2_with_the_errors_on_stderr(loaded: dict[str, Any], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = write_folder(
+        tmp_path / "bad", {"accounts.csv": "company_code,customer_number,credit_limit\n1000,100002,1.5.0\n"}
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "import", str(folder)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "accounts.csv:2: credit_limit: '1.5.0' is not an amount; write it like -1234.56",
+        "import failed: 1 error(s), nothing was written",
+    ]
+    assert dump() == loaded
