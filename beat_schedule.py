@@ -22,6 +22,7 @@ This module imports nothing heavy: it is data.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from shared import task_names
 
@@ -39,7 +40,7 @@ DEFAULT_RULE = "monthly"
 
 SWEEP_EVERY_SECONDS = float(os.environ.get("EDOCTA_SWEEP_SECONDS") or 60)
 
-ENTRIES = {
+ENTRIES: dict[str, dict[str, Any]] = {
     "statement-runs": {
         "task": task_names.SCHEDULED_TICK,
         "cron": {"minute": str(RUN_MINUTE), "hour": str(RUN_HOUR)},

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,7 +122,7 @@ def create_run(
             now = utcnow()
             if account_ids:
                 session.execute(
-                    RunAccount.__table__.insert(),
+                    insert(RunAccount),
                     [
                         {
                             "run_id": run.id,
@@ -219,7 +219,7 @@ def scheduled_tick(moment: dt.datetime | None = None) -> list[int]:
     return started
 
 
-def _follows_rule(rule: str):  # type: ignore[no-untyped-def]
+def _follows_rule(rule: str) -> ColumnElement[bool]:
     from shared.schedule import RULES
 
     if rule == "monthly":  # the default, also for an empty or unknown schedule
