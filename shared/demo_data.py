@@ -218,7 +218,9 @@ def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor
         for company in companies:
             days, terms = rng.choice(_TERMS)
             currency = "USD" if company == "3000" else "MXN"
-            if rng.random() < 0.1:
+            if index < 2 and company == "1000":
+                limit = _money(3_000_000)  # the two large customers
+            elif rng.random() < 0.1:
                 limit = ""
             else:
                 limit = _money(rng.choice((50_000, 100_000, 150_000, 250_000, 500_000, 1_000_000)))
@@ -261,7 +263,9 @@ def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor
                     (("invoice", "FAC", 1), ("credit_note", "NC", -1), ("debit_note", "ND", 1), ("payment", "PAG", -1)),
                     weights=(78, 8, 4, 10),
                 )[0]
-                if kind == "invoice" and rng.random() < 0.35:
+                # Most old invoices are paid by now; recent ones mostly are not.
+                age = (anchor - posted).days
+                if kind == "invoice" and rng.random() < (0.9 if age > 120 else 0.7 if age > 60 else 0.25):
                     paid = posted + dt.timedelta(days=rng.randint(5, days + 40))
                     if paid <= anchor:
                         cleared = paid.isoformat()
@@ -303,7 +307,7 @@ def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor
         if number == credit_customer and number not in credited:
             credited.add(number)
             # An advance payment larger than what is owed: the customer has a credit balance.
-            posted = anchor - dt.timedelta(days=20)
+            posted = anchor.replace(day=1) - dt.timedelta(days=10)  # before last month's cut-off
             item_rows.append(
                 (
                     company,
