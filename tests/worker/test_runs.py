@@ -19,8 +19,17 @@ from sqlalchemy import select, update
 
 from shared.db import session_scope
 from shared.models import AuditEvent, OpenItem, OutboxEmail, StatementRun
-from shared.outbox import resend_email
-from shared.runs import describe_run, list_runs_table, run_progress, start_run, watch_run
+from shared.outbox import failed_emails, resend_email
+from shared.runs import (
+    describe_run,
+    list_runs,
+    list_runs_table,
+    live_workers,
+    queue_lengths,
+    run_progress,
+    start_run,
+    watch_run,
+)
 from tests.conftest import SMTPServer
 from tests.worker.conftest import CUTOFF, CustomerSpec, Services, add_company, add_customers, wait_for
 
@@ -167,6 +176,12 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
     assert report is not None
     assert "no recipients" in report and "1000/100004 Sin Correo" in report
     assert "skipped (no lines) 1" in report
+    # The ops page's broker views: the worker answers a ping, nothing waits in the queues.
+    assert [name for name in live_workers() if name.startswith("w0@")] != []
+    assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0}
+    with session_scope() as session:
+        assert [(r.id, r.status, r.sent) for r in list_runs(session)] == [(run_id, "done", 4)]
+        assert failed_emails(session) == []
     table = list_runs_table()
     assert f"{run_id}" in table and "2026-10-31" in table and "done" in table
 
