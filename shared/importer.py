@@ -802,9 +802,9 @@ class _Importer:
             customer_id = self.customer_ids[row.values["customer_number"]]
             key = (company_id, customer_id)
             given = {k: v for k, v in row.values.items() if k not in ("company_code", "customer_number")}
-            if not given.get("currency"):
-                given["currency"] = self.currency_of[row.values["company_code"]]
             stored = existing.get(key)
+            if given.get("currency") == "" or ("currency" not in given and stored is None):
+                given["currency"] = self.currency_of[row.values["company_code"]]
             values = _merge(stored[1] if stored else None, defaults, given)
             if stored is None:
                 values["company_id"], values["customer_id"] = key
@@ -884,11 +884,14 @@ class _Importer:
                 "customer_id": customer_id,
                 "document_type": v["document_type"],
                 "document_date": v["document_date"],
-                "due_date": v.get("due_date") or v["document_date"],
                 "amount": v["amount"],
-                "currency": v.get("currency") or self.currency_of[v["company_code"]],
             }
+            # An optional column the file lacks leaves a stored item's value alone; new items get the default.
             stored = existing.get(key)
+            if "due_date" in has or stored is None:
+                values["due_date"] = v.get("due_date") or v["document_date"]
+            if "currency" in has or stored is None:
+                values["currency"] = v.get("currency") or self.currency_of[v["company_code"]]
             if "reference" in has or stored is None:
                 values["reference"] = v.get("reference", "")
             if "cleared_on" in has or stored is None:

@@ -432,6 +432,24 @@ def test_changed_rows_are_updated_and_missing_columns_keep_stored_values(databas
     assert item(data, "1000", "FAC-0001")[7:] == (M("1200.00"), "MXN", D(2026, 11, 2))
 
 
+def test_optional_columns_left_out_of_a_file_keep_what_is_stored(database: str, tmp_path: Path) -> None:
+    import_ok(write_folder(tmp_path / "first", GOOD))
+    before = dump()
+    partial = {
+        "open_items.csv": "company_code,customer_number,document_number,document_type,document_date,amount\n"
+        "1000,0000100011,FAC-0003,invoice,2026-09-01,500.00\n",
+        "accounts.csv": "company_code,customer_number\n3000,100002\n",
+    }
+
+    output = import_ok(write_folder(tmp_path / "partial", partial))
+
+    assert file_lines(output) == [
+        "accounts.csv: 0 inserted, 0 updated, 1 unchanged, 0 deleted",
+        "open_items.csv: 0 inserted, 0 updated, 1 unchanged, 0 deleted",
+    ]
+    assert dump() == before  # the USD item keeps its currency, due date and clearing date
+
+
 def test_replace_open_items_deletes_what_the_file_no_longer_has_for_its_companies(
     database: str, tmp_path: Path
 ) -> None:
