@@ -14,14 +14,13 @@ from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.middleware.base import DefineMiddleware
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -66,35 +65,30 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # --- security headers on every response ---------------------------------------------------------------------
 
 
-class SecurityHeadersMiddleware:
-    """CSP, nosniff, no referrer leaks, no framing; `no-store` on everything but the static assets."""
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_static = str(scope.get("path", "")).startswith("/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control" or is_static]
-                headers += [
-                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                ]
-                if not is_static:
-                    headers.append((b"cache-control", b"no-store"))
-                    headers.append((b"pragma", b"no-cache"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """On every response, error pages included: CSP, nosniff, no framing, no referrer leaks, and `no-store` on
+    everything but the static assets (statement pages and files are never cached)."""
+    if message["type"] != "http.response.start":
+        return
+    is_static = str(scope.get("path", "")).startswith("/static/")
+    headers = [
+        (name, value)
+        for name, value in message.get("headers", [])
+        if is_static or name.lower() not in (b"cache-control", b"pragma")
+    ]
+    headers += SECURITY_HEADERS
+    if not is_static:
+        headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+    message["headers"] = headers  # type: ignore[typeddict-unknown-key]
 
 
 # --- templates ----------------------------------------------------------------------------------------------
@@ -262,10 +256,8 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             *ops.route_handlers,
         ],
         guards=[session_guard],
-        middleware=[
-            DefineMiddleware(SecurityHeadersMiddleware),
-            session_config(secure=settings.secure_cookies).middleware,
-        ],
+        middleware=[session_config(secure=settings.secure_cookies).middleware],
+        before_send=[add_security_headers, i18n.remember_language_choice],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="edocta_csrf",

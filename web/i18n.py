@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import jinja2
 from litestar.connection import ASGIConnection
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from shared.db import session_scope
 from shared.models import Company
+from shared.settings import get_settings
 from web.security import optional_user
 
 log = logging.getLogger("edocta.web")
@@ -64,6 +66,21 @@ def request_language(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     if chosen:
         return chosen
     return accept_language(connection.headers.get("accept-language")) or DEFAULT_LANGUAGE
+
+
+async def remember_language_choice(message: Any, scope: Any) -> None:
+    """`?lang=en` on a page (the footer switch of signed-out pages) is remembered in a cookie. A GET changes no
+    server state: the choice lives in the browser only."""
+    if message["type"] != "http.response.start" or scope.get("type") != "http":
+        return
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    chosen = _normalize((query.get("lang") or [""])[0])
+    if not chosen:
+        return
+    secure = "; Secure" if get_settings().secure_cookies else ""
+    cookie = f"{LANGUAGE_COOKIE}={chosen}; Max-Age=31536000; Path=/; SameSite=Lax; HttpOnly{secure}"
+    message.setdefault("headers", [])
+    message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
 
 
 def translate(msgid: str, language: str) -> str:
