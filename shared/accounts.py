@@ -25,7 +25,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, undefer
 
 from shared.db import session_scope
@@ -677,9 +677,7 @@ def revoke_customers(username: str, numbers: Sequence[str]) -> None:
         ids = [c.id for c in customers]
         if ids:
             session.execute(
-                UserCustomer.__table__.delete().where(
-                    UserCustomer.user_id == user.id, UserCustomer.customer_id.in_(ids)
-                )
+                delete(UserCustomer).where(UserCustomer.user_id == user.id, UserCustomer.customer_id.in_(ids))
             )
         audit(session, "grants_revoked", username=user.username, detail=f"customers={';'.join(numbers)} by=cli")
 

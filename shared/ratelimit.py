@@ -51,11 +51,11 @@ class RedisCounterStore:
         self._prefix = f"{key_prefix}:ratelimit:"
 
     def hit(self, key: str, window_seconds: int) -> int:
-        return int(self._increment(keys=[self._prefix + key], args=[int(window_seconds)]))  # type: ignore[arg-type]
+        return int(self._increment(keys=[self._prefix + key], args=[int(window_seconds)]))
 
     def count(self, key: str) -> int:
         value = self._redis.get(self._prefix + key)
-        return int(value) if value is not None else 0  # type: ignore[arg-type]
+        return int(value) if value is not None else 0
 
     def clear(self, key: str) -> None:
         self._redis.delete(self._prefix + key)

@@ -88,7 +88,7 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers += SECURITY_HEADERS
     if not is_static:
         headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
-    message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+    message["headers"] = headers
 
 
 # --- templates ----------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def _client_ip(request: Request[Any, Any, Any]) -> str:
 
 
 def _throttle(request: Request[Any, Any, Any]) -> LoginThrottle:
-    return request.app.state["throttle"]  # type: ignore[no-any-return]
+    throttle: LoginThrottle = request.app.state["throttle"]
+    return throttle
 
 
 def _safe_next(value: str | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -96,7 +96,7 @@ class PortalTemplate(jinja2.Template):
         self,
         vars: dict[str, Any] | None = None,
         shared: bool = False,
-        locals: MutableMapping[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
     ) -> jinja2.runtime.Context:
         values = dict(vars or {})
         request = values.get("request")
@@ -109,15 +109,17 @@ class PortalTemplate(jinja2.Template):
         return super().new_context(values, shared, locals)
 
 
-_BRAND: dict[str, Any] = {"name": "", "until": 0.0}
+_BRANDS: dict[str, tuple[str, float]] = {}
 BRAND_FALLBACK = "edocta"
 
 
 def brand_name() -> str:
     """The name at the top of every page: the first company's, or the product's (looked up every 5 minutes)."""
     now = time.monotonic()
-    if now < _BRAND["until"]:
-        return str(_BRAND["name"])
+    database = get_settings().database_url
+    cached = _BRANDS.get(database)
+    if cached and now < cached[1]:
+        return cached[0]
     name = BRAND_FALLBACK
     try:
         with session_scope() as session:
@@ -126,7 +128,7 @@ def brand_name() -> str:
             name = first
     except Exception:  # the brand is decoration: a database hiccup must not break an error page
         log.debug("brand name unavailable", exc_info=True)
-    _BRAND.update(name=name, until=now + 300)
+    _BRANDS[database] = (name, now + (300 if name != BRAND_FALLBACK else 30))
     return name
 
 

@@ -134,7 +134,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
 
 
 class RotatingSessionConfig(ServerSideSessionConfig):
-    _backend_class = RotatingSessionBackend  # type: ignore[assignment]
+    _backend_class = RotatingSessionBackend
 
 
 def session_config(*, secure: bool) -> RotatingSessionConfig:
