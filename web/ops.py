@@ -1,7 +1,254 @@
-"""Placeholder: the ops routes are registered by web.app from this list."""
+"""The operations page (admins only): statement runs with their progress, failed emails with the server's reason
+and a resend button, queue lengths, live workers, a link to Flower, and a form to start a run.
+
+Everything here reads from `shared.runs` and `shared.outbox`; the handlers only parse, call and respond.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-route_handlers: list[Any] = []
+from litestar import MediaType, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from shared.db import session_scope
+from shared.i18n import translate
+from shared.models import Company, OutboxEmail
+from shared.outbox import ResendError, failed_emails, resend_email
+from shared.runs import RunError, list_runs, live_workers, queue_lengths, start_run
+from shared.settings import get_settings
+from web.i18n import request_language
+from web.security import current_user, requires_admin
+
+log = logging.getLogger("edocta.web.ops")
+
+RUNS_SHOWN = 20
+FAILED_SHOWN = 100
+
+UI_TRANSLATIONS_EN: dict[str, str] = {
+    "Operación": "Operations",
+    "Corridas de estados de cuenta": "Statement runs",
+    "Correos fallidos": "Failed emails",
+    "Colas": "Queues",
+    "Trabajadores activos": "Live workers",
+    "Abrir Flower": "Open Flower",
+    "Corrida": "Run",
+    "Fecha de corte": "Cut-off date",
+    "Empresa": "Company",
+    "Todas": "All",
+    "Origen": "Trigger",
+    "Estado": "Status",
+    "Inicio": "Started",
+    "Fin": "Finished",
+    "Avance": "Progress",
+    "Cuentas": "Accounts",
+    "Generados": "Rendered",
+    "Enviados": "Sent",
+    "Fallidos": "Failed",
+    "Omitidos": "Skipped",
+    "Sin destinatarios": "No recipients",
+    "en curso": "running",
+    "terminada": "done",
+    "con fallas": "failed",
+    "Aún no hay corridas.": "No runs yet.",
+    "No hay correos fallidos.": "No failed emails.",
+    "Destinatario": "Recipient",
+    "Cliente": "Customer",
+    "Intentos": "Attempts",
+    "Motivo": "Reason",
+    "Última actualización": "Last update",
+    "Reenviar": "Resend",
+    "Cola": "Queue",
+    "Mensajes en espera": "Waiting messages",
+    "Ningún trabajador responde.": "No worker answers.",
+    "No se pudo consultar el broker.": "The broker could not be reached.",
+    "Iniciar corrida": "Start a run",
+    "Todas las empresas": "All companies",
+    "Iniciar": "Start",
+    "Correo reenviado a {recipient}.": "Email resent to {recipient}.",
+    "Ese correo ya no existe.": "That email no longer exists.",
+    "Corrida {id} iniciada.": "Run {id} started.",
+    "Escribe la fecha de corte como AAAA-MM-DD.": "Enter the cut-off date as YYYY-MM-DD.",
+    "La fecha de corte no puede ser futura.": "The cut-off date cannot be in the future.",
+    "No existe esa empresa.": "That company does not exist.",
+    "Se actualiza sola cada pocos segundos.": "Refreshes by itself every few seconds.",
+    "{done} de {total}": "{done} of {total}",
+}
+
+RUN_STATUS_LABELS = {"running": "en curso", "done": "terminada", "failed": "con fallas"}
+
+
+def _local(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the ops page shows it."""
+
+    id: int
+    cutoff: str
+    company: str
+    trigger: str
+    status: str
+    status_label: str
+    created: str
+    finished: str
+    accounts: int
+    processed: int
+    rendered: int
+    sent: int
+    failed: int
+    skipped: int
+    no_recipients: int
+    emails: int
+    emails_pending: int
+    percent: int
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _run_rows(session: Any) -> list[RunRow]:
+    rows = []
+    for run in list_runs(session, limit=RUNS_SHOWN):
+        rows.append(
+            RunRow(
+                id=run.id,
+                cutoff=run.cutoff.isoformat(),
+                company=run.company_code or "",
+                trigger=run.trigger,
+                status=run.status,
+                status_label=RUN_STATUS_LABELS.get(run.status, run.status),
+                created=_local(run.created_at),
+                finished=_local(run.finished_at),
+                accounts=run.accounts,
+                processed=run.processed,
+                rendered=run.rendered,
+                sent=run.sent,
+                failed=run.failed,
+                skipped=run.skipped,
+                no_recipients=run.no_recipients,
+                emails=run.emails,
+                emails_pending=run.emails_pending,
+                percent=max(0, min(100, round(run.fraction * 100))),
+            )
+        )
+    return rows
+
+
+def _broker_view() -> dict[str, Any]:
+    """Queue lengths and live workers; a broker that does not answer is shown as such, never as an error page."""
+    try:
+        queues: dict[str, int] | None = queue_lengths()
+    except Exception:  # the page must render while the broker is down
+        log.warning("ops: queue lengths unavailable", exc_info=True)
+        queues = None
+    try:
+        workers: list[str] | None = live_workers(timeout=1.0)
+    except Exception:
+        log.warning("ops: workers unavailable", exc_info=True)
+        workers = None
+    return {"queues": queues, "workers": workers}
+
+
+@get("/ops", name="ops", guards=[requires_admin], sync_to_thread=True)
+def ops_page(request: Request[Any, Any, Any]) -> Template:
+    """Runs, failed emails, queues and workers."""
+    settings = get_settings()
+    with session_scope() as session:
+        runs = _run_rows(session)
+        failed = failed_emails(session, limit=FAILED_SHOWN)
+        companies = list(session.execute(select(Company.code, Company.name).order_by(Company.code)).all())
+    context = {
+        "runs": runs,
+        "failed": [{"email": email, "updated": _local(email.updated_at)} for email in failed],
+        "companies": companies,
+        "flower_url": settings.flower_url,
+        "today": _today().isoformat(),
+        **_broker_view(),
+    }
+    return Template(template_name="ops/ops.html.j2", context=context, media_type=MediaType.HTML)
+
+
+@get("/ops/runs.json", name="ops_runs", guards=[requires_admin], sync_to_thread=True)
+def ops_runs(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """The runs table's data, for the page's refresh script."""
+    with session_scope() as session:
+        runs = _run_rows(session)
+    return Response({"runs": [run.as_json() for run in runs]})
+
+
+@post("/ops/emails/{outbox_id:int}/resend", name="ops_resend", guards=[requires_admin], sync_to_thread=True)
+def ops_resend(request: Request[Any, Any, Any], outbox_id: FromPath[int]) -> Redirect:
+    """An explicit new attempt at one email (the only way an email is sent twice)."""
+    user = current_user(request)
+    language = request_language(request)
+    try:
+        with session_scope() as session:
+            row = session.get(OutboxEmail, outbox_id)
+            recipient = row.recipient if row is not None else ""
+            resend_email(session, outbox_id, by_username=user.username)
+    except ResendError:
+        flash(request, translate("Ese correo ya no existe.", language), "error")
+    else:
+        log.info("ops: %s resent outbox %s", user.username, outbox_id)
+        flash(request, translate("Correo reenviado a {recipient}.", language).format(recipient=recipient), "success")
+    return Redirect(path="/ops", status_code=303)
+
+
+@dataclass
+class StartRunForm:
+    cutoff: str = ""
+    company: str = ""
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+@post("/ops/runs", name="ops_start_run", guards=[requires_admin], sync_to_thread=True)
+def ops_start_run(
+    request: Request[Any, Any, Any],
+    data: Annotated[StartRunForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """Start a statement run now at a cut-off (all companies, or one)."""
+    user = current_user(request)
+    language = request_language(request)
+    try:
+        cutoff = dt.date.fromisoformat((data.cutoff or "").strip())
+    except ValueError:
+        flash(request, translate("Escribe la fecha de corte como AAAA-MM-DD.", language), "error")
+        return Redirect(path="/ops", status_code=303)
+    if cutoff > _today():
+        flash(request, translate("La fecha de corte no puede ser futura.", language), "error")
+        return Redirect(path="/ops", status_code=303)
+    try:
+        run_id = start_run(cutoff, company_code=(data.company or "").strip() or None, trigger="admin")
+    except RunError:
+        flash(request, translate("No existe esa empresa.", language), "error")
+        return Redirect(path="/ops", status_code=303)
+    log.info("ops: %s started run %s at %s", user.username, run_id, cutoff.isoformat())
+    flash(request, translate("Corrida {id} iniciada.", language).format(id=run_id), "success")
+    return Redirect(path="/ops", status_code=303)
+
+
+def register_translations() -> None:
+    from shared.i18n import add_translations
+
+    add_translations("en", UI_TRANSLATIONS_EN)
+
+
+route_handlers: list[Any] = [ops_page, ops_runs, ops_resend, ops_start_run]
+
+register_translations()
