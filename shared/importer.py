@@ -557,6 +557,8 @@ def _read_workbook(path: Path, problems: Problems) -> dict[str, ParsedFile]:
             if kind in found:
                 problems.add(sheet.title, None, None, f"a second sheet for {kind}")
                 continue
+            # Some writers store a wrong used range; forget it and read every row there is.
+            sheet.reset_dimensions()
             records = _xlsx_records(sheet.iter_rows(values_only=True))
             parsed = _parse_rows(SPECS[kind], sheet.title, records, problems)
             if parsed is not None:
