@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -34,7 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from shared import task_names
@@ -117,9 +118,12 @@ def ensure_rendered(
     for fmt in formats:
         key = StoreKey.for_statement(statement, fmt)
         if store.get(key) is None:
-            store.put(key, render_statement(statement, fmt))
+            started = time.perf_counter()
+            data = render_statement(statement, fmt)
+            elapsed = time.perf_counter() - started
+            store.put(key, data)
             rendered += 1
-            log.info("rendered %s", key.as_string())
+            log.info("rendered %s in %.3f s", key.as_string(), elapsed)
         keys.append(key)
     return StoredStatement(statement, keys, rendered)
 
@@ -298,30 +302,28 @@ class Claim:
 def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
     """Take the row for sending, or None when it is not due, already sent, or held by a live lease."""
     now = now or utcnow()
-    settings = get_settings()
-    previous = session.execute(select(OutboxEmail.status).where(OutboxEmail.id == outbox_id)).scalar_one_or_none()
+    lease_until = now + dt.timedelta(seconds=get_settings().mail_lease_seconds)
     token = secrets.token_hex(16)
-    result = session.execute(
-        update(OutboxEmail)
-        .where(
-            OutboxEmail.id == outbox_id,
-            or_(
-                and_(OutboxEmail.status == PENDING, OutboxEmail.next_attempt_at <= now),
-                and_(OutboxEmail.status == SENDING, OutboxEmail.lease_until < now),
-            ),
+    # First the usual case (pending and due), then a row whose claimer vanished (its lease expired).
+    for recovered, condition in (
+        (False, and_(OutboxEmail.status == PENDING, OutboxEmail.next_attempt_at <= now)),
+        (True, and_(OutboxEmail.status == SENDING, OutboxEmail.lease_until < now)),
+    ):
+        result = session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == outbox_id, condition)
+            .values(
+                status=SENDING,
+                lease_token=token,
+                lease_until=lease_until,
+                attempts=OutboxEmail.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            status=SENDING,
-            lease_token=token,
-            lease_until=now + dt.timedelta(seconds=settings.mail_lease_seconds),
-            attempts=OutboxEmail.attempts + 1,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return Claim(outbox_id, token, recovered=previous == SENDING)
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return Claim(outbox_id, token, recovered=recovered)
+    return None
 
 
 def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
@@ -344,12 +346,20 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
     """Build the email from the current data; files the store lacks (data changed, pruned) are rendered."""
     from shared.render import render_statement, statement_filename
 
-    company = session.get(Company, row.company_id)
-    customer = session.get(Customer, row.customer_id)
-    if company is None or customer is None:
+    codes = session.execute(
+        select(Company.code, Customer.number, Customer.statement_formats)
+        .join(Customer, Customer.id == row.customer_id)
+        .where(Company.id == row.company_id)
+    ).first()
+    if codes is None:
         raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
-    statement = statement_in_language(load_statement(session, company.code, customer.number, row.cutoff), row.language)
-    formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else customer.formats
+    company_code, customer_number, customer_formats = codes
+    statement = statement_in_language(load_statement(session, company_code, customer_number, row.cutoff), row.language)
+    formats = (
+        [StoreKey.parse(text).fmt for text in row.attachments]
+        if row.attachments
+        else [f for f in (customer_formats or "pdf;xlsx").split(";") if f]
+    )
     stored = ensure_rendered(statement, formats, store)
     attachments = []
     for key in stored.keys:

@@ -241,16 +241,17 @@ class AccountOutcome:
 def process_account(run_account_id: int) -> AccountOutcome:
     """Compute, render (when the store lacks it) and queue the emails of one account of a run. Idempotent."""
     with session_scope() as session:
-        run_account = session.get(RunAccount, run_account_id)
-        if run_account is None or run_account.status != ACCOUNT_PENDING:
+        found = session.execute(
+            select(RunAccount.status, StatementRun.id, StatementRun.cutoff, Company, Customer)
+            .join(StatementRun, StatementRun.id == RunAccount.run_id)
+            .join(Account, Account.id == RunAccount.account_id)
+            .join(Company, Company.id == Account.company_id)
+            .join(Customer, Customer.id == Account.customer_id)
+            .where(RunAccount.id == run_account_id)
+        ).first()
+        if found is None or found[0] != ACCOUNT_PENDING:
             return AccountOutcome(run_account_id, "already_done")
-        run = session.get(StatementRun, run_account.run_id)
-        account = session.get(Account, run_account.account_id)
-        assert run is not None and account is not None
-        company = session.get(Company, account.company_id)
-        customer = session.get(Customer, account.customer_id)
-        assert company is not None and customer is not None
-        run_id, cutoff = run.id, run.cutoff
+        _, run_id, cutoff, company, customer = found
         company_id, customer_id = company.id, customer.id
         recipients = customer.recipients
         formats = customer.formats or ["pdf", "xlsx"]
@@ -278,7 +279,7 @@ def process_account(run_account_id: int) -> AccountOutcome:
             stored=stored,
         )
     enqueue_sends(new_ids)
-    refresh_run(run_id)
+    refresh_run_if_settled(run_id)
     return AccountOutcome(run_account_id, ACCOUNT_DONE, stored.rendered, len(new_ids))
 
 
@@ -299,7 +300,7 @@ def _finish_account(
 ) -> AccountOutcome:
     with session_scope() as session:
         marked = _mark_account(session, run_account_id, status, fingerprint, rendered, error)
-    refresh_run(run_id)
+    refresh_run_if_settled(run_id)
     return AccountOutcome(run_account_id, status if marked else "already_done", rendered)
 
 
@@ -473,6 +474,25 @@ def refresh_run(run_id: int) -> RunProgress | None:
         run = session.get(StatementRun, run_id)
         assert run is not None
         return _progress(run, company_code, counts)
+
+
+def refresh_run_if_settled(run_id: int) -> RunProgress | None:
+    """Refresh the run when nothing of it is pending any more (called after each account and email).
+
+    Each caller checks after its own commit, so the last one to finish sees everything and closes the run;
+    the live views count from the rows anyway, and the sweeper refreshes running runs too.
+    """
+    with session_scope() as session:
+        pending = session.scalar(
+            select(RunAccount.id).where(RunAccount.run_id == run_id, RunAccount.status == ACCOUNT_PENDING).limit(1)
+        ) or session.scalar(
+            select(OutboxEmail.id)
+            .where(OutboxEmail.run_id == run_id, OutboxEmail.status.in_([PENDING, SENDING]))
+            .limit(1)
+        )
+    if pending is not None:
+        return None
+    return refresh_run(run_id)
 
 
 def reopen_run(run_id: int) -> None:

@@ -60,7 +60,7 @@ def send_statement_email(outbox_id: int) -> str:
     ):
         send_statement_email.apply_async((outbox_id,), countdown=outcome.retry_in)
     if outcome.run_id is not None and outcome.result != "not_claimed":
-        runs.refresh_run(outcome.run_id)
+        runs.refresh_run_if_settled(outcome.run_id)
     return outcome.result
 
 
