@@ -3,8 +3,8 @@
 Counters live in Redis (one atomic INCR + EXPIRE in a Lua script) or, on embedded defaults, in small files
 under `var/ratelimit` guarded by an exclusive lock. After a few failures each attempt waits longer before the
 password is even checked (1 s, 2 s, 4 s ... up to 30 s): an attacker slows to a crawl and the owner is never
-locked out. The forgotten-password flow has its own, gentler counter: it only decides whether another email
-is sent now; the answer a person sees is always the same.
+locked out. The forgotten-password flow has its own, gentler counter: a flood from one address only postpones
+its emails, nothing is refused; the answer a person sees is always the same.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ class LoginThrottle:
     ip_free_failures: int = 20
     max_delay: float = 30.0
     window_seconds: int = 15 * 60
-    forgot_per_ip: int = 30
+    forgot_free_per_ip: int = 10
+    forgot_max_delay: int = 15 * 60
     forgot_window_seconds: int = 60 * 60
 
     def _delay_after(self, failures: int, free: int) -> float:
@@ -160,6 +161,12 @@ class LoginThrottle:
     def succeeded(self, username: str) -> None:
         self.store.clear(_account_key(username))
 
-    def forgot_allowed(self, ip: str) -> bool:
-        """Whether a forgotten-password request from this address may send an email now."""
-        return self.store.hit(f"forgot:ip:{ip or 'unknown'}", self.forgot_window_seconds) <= self.forgot_per_ip
+    def forgot_delay(self, ip: str) -> int:
+        """Seconds to postpone the email of a forgotten-password request from this address (0: send now).
+
+        Gentle on purpose: the request is never refused, so nobody can lock the owner out of the reset flow;
+        a flood from one address only slows its own emails (15 s, 30 s, 60 s ... up to 15 minutes)."""
+        count = self.store.hit(f"forgot:ip:{ip or 'unknown'}", self.forgot_window_seconds)
+        if count <= self.forgot_free_per_ip:
+            return 0
+        return int(min(self.forgot_max_delay, 15 * 2 ** (count - self.forgot_free_per_ip - 1)))

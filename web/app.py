@@ -21,6 +21,7 @@ from litestar.stores.file import FileStore
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -156,6 +157,11 @@ def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Any
     return _error_page(request, 503, "Servicio no disponible", "El servicio no está disponible. Intenta más tarde.")
 
 
+def session_store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    log.error("session store unavailable: %s", type(exc).__name__)
+    return _error_page(request, 503, "Servicio no disponible", "El servicio no está disponible. Intenta más tarde.")
+
+
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Any:
     if exc.status_code >= 500:
         log.error("HTTP %s on %s: %s", exc.status_code, request.url.path, exc.detail)
@@ -242,8 +248,10 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
     i18n.register_translations()
     template_config = TemplateConfig(instance=create_template_engine())
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
+    from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
+
     static_router = create_static_files_router(
-        path="/static", directories=[STATIC_DIR], opt={PUBLIC: True}, name="static"
+        path="/static", directories=[STATIC_DIR, STATEMENT_STATIC_DIR], opt={PUBLIC: True}, name="static"
     )
     return Litestar(
         route_handlers=[
@@ -274,6 +282,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             NotFoundException: not_found,
             PermissionDeniedException: forbidden,
             OperationalError: database_unavailable,
+            RedisError: session_store_unavailable,
             DBAPIError: database_unavailable,
             HTTPException: http_error,
             Exception: server_error,

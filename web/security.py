@@ -32,6 +32,7 @@ from shared.models import User
 SESSION_COOKIE = "edocta_session"
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
+SEEN_RESOLUTION = 60.0
 
 # Route options: `public` routes need no sign-in; `during_forced_change` routes stay reachable while a
 # temporary password must be replaced; `file` routes answer 403 instead of redirecting.
@@ -96,7 +97,9 @@ class RotatingSessionBackend(ServerSideSessionBackend):
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         data = await super().load_from_connection(connection)
-        _state(connection)["known_id"] = connection.cookies.get(self.config.key) if data else None
+        state = _state(connection)
+        state["known_id"] = connection.cookies.get(self.config.key) if data else None
+        state["loaded"] = self.serialize_data(data, connection.scope) if data else None
         return data
 
     async def store_in_message(
@@ -122,14 +125,17 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                 )
             return
 
+        serialized = self.serialize_data(scope_session, connection.scope)
         if known_id and not rotate:
+            if serialized == state.get("loaded"):
+                return  # unchanged: the store renewed its expiry when it was read; nothing to write
             session_id = known_id
         else:
             if known_id:
                 await self.delete(known_id, store=store)
             session_id = state.get("new_id") or self.generate_session_id()
             state["new_id"] = session_id
-        await self.set(session_id=session_id, data=self.serialize_data(scope_session, connection.scope), store=store)
+        await self.set(session_id=session_id, data=serialized, store=store)
         headers.add("Set-Cookie", Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(header=""))
 
 
@@ -232,7 +238,8 @@ async def load_current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> P
             if loaded is None:
                 end_session(connection)
             else:
-                session["seen"] = now
+                if now - seen >= SEEN_RESOLUTION:
+                    session["seen"] = now  # written (and the cookie renewed) at most once a minute
                 user = loaded
                 if session.get("must_change"):
                     user = PortalUser(**{**loaded.__dict__, "must_change_password": True})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import statistics
 import tempfile
@@ -537,3 +538,24 @@ def test_a_password_change_is_announced_by_email_without_any_secret(
         stored = accounts.find_user(session, user.username)
         assert stored is not None and stored.password_hash is not None
         assert stored.password_hash not in message.as_string()
+
+
+def test_a_flood_of_reset_requests_from_one_address_only_postpones_the_emails(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser], var_dir: Path
+) -> None:
+    from shared.ratelimit import FileCounterStore, LoginThrottle
+
+    throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())))
+    delays = [throttle.forgot_delay("10.0.0.9") for _ in range(20)]
+    assert delays[:10] == [0] * 10
+    assert delays[10:14] == [15, 30, 60, 120]
+    assert max(delays) == 900
+    assert throttle.forgot_delay("10.0.0.10") == 0
+
+    user = make_user("customer")
+    answers = {forgot_response(app_client, user.username) for _ in range(12)}
+    assert len(answers) == 1  # the same answer every time, nothing refused
+    tasks = queued_tasks(var_dir)
+    assert len(tasks) == 12 and all(t.args == [user.username] for t in tasks)
+    etas = [json.loads(t.path.read_text())["headers"]["eta"] for t in tasks]
+    assert etas[:10] == [None] * 10 and all(etas[10:])
