@@ -63,6 +63,8 @@ def import_command(path: Path, replace_open_items: bool) -> None:
         sys.exit(2)
     for line in report.lines():
         click.echo(line)
+    for note in report.notes:
+        click.echo(note, err=True)
 
 
 @main.command("statement")
