@@ -1,0 +1,72 @@
+"""The statement as PDF: the HTML document printed by WeasyPrint on Letter pages.
+
+WeasyPrint's font configuration and the parsed stylesheet are built once per process and reused by every document
+(`prepare_pdf_renderer`, called after a worker forks, or lazily on first use): a new `FontConfiguration` per
+document costs time and leaks memory. The lines table has a fixed layout with set column widths, so long
+statements are laid out without measuring every cell first. Documents fetch nothing: every URL is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from shared.render.html import PRINT_STYLESHEET, STYLESHEET, render_html
+from shared.statement import Statement
+
+
+@dataclass(frozen=True)
+class PdfRenderer:
+    font_config: Any  # weasyprint.text.fonts.FontConfiguration
+    stylesheet: Any  # weasyprint.CSS, parsed with font_config
+    url_fetcher: Any  # refuses every URL: a statement embeds nothing from outside
+
+
+_RENDERER: PdfRenderer | None = None
+_LOCK = threading.Lock()
+
+
+def _build_renderer() -> PdfRenderer:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcher
+
+    font_config = FontConfiguration()
+    url_fetcher = URLFetcher(allowed_protocols=())
+    css_text = STYLESHEET.read_text(encoding="utf-8") + "\n" + PRINT_STYLESHEET.read_text(encoding="utf-8")
+    stylesheet = CSS(string=css_text, font_config=font_config, url_fetcher=url_fetcher)
+    return PdfRenderer(font_config=font_config, stylesheet=stylesheet, url_fetcher=url_fetcher)
+
+
+def prepare_pdf_renderer() -> PdfRenderer:
+    """Build this process's font configuration and parsed CSS (once; call it after fork in worker processes)."""
+    global _RENDERER
+    with _LOCK:
+        if _RENDERER is None:
+            _RENDERER = _build_renderer()
+        return _RENDERER
+
+
+def reset_pdf_renderer() -> None:
+    """Forget this process's renderer (a forked child must not share its parent's font configuration)."""
+    global _RENDERER
+    with _LOCK:
+        _RENDERER = None
+
+
+def html_to_pdf(html: str, renderer: PdfRenderer | None = None) -> bytes:
+    """Print an HTML document of ours with the shared font configuration and stylesheet."""
+    from weasyprint import HTML
+
+    renderer = renderer or _RENDERER or prepare_pdf_renderer()
+    document = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
+    pdf = document.write_pdf(stylesheets=[renderer.stylesheet], font_config=renderer.font_config)
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+def render_pdf(statement: Statement, *, generated_at: dt.datetime | None = None) -> bytes:
+    """The statement as a Letter PDF in the statement's language."""
+    return html_to_pdf(render_html(statement, for_pdf=True, generated_at=generated_at))
