@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_without_dupli
     services: Services, smtp_server: SMTPServer
 ) -> None:
     add_company("1000", "Tinacos del Bajío")
-    customers = many_customers("K", 30)
+    customers = many_customers("K", 16)
     add_customers("1000", customers)
     services.beat()
     worker = services.worker().wait_ready()
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_without_dupli
 
     assert_each_once(smtp_server, [c.emails for c in customers])
     progress = progress_of(run_id)
-    assert (progress.status, progress.sent, progress.failed) == ("done", 30, 0)
+    assert (progress.status, progress.sent, progress.failed) == ("done", 16, 0)
     assert "Traceback" not in replacement.log()
 
 
@@ -157,7 +157,7 @@ def test_redis_restarted_mid_run_the_run_completes(
 ) -> None:
     services = services_on_private_redis
     add_company("1000", "Tinacos del Bajío")
-    customers = many_customers("R", 30)
+    customers = many_customers("R", 16)
     add_customers("1000", customers)
     services.beat()
     services.worker().wait_ready()
@@ -169,4 +169,4 @@ def test_redis_restarted_mid_run_the_run_completes(
 
     wait_finished(run_id, 150)
     assert_each_once(smtp_server, [c.emails for c in customers])
-    assert statuses() == {"sent": 30}
+    assert statuses() == {"sent": 16}

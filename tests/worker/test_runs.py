@@ -65,11 +65,8 @@ def small_data_set() -> None:
             CustomerSpec("100004", "Sin Correo", "", items=(("F1", "2026-10-10", "50.00", "MXN"),)),
         ],
     )
-    # The same customer at a second company gets a second, separate statement.
-    add_customers(
-        "2000",
-        [CustomerSpec("100001", "Ferretería La Paz", formats="pdf", items=(("A1", "2026-10-20", "75.25", "USD"),))],
-    )
+    # The same customer at a second company gets a second, separate statement (same recipients and formats).
+    add_customers("2000", [CustomerSpec("100001", "Ferretería La Paz", items=(("A1", "2026-10-20", "75.25", "USD"),))])
 
 
 def attachments(message: EmailMessage) -> dict[str, bytes]:
@@ -114,15 +111,13 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
     run_id = start_run(CUTOFF)
     lines: list[str] = []
     assert watch_run(run_id, poll_seconds=0.2, timeout=120, write=lines.append) is True
-    assert "emails sent 4/4" in "".join(lines)
+    assert "emails sent 5/5" in "".join(lines)
 
-    # Each recipient got each of their statements exactly once.
+    # Each recipient got each of their statements exactly once (addresses normalized: the domain in lower case).
     recipients = sorted(str(m["To"]) for m in smtp_server.messages)
-    assert recipients == sorted(
-        ["pagos@lapaz.example", "Contabilidad@LaPaz.example", "pagos@lapaz.example", "cxp@rio.example"]
-    )
+    assert recipients == sorted(["pagos@lapaz.example", "Contabilidad@lapaz.example"] * 2 + ["cxp@rio.example"])
     by_subject = {(str(m["To"]), str(m["Subject"])): m for m in smtp_server.messages}
-    assert len(by_subject) == 4
+    assert len(by_subject) == 5
 
     # Spanish, with the company's name and the long date; PDF and XLSX attached and readable.
     lapaz = by_subject[("pagos@lapaz.example", "Estado de cuenta al 31 de octubre de 2026 — Tinacos del Bajío")]
@@ -157,20 +152,24 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
 
     # The second company's statement, with markup in its name escaped in the HTML body.
     norte = [m for m in smtp_server.messages if "Norte" in str(m["Subject"])]
-    assert len(norte) == 1
-    assert sorted(attachments(norte[0])) == ["estado-de-cuenta_2000_100001_2026-10-31.pdf"]
+    assert sorted(str(m["To"]) for m in norte) == ["Contabilidad@lapaz.example", "pagos@lapaz.example"]
+    assert sorted(attachments(norte[0])) == [
+        "estado-de-cuenta_2000_100001_2026-10-31.pdf",
+        "estado-de-cuenta_2000_100001_2026-10-31.xlsx",
+    ]
+    assert "USD" in body(norte[0], "plain") and "75.25" in body(norte[0], "plain")
     assert "Aceros &amp; Alambres &lt;Norte&gt;" in body(norte[0], "html")
 
     # Counters and the report: 5 accounts, 1 skipped (no lines), 1 without recipients (rendered, reported).
     progress = progress_of(run_id)
     assert (progress.accounts, progress.sent, progress.failed, progress.skipped, progress.no_recipients) == (
         5,
-        4,
+        5,
         0,
         1,
         1,
     )
-    assert progress.rendered == 5  # 2 + 1 + 1 (no recipients, still stored) + 1
+    assert progress.rendered == 7  # 2 + 1 + 2 (no recipients, still stored) + 2
     assert progress.status == "done"
     report = describe_run(run_id)
     assert report is not None
@@ -180,7 +179,7 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
     assert [name for name in live_workers() if name.startswith("w0@")] != []
     assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0}
     with session_scope() as session:
-        assert [(r.id, r.status, r.sent) for r in list_runs(session)] == [(run_id, "done", 4)]
+        assert [(r.id, r.status, r.sent) for r in list_runs(session)] == [(run_id, "done", 5)]
         assert failed_emails(session) == []
     table = list_runs_table()
     assert f"{run_id}" in table and "2026-10-31" in table and "done" in table
@@ -202,7 +201,7 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
     services.worker().wait_ready()
     first = start_run(CUTOFF)
     wait_finished(first)
-    assert len(smtp_server.messages) == 4
+    assert len(smtp_server.messages) == 5
 
     # The ERP corrects one invoice of the English-speaking customer (XLSX only: one file to render).
     with session_scope() as session:
@@ -214,7 +213,7 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
     with session_scope() as session:
         resend_email(session, row_id, by_username="admin")
 
-    wait_for(lambda: len(smtp_server.messages) == 5, 60, "the resent email")
+    wait_for(lambda: len(smtp_server.messages) == 6, 60, "the resent email")
     resent = smtp_server.messages[-1]
     assert str(resent["To"]) == "cxp@rio.example"
     files = attachments(resent)
@@ -222,8 +221,10 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
     assert 1234.56 in xlsx_values(files["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"])
     assert "1,234.56" in body(resent, "plain")
     # One new file in the store (the older version of it pruned); the rest untouched.
-    stored = sorted(p.name for p in (var_dir / "statements").rglob("*.xlsx"))
-    assert len(stored) == 2  # the two XLSX statements (100001 and 0000100002), one version each
+    stored = [p for p in (var_dir / "statements").rglob("*.xlsx") if "0000100002" in str(p)]
+    assert len(stored) == 1  # the new version only; the old one pruned
+    assert 1234.56 in xlsx_values(stored[0].read_bytes())
+    assert len(list((var_dir / "statements").rglob("*.xlsx"))) == 4  # the other statements untouched
     with session_scope() as session:
         row = session.get(OutboxEmail, row_id)
         assert row is not None
@@ -231,8 +232,8 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
         audit = session.scalars(select(AuditEvent).where(AuditEvent.event == "email_resend")).all()
         assert [(a.username, f"outbox {row_id}" in a.detail) for a in audit] == [("admin", True)]
     wait_finished(first)
-    # Nothing else went out: the other three were not resent.
-    assert len(smtp_server.messages) == 5
+    # Nothing else went out: the others were not resent.
+    assert len(smtp_server.messages) == 6
 
 
 def test_a_future_cutoff_or_unknown_company_starts_nothing(services: Services) -> None:
