@@ -146,19 +146,21 @@ class LoginThrottle:
             return 0.0
         return float(min(self.max_delay, 2 ** (failures - free)))
 
-    def delay(self, username: str, ip: str) -> float:
-        """Seconds to wait before checking this attempt's password."""
-        account = self.store.count(_account_key(username))
+    def attempt(self, username: str, ip: str) -> float:
+        """Count a sign-in attempt on the account (before its password is checked, so parallel guesses slow each
+        other down too) and return the seconds to wait before checking it."""
+        earlier = self.store.hit(_account_key(username), self.window_seconds) - 1
         by_ip = self.store.count(_ip_key(ip))
         return max(
-            self._delay_after(account, self.account_free_failures), self._delay_after(by_ip, self.ip_free_failures)
+            self._delay_after(earlier, self.account_free_failures), self._delay_after(by_ip, self.ip_free_failures)
         )
 
     def failed(self, username: str, ip: str) -> None:
-        self.store.hit(_account_key(username), self.window_seconds)
+        """A failed attempt also counts against the address it came from."""
         self.store.hit(_ip_key(ip), self.window_seconds)
 
     def succeeded(self, username: str) -> None:
+        """The owner got in: the account's count starts again."""
         self.store.clear(_account_key(username))
 
     def forgot_delay(self, ip: str) -> int:

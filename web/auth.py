@@ -106,7 +106,7 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template 
         )
     ip = _client_ip(request)
     throttle = _throttle(request)
-    delay = await anyio.to_thread.run_sync(throttle.delay, username, ip)
+    delay = await anyio.to_thread.run_sync(throttle.attempt, username, ip)
     if delay > 0:
         await sleep(delay)
     result = await anyio.to_thread.run_sync(_authenticate, username, password, ip)

@@ -509,13 +509,18 @@ def test_the_delay_caps_at_thirty_seconds() -> None:
     throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())))
     delays = []
     for _ in range(15):
-        delays.append(throttle.delay("someone", "10.0.0.1"))
+        delays.append(throttle.attempt("someone", "10.0.0.1"))
         throttle.failed("someone", "10.0.0.1")
     assert delays[:5] == [0.0] * 5
     assert delays[5:10] == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert delays[10:] == [30.0] * 5
-    # Another account from another address is not slowed by it.
-    assert throttle.delay("someone-else", "10.0.0.2") == 0.0
+    # Another account from another address is not slowed by it; from the same address it is, after 20 failures.
+    assert throttle.attempt("someone-else", "10.0.0.2") == 0.0
+    for _ in range(6):
+        throttle.failed("someone-else", "10.0.0.1")
+    assert throttle.attempt("third", "10.0.0.1") == 2.0
+    throttle.succeeded("someone")
+    assert throttle.attempt("someone", "10.0.0.3") == 0.0
 
 
 # --- quality 9: the password-changed email ------------------------------------------------------------------

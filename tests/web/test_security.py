@@ -399,3 +399,25 @@ def test_failed_sign_ins_are_counted_across_web_processes(
         for key in raw.scan_iter(f"{prefix}:*"):
             raw.delete(key)
         raw.close()
+
+
+def test_with_the_session_store_down_nobody_is_let_in(
+    redis_app_client: TestClient[Any], make_user: Callable[..., TestUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user("admin")
+    sign_in(redis_app_client, user.username, user.password)
+    session_id = redis_app_client.cookies.get(SESSION)
+    assert session_id
+    # The same portal while its Redis does not answer (a closed port stands in for a restarting server).
+    use_environment(monkeypatch, EDOCTA_REDIS_URL="redis://127.0.0.1:1/0")
+    portal = _client("edocta-test-down")
+    down = next(portal)
+    try:
+        plant_session(down, session_id)
+        page = down.get("/users", follow_redirects=False)
+        assert page.status_code == 503 and user.username not in page.text
+        attempt = sign_in(down, user.username, user.password)
+        assert attempt.status_code == 503
+        assert not set_cookie_headers(attempt, SESSION)
+    finally:
+        portal.close()
