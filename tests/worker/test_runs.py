@@ -198,10 +198,11 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
     services: Services, smtp_server: SMTPServer, var_dir: Path
 ) -> None:
     small_data_set()
-    services.worker().wait_ready()
+    worker = services.worker().wait_ready()
     first = start_run(CUTOFF)
     wait_finished(first)
     assert len(smtp_server.messages) == 5
+    renders_before = worker.log().count(" rendered ")
 
     # The ERP corrects one invoice of the English-speaking customer (XLSX only: one file to render).
     with session_scope() as session:
@@ -214,6 +215,7 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
         resend_email(session, row_id, by_username="admin")
 
     wait_for(lambda: len(smtp_server.messages) == 6, 60, "the resent email")
+    assert worker.log().count(" rendered ") == renders_before + 1  # one new file: the changed statement
     resent = smtp_server.messages[-1]
     assert str(resent["To"]) == "cxp@rio.example"
     files = attachments(resent)
