@@ -19,6 +19,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -50,6 +51,9 @@ SECTION_FONT = Font(name="Calibri", size=12, bold=True, color=ACCENT)
 TOTAL_BORDER = Border(top=Side(style="thin", color=ACCENT))
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 RIGHT = Alignment(horizontal="right")
+
+# openpyxl's stubs type cell values narrowly; dates and Decimals are values it writes natively.
+new_cell: Any = WriteOnlyCell
 
 
 def currency_format(currency: str, language: str) -> str:
@@ -83,16 +87,16 @@ class SheetWriter:
             found = self._formats[currency] = currency_format(currency, self.language)
         return found
 
-    def plain(self, value: str) -> str | WriteOnlyCell:
+    def plain(self, value: str) -> str | Cell:
         """An unstyled text value: the bare string when nothing could read it as a formula (the fast path of the
         write-only sheet), otherwise a string cell."""
         if value.startswith(FORMULA_TRIGGERS) or _ILLEGAL_XML.search(value):
             return self.text(value)
         return value
 
-    def text(self, value: str, font: Font | None = None, **style: Any) -> WriteOnlyCell:
+    def text(self, value: str, font: Font | None = None, **style: Any) -> Cell:
         value = _ILLEGAL_XML.sub("", value)
-        cell = WriteOnlyCell(self.sheet, value)
+        cell = new_cell(self.sheet, value)
         cell.data_type = "s"  # never a formula, whatever the text starts with
         if value.startswith(FORMULA_TRIGGERS):
             cell.quotePrefix = True
@@ -102,16 +106,16 @@ class SheetWriter:
             setattr(cell, name, setting)
         return cell
 
-    def number(self, value: Decimal | int | None, number_format: str | None = None, **style: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.sheet, None if value is None else value)
+    def number(self, value: Decimal | int | None, number_format: str | None = None, **style: Any) -> Cell:
+        cell = new_cell(self.sheet, None if value is None else value)
         if number_format:
             cell.number_format = number_format
         for name, setting in style.items():
             setattr(cell, name, setting)
         return cell
 
-    def date(self, value: dt.date, **style: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.sheet, value)
+    def date(self, value: dt.date, **style: Any) -> Cell:
+        cell = new_cell(self.sheet, value)
         cell.number_format = DATE_FORMATS[self.language]
         for name, setting in style.items():
             setattr(cell, name, setting)
@@ -253,11 +257,11 @@ def render_xlsx(statement: Statement) -> bytes:
         label = type_labels.get(line.document_type)
         if label is None:
             label = type_labels[line.document_type] = document_type_label(line.document_type, language)
-        document_date = WriteOnlyCell(sheet, line.document_date)
+        document_date = new_cell(sheet, line.document_date)
         document_date.number_format = date_format
-        due_date = WriteOnlyCell(sheet, line.due_date)
+        due_date = new_cell(sheet, line.due_date)
         due_date.number_format = date_format
-        amount = WriteOnlyCell(sheet, line.amount)
+        amount = new_cell(sheet, line.amount)
         amount.number_format = writer.money_format(line.currency)
         sheet.append(
             [

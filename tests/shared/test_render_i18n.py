@@ -1,0 +1,97 @@
+"""Money, dates and words in Spanish (es-MX, the default) and English (en-US)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from jinja2 import Environment
+
+from shared.i18n import (
+    add_translations,
+    format_date,
+    format_datetime,
+    format_money,
+    install_jinja,
+    normalize_language,
+    translate,
+)
+
+NBSP = "\u00a0"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "language", "expected"),
+    [
+        ("1234.5", "MXN", "es", "$1,234.50"),
+        ("-1234.5", "MXN", "es", "-$1,234.50"),
+        ("0", "MXN", "es", "$0.00"),
+        ("1234567.891", "MXN", "es", "$1,234,567.89"),
+        ("1234.5", "USD", "es", f"USD{NBSP}1,234.50"),
+        ("1234.5", "MXN", "en", "MX$1,234.50"),
+        ("1234.5", "USD", "en", "$1,234.50"),
+        ("-80", "EUR", "en", "-€80.00"),
+    ],
+)
+def test_money_follows_the_locale(amount: str, currency: str, language: str, expected: str) -> None:
+    assert format_money(Decimal(amount), currency, language) == expected
+
+
+def test_dates_long_and_short() -> None:
+    day = dt.date(2026, 11, 30)
+    assert format_date(day, "es") == "30 de noviembre de 2026"
+    assert format_date(day, "es", format="short") == "30/11/2026"
+    assert format_date(day, "en") == "November 30, 2026"
+    assert format_date(day, "en", format="short") == "11/30/2026"
+    assert format_date(dt.date(2026, 2, 5), "es", format="short") == "05/02/2026"
+
+
+def test_generation_time_in_the_configured_timezone() -> None:
+    moment = dt.datetime(2026, 12, 1, 18, 5, tzinfo=dt.UTC)
+    assert format_datetime(moment, "es", timezone="America/Mexico_City") == "1 de diciembre de 2026, 12:05"
+    assert format_datetime(moment, "en", timezone="America/Mexico_City") == "December 1, 2026, 12:05 PM"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("es", "es"),
+        ("en", "en"),
+        ("EN", "en"),
+        ("en-US", "en"),
+        ("es_MX", "es"),
+        ("fr", "es"),
+        ("", "es"),
+        (None, "es"),
+    ],
+)
+def test_languages_are_normalized(value: str | None, expected: str) -> None:
+    assert normalize_language(value) == expected
+
+
+def test_catalogue_translates_spanish_ids_and_falls_back_to_them() -> None:
+    assert translate("Saldo vencido", "es") == "Saldo vencido"
+    assert translate("Saldo vencido", "en") == "Overdue balance"
+    assert translate("Página {page} de {pages}", "en").format(page=2, pages=9) == "Page 2 of 9"
+    assert translate("Una frase sin traducción", "en") == "Una frase sin traducción"
+    add_translations("en-US", {"Una frase de prueba del portal": "A portal test phrase"})
+    assert translate("Una frase de prueba del portal", "en") == "A portal test phrase"
+    assert translate("Una frase de prueba del portal", "es") == "Una frase de prueba del portal"
+
+
+def test_jinja_helpers_read_the_language_from_the_context() -> None:
+    environment = Environment(autoescape=True)
+    install_jinja(environment)
+    template = environment.from_string(
+        '{{ _("Saldo total") }}|{{ amount|money("MXN") }}|{{ day|date }}|{{ day|date("short") }}'
+        '|{{ gettext("Total {currency}", currency="<b>") }}'
+    )
+    values = {"amount": Decimal("1234.5"), "day": dt.date(2026, 11, 30)}
+    assert template.render(language="es", **values) == (
+        "Saldo total|$1,234.50|30 de noviembre de 2026|30/11/2026|Total &lt;b&gt;"
+    )
+    assert template.render(language="en", **values) == (
+        "Total balance|MX$1,234.50|November 30, 2026|11/30/2026|Total &lt;b&gt;"
+    )
+    assert template.render(**values).startswith("Saldo total|$1,234.50")  # Spanish without a language

@@ -1,0 +1,118 @@
+"""The PDF statement, read back with pypdf: figures formatted per locale, accented names, escaped markup, the page
+numbering on every page, and the renderer reused across documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from shared.render import render_statement
+from shared.render.pdf import prepare_pdf_renderer, render_pdf
+from shared.statement import Party
+from tests.shared.test_render import CUTOFF, item, make_statement, many_items, sample_items
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    assert data.startswith(b"%PDF-")
+    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def spanish_pages() -> list[str]:
+    return pdf_pages(render_statement(make_statement(sample_items()), "pdf"))
+
+
+def test_spanish_pdf_shows_figures_names_and_page_numbers(spanish_pages: list[str]) -> None:
+    assert len(spanish_pages) == 1
+    text = flat(spanish_pages[0])
+    for expected in (
+        "Tinacos del Bajío, S.A. de C.V.",
+        "Ferretería Ñandú & Hijos",
+        "0000100011",
+        "30 de noviembre de 2026",
+        "LÍMITE DE CRÉDITO",  # the summary's labels are set in capitals
+        "$250,000.00",
+        "$1,034.50",
+        "$6,000.00",
+        "$7,034.50",
+        "$242,965.50",
+        "Más de 120 días",
+        "Nota de crédito",
+        "16/10/2026",
+        "Página 1 de 1",
+        "Generado el",
+    ):
+        assert expected in text, expected
+
+
+def test_english_pdf_uses_english_words_money_and_dates() -> None:
+    (page,) = pdf_pages(render_statement(make_statement(sample_items(), language="en"), "pdf"))
+    text = flat(page)
+    for expected in (
+        "ACCOUNT STATEMENT",
+        "OVERDUE BALANCE",
+        "MX$7,034.50",
+        "November 30, 2026",
+        "10/16/2026",
+        "Page 1 of 1",
+    ):
+        assert expected in text, expected
+    assert "Página" not in text and "SALDO VENCIDO" not in text
+
+
+def test_long_statement_numbers_every_page_and_repeats_the_table_header() -> None:
+    pages = pdf_pages(render_statement(make_statement(many_items(150)), "pdf"))
+    count = len(pages)
+    assert count >= 3
+    for number, text in enumerate(pages, start=1):
+        assert f"Página {number} de {count}" in flat(text)
+        assert "Documento" in text and "Vencimiento" in text  # the lines' header on every page
+    everything = flat(" ".join(pages))
+    assert all(f"FAC-{n:05d}" in everything for n in range(150))
+    assert "Total MXN" in flat(pages[-1]) and "Total MXN" not in flat(pages[0])
+
+
+def test_markup_and_quotes_in_data_are_printed_as_text() -> None:
+    statement = make_statement(
+        [item("FAC-<1>", "10.00", due=CUTOFF, reference='"PO" & <script>x</script>')],
+        customer=Party("K1", 'Comercial "El Águila" & Cía <S.A.>'),
+    )
+    (page,) = pdf_pages(render_pdf(statement))
+    text = flat(page)
+    assert 'Comercial "El Águila" & Cía <S.A.>' in text
+    assert "FAC-<1>" in text
+    assert '"PO" & <script>x</script>' in text
+
+
+def test_credit_balance_and_two_currencies() -> None:
+    items = [
+        item("NC-1", "-1500.00", due=CUTOFF - dt.timedelta(days=10), kind="credit_note"),
+        item("PAG-1", "-250.00", due=CUTOFF, kind="payment"),
+        item("INV-USD", "99.90", due=CUTOFF - dt.timedelta(days=100), currency="USD"),
+    ]
+    (page,) = pdf_pages(render_pdf(make_statement(items, credit_limit="1000.00")))
+    text = flat(page)
+    assert "-$1,750.00" in text  # the MXN total is a credit
+    assert "$2,750.00" in text  # available credit grows by the credit balance
+    assert "SALDO A FAVOR" in text
+    assert "USD 99.90" in text  # no-break space between code and digits
+    assert "Total USD" in text and "Total MXN" in text
+
+
+def test_empty_statement_pdf_says_there_is_nothing() -> None:
+    (page,) = pdf_pages(render_pdf(make_statement([])))
+    assert "Sin movimientos a la fecha de corte" in flat(page)
+
+
+def test_the_renderer_is_built_once_per_process() -> None:
+    first = prepare_pdf_renderer()
+    render_pdf(make_statement([]), generated_at=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
+    assert prepare_pdf_renderer() is first
