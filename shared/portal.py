@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from shared import task_names
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
 from shared.settings import get_settings
-from shared.statement import Statement, StatementLine, StatementNotFound, load_statement
+from shared.statement import Party, Statement, StatementLine, StatementNotFound, build_statement
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ def visible_customer_clause(user: PortalUserLike | None) -> ColumnElement[bool]:
     user_id = _user_id(user)
     if user_id is None:
         return false()
+    return _visible_to(user_id)
+
+
+def _visible_to(user_id: Any) -> ColumnElement[bool]:
+    """The grant rule, for a user id (a value or a bound parameter): active staff and admins see every
+    customer; active customer users see the customers granted to them."""
     active_user = and_(User.id == user_id, User.status == "active")
     sees_all = exists().where(active_user, User.role.in_(SEES_ALL_CUSTOMERS))
     is_customer_user = exists().where(active_user, User.role == "customer")
@@ -140,8 +146,10 @@ def can_see(session: Session, user: PortalUserLike | None, customer_number: str)
 def _company_has_customer(company_id: Any, customer_id: Any) -> ColumnElement[bool]:
     """The customer has an account at the company, or items posted there."""
     return or_(
-        exists().where(Account.company_id == company_id, Account.customer_id == customer_id),
-        exists().where(OpenItem.company_id == company_id, OpenItem.customer_id == customer_id),
+        exists().where(Account.company_id == company_id, Account.customer_id == customer_id).correlate_except(Account),
+        exists()
+        .where(OpenItem.company_id == company_id, OpenItem.customer_id == customer_id)
+        .correlate_except(OpenItem),
     )
 
 
@@ -157,29 +165,102 @@ def companies_for_customer(session: Session, user: PortalUserLike | None, custom
     )
 
 
+# The two statements of `load_visible_statement`, built once (they are the portal's hottest queries): the
+# company, the customer (if the user may see it and it has an account or items at the company) and the account;
+# then the customer's items there at the cut-off. `load_statement` reads the same rows; build_statement applies
+# the rules to them, so both give the same statement (tests/web/test_grants_portal.py compares them).
+_VISIBLE_HEAD = (
+    select(
+        Company.id,
+        Company.code,
+        Company.name,
+        Company.tax_id,
+        Company.address,
+        Company.currency,
+        Customer.id,
+        Customer.number,
+        Customer.name,
+        Customer.tax_id,
+        Customer.address,
+        Customer.language,
+        Account.currency,
+        Account.credit_limit,
+        Account.payment_terms,
+    )
+    .select_from(Company)
+    .join(Customer, Customer.number == bindparam("customer"))
+    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
+    .where(
+        Company.code == bindparam("company"),
+        _visible_to(bindparam("user_id")),
+        _company_has_customer(Company.id, Customer.id),
+    )
+    .limit(1)
+)
+_VISIBLE_ITEMS = select(
+    OpenItem.document_number,
+    OpenItem.document_type,
+    OpenItem.reference,
+    OpenItem.document_date,
+    OpenItem.due_date,
+    OpenItem.amount,
+    OpenItem.currency,
+    OpenItem.cleared_on,
+).where(
+    OpenItem.company_id == bindparam("company_id"),
+    OpenItem.customer_id == bindparam("customer_id"),
+    OpenItem.document_date <= bindparam("cutoff"),
+    or_(OpenItem.cleared_on.is_(None), OpenItem.cleared_on > bindparam("cutoff")),
+)
+
+
 def load_visible_statement(
     session: Session, user: PortalUserLike | None, company: str, customer: str, cutoff: dt.date
 ) -> Statement:
     """The statement of `customer` at `company` on `cutoff`, if `user` may see it.
 
     Raises `StatementNotFound` alike for an unknown company or customer, a customer of someone else, and a
-    company where the customer has neither an account nor items.
+    company where the customer has neither an account nor items. Two queries, no ORM objects: this runs on
+    every statement page and file request.
     """
-    if not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
+    user_id = _user_id(user)
+    if user_id is None or not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
         raise StatementNotFound(f"{company}/{customer}")
-    allowed = session.scalar(
-        select(Customer.id)
-        .join(Company, Company.code == company)
-        .where(
-            Customer.number == customer,
-            visible_customer_clause(user),
-            _company_has_customer(Company.id, Customer.id),
-        )
-        .limit(1)
+    connection = session.connection()
+    head = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
+    if head is None:
+        raise StatementNotFound(f"{company}/{customer}")
+    (
+        company_id,
+        company_code,
+        company_name,
+        company_tax_id,
+        company_address,
+        company_currency,
+        customer_id,
+        customer_number,
+        customer_name,
+        customer_tax_id,
+        customer_address,
+        customer_language,
+        account_currency,
+        credit_limit,
+        payment_terms,
+    ) = head
+    items = connection.execute(
+        _VISIBLE_ITEMS, {"company_id": company_id, "customer_id": customer_id, "cutoff": cutoff}
+    ).all()
+    has_account = account_currency is not None
+    return build_statement(
+        Party(company_code, company_name, company_tax_id or "", company_address or ""),
+        Party(customer_number, customer_name, customer_tax_id or "", customer_address or ""),
+        cutoff,
+        list(items),
+        account_currency=account_currency if has_account else company_currency,
+        credit_limit=credit_limit if has_account else None,
+        language=customer_language or "es",
+        payment_terms=(payment_terms or "") if has_account else "",
     )
-    if allowed is None:
-        raise StatementNotFound(f"{company}/{customer}")
-    return load_statement(session, company, customer, cutoff)
 
 
 # --- dates ------------------------------------------------------------------------------------------------

@@ -260,3 +260,39 @@ def give_passwords(password: str = PORTAL_PASSWORD) -> None:
     with session_scope() as session:
         for user in session.scalars(select(User)):
             user.password_hash = hashed
+
+
+def test_the_portals_loader_gives_the_same_statement_as_load_statement(people: dict[str, Ids]) -> None:
+    from shared.statement import load_statement
+
+    with session_scope() as session:
+        company = session.scalar(select(Company).where(Company.code == "1000"))
+        customer = session.scalar(select(Customer).where(Customer.number == "100001"))
+        assert company is not None and customer is not None
+        for number, cleared in (("PAID-BEFORE", dt.date(2026, 10, 15)), ("PAID-AFTER", dt.date(2026, 11, 2))):
+            session.add(
+                OpenItem(
+                    company_id=company.id,
+                    customer_id=customer.id,
+                    document_number=number,
+                    document_type="invoice",
+                    reference="",
+                    document_date=dt.date(2026, 8, 1),
+                    due_date=dt.date(2026, 8, 31),
+                    amount=Decimal("50.00"),
+                    currency="MXN",
+                    cleared_on=cleared,
+                )
+            )
+    pairs = [("1000", "100001"), ("2000", "100001"), ("1000", "100002"), ("1000", "0000100011")]
+    with session_scope() as session:
+        for company_code, customer_number in pairs:
+            for cutoff in (CUTOFF, dt.date(2026, 10, 1), dt.date(2026, 11, 10)):
+                expected = load_statement(session, company_code, customer_number, cutoff)
+                got = load_visible_statement(session, people["ana"], company_code, customer_number, cutoff)
+                assert got.to_json() == expected.to_json()
+                assert got.fingerprint == expected.fingerprint
+                assert got == expected
+        lines = load_visible_statement(session, people["alice"], "1000", "100001", CUTOFF).lines
+        assert "PAID-AFTER" in [line.document_number for line in lines]
+        assert "PAID-BEFORE" not in [line.document_number for line in lines]
