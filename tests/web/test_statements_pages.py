@@ -70,7 +70,7 @@ def input_value(html: str, input_id: str) -> str:
 
 def line_numbers(html: str) -> list[str]:
     """The document numbers in the lines table, in the order shown."""
-    body = re.search(r'<table class="st-lines__table" id="statement-lines">.*?<tbody>(.*?)</tbody>', html, re.S)
+    body = re.search(r'<table[^>]*id="statement-lines"[^>]*>.*?<tbody>(.*?)</tbody>', html, re.S)
     if body is None:
         return []
     return re.findall(r"<tr[^>]*><td>([^<]*)</td>", body.group(1))
