@@ -25,7 +25,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -310,42 +310,54 @@ def _search_fields(line: StatementLine, extra: Iterable[str]) -> str:
     return _fold(" \x00 ".join(parts))
 
 
-def filter_lines(
-    lines: Sequence[StatementLine], query: str, *, shown: dict[int, Sequence[str]] | None = None
-) -> list[StatementLine]:
-    """The lines containing every word of `query` in any column (case- and accent-insensitive).
-
-    `shown` may map a line's index to the texts the page displays for it (formatted dates, translated
-    type), so what the user reads can be searched too.
-    """
-    words = [_fold(word) for word in (query or "").split()]
-    if not words:
-        return list(lines)
-    result = []
-    for index, line in enumerate(lines):
-        haystack = _search_fields(line, (shown or {}).get(index, ()))
-        if all(word in haystack for word in words):
-            result.append(line)
-    return result
-
-
-def sort_lines(lines: Sequence[StatementLine], column: str | None, direction: str | None) -> list[StatementLine]:
-    """The lines ordered by `column` (one of `SORT_COLUMNS`), `asc` or `desc`; unknown columns keep the
-    statement's order. Ties keep the statement's order."""
-    if column not in SORT_COLUMNS:
-        return list(lines)
-    reverse = direction == "desc"
-
+def _sort_key(column: str) -> Any:
     def key(line: StatementLine) -> Any:
         value = getattr(line, column)
         return _fold(value) if isinstance(value, str) else value
 
-    return sorted(lines, key=key, reverse=reverse)
+    return key
 
 
-def with_lines(statement: Statement, lines: list[StatementLine]) -> Statement:
-    """The same statement showing only `lines` (the figures and totals stay those of the whole statement)."""
-    return replace(statement, lines=lines, _fingerprint=[statement.fingerprint])
+def line_order(
+    lines: Sequence[StatementLine],
+    query: str = "",
+    column: str | None = None,
+    direction: str | None = None,
+    *,
+    shown: dict[int, Sequence[str]] | None = None,
+) -> list[int]:
+    """The indices of the lines to show, in order: those containing every word of `query` in some column
+    (case- and accent-insensitive), ordered by `column` (one of `SORT_COLUMNS`; others keep the statement's
+    order), `asc` or `desc`; ties keep the statement's order.
+
+    `shown` may map a line's index to the texts the page displays for it (formatted dates, translated type),
+    so what the user reads can be searched too.
+    """
+    words = [_fold(word) for word in (query or "").split()]
+    indices = list(range(len(lines)))
+    if words:
+        extra = shown or {}
+        indices = [
+            index
+            for index in indices
+            if all(word in _search_fields(lines[index], extra.get(index, ())) for word in words)
+        ]
+    if column in SORT_COLUMNS:
+        key = _sort_key(column)
+        indices.sort(key=lambda index: key(lines[index]), reverse=direction == "desc")
+    return indices
+
+
+def filter_lines(
+    lines: Sequence[StatementLine], query: str, *, shown: dict[int, Sequence[str]] | None = None
+) -> list[StatementLine]:
+    """The lines containing every word of `query` (see `line_order`)."""
+    return [lines[index] for index in line_order(lines, query, shown=shown)]
+
+
+def sort_lines(lines: Sequence[StatementLine], column: str | None, direction: str | None) -> list[StatementLine]:
+    """The lines ordered by `column`, `asc` or `desc` (see `line_order`)."""
+    return [lines[index] for index in line_order(lines, "", column, direction)]
 
 
 # --- files: the store, rendering in the request, rendering by a worker ---------------------------------------
@@ -473,6 +485,7 @@ __all__ = [
     "companies_for_customer",
     "filter_lines",
     "is_stored",
+    "line_order",
     "load_visible_statement",
     "parse_cutoff",
     "render_into_store",
@@ -484,5 +497,4 @@ __all__ = [
     "today",
     "visible_customer_clause",
     "visible_customers",
-    "with_lines",
 ]

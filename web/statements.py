@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -281,28 +284,53 @@ def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str
 # --- the statement page and its files -----------------------------------------------------------------------
 
 
-def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: str, sort: str, direction: str) -> Any:
+# The formatted statement (figures, aging, every line's texts) by data fingerprint and language: reading the same
+# statement again, searching its lines or sorting them reuses it. Only reached after the grant check.
+_CONTEXTS: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_CONTEXTS_LOCK = threading.Lock()
+CONTEXTS_KEPT = 32
+
+
+def _statement_context(statement: Statement, language: str) -> dict[str, Any]:
     from shared.render.html import statement_context
 
+    key = (statement.fingerprint, language)
+    with _CONTEXTS_LOCK:
+        cached = _CONTEXTS.get(key)
+        if cached is not None:
+            _CONTEXTS.move_to_end(key)
+            return cached
+    context = statement_context(statement, language=language)
+    with _CONTEXTS_LOCK:
+        _CONTEXTS[key] = context
+        while len(_CONTEXTS) > CONTEXTS_KEPT:
+            _CONTEXTS.popitem(last=False)
+    return context
+
+
+def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: str, sort: str, direction: str) -> Any:
     language = request_language(request)
     query = q.strip()[:200]
     direction = "desc" if direction == "desc" else "asc"
     sort = sort if sort in portal.SORT_COLUMNS else ""
-    lines = portal.filter_lines(statement.lines, query) if query else list(statement.lines)
-    lines = portal.sort_lines(lines, sort, direction) if sort else lines
-    shown = portal.with_lines(statement, lines)
-    context = dict(statement_context(shown, language=language))
+    context = dict(_statement_context(statement, language))
+    rows = context["lines"]
+    shown_texts: dict[int, Sequence[str]] = {
+        index: (row.type_label, row.document_date_text, row.due_date_text, row.amount_text)
+        for index, row in enumerate(rows)
+    }
+    order = portal.line_order(statement.lines, query, sort, direction, shown=shown_texts if query else None)
     company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
     context.update(
-        statement=shown,
-        full_statement=statement,
+        lines=[rows[index] for index in order],
+        line_count=len(order),
         page_language=language,
         query=query,
         sort=sort,
         direction=direction,
         sort_columns=portal.SORT_COLUMNS,
         total_lines=len(statement.lines),
-        shown_lines=len(lines),
+        shown_lines=len(order),
         urls={
             "page": statement_url(company, customer, cutoff),
             "xlsx": statement_url(company, customer, cutoff, "xlsx"),

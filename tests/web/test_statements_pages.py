@@ -236,6 +236,10 @@ def test_search_filters_lines_on_the_server_without_javascript(
     none = client.get(PAGE, params={"q": "zzz"})
     assert line_numbers(none.text) == []
     assert "Ninguna partida coincide con la búsqueda." in none.text
+    assert "Sin movimientos" not in none.text  # the statement has lines; the search found none
+    # What the page shows can be searched too: the date as displayed, the translated document type.
+    assert line_numbers(client.get(PAGE, params={"q": "01/06/2026"}).text) == ["NC-3"]
+    assert line_numbers(client.get(PAGE, params={"q": "nota de crédito"}).text) == ["NC-3"]
     by_amount = client.get(PAGE, params={"sort": "amount", "dir": "desc"})
     assert line_numbers(by_amount.text) == ["FAC-2", "FAC-1", "NC-3"]
     by_number = client.get(PAGE, params={"sort": "document_number", "dir": "asc", "q": "fac"})
