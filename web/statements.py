@@ -223,13 +223,25 @@ def statement_selector(
     cutoff: FromQuery[str] = "",
     action: FromQuery[str] = "",
 ) -> Template | Redirect:
-    """Pick the customer (among the user's), the company (among the customer's) and the cut-off date."""
+    """Pick the customer (among the user's), the company (among the customer's) and the cut-off date.
+
+    *Generar* (`action=generate`) opens the statement. So does any submission of a complete form that asks for
+    nothing else (no button named, or *Buscar* with nothing to search), as a form-filling client would send it;
+    *Buscar* with a text searches the customers; `action=edit` only shows the form filled in.
+    """
     form = SelectorForm(
         query=q.strip()[:100], customer=customer.strip(), company=company.strip(), cutoff=cutoff.strip()
     )
+    complete = bool(form.customer and form.company and form.cutoff)
+    if action == "generate":
+        wants_statement = True
+    elif action == "search":
+        wants_statement = complete and not form.query
+    else:
+        wants_statement = complete and action != "edit"
     if not form.cutoff:
         form.cutoff = portal.today().isoformat()
-    if action != "generate":
+    if not wants_statement:
         return _selector_response(request, form)
 
     errors: dict[str, str] = {}
@@ -336,7 +348,7 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
             "xlsx": statement_url(company, customer, cutoff, "xlsx"),
             "pdf": statement_url(company, customer, cutoff, "pdf"),
             "json": statement_url(company, customer, cutoff, "json"),
-            "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat()),
+            "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat(), action="edit"),
         },
     )
     return Template(template_name="statements/statement.html.j2", context=context, media_type=MediaType.HTML)

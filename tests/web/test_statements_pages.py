@@ -424,3 +424,28 @@ def test_content_disposition_encodes_any_name_per_rfc_6266() -> None:
         "attachment; filename=\"etc_passwd\"; filename*=UTF-8''_.._etc_passwd"
     )
     assert content_disposition("") == "attachment; filename=\"download\"; filename*=UTF-8''download"
+
+
+def test_a_form_filling_client_gets_the_statement_whichever_button_it_names(
+    portal_client: Callable[[str], TestClient[Any]],
+) -> None:
+    client = portal_client("alice")
+    complete = {"customer": "100001", "company": "1000", "cutoff": DAY}
+    target = f"/statements/1000/100001/{DAY}"
+    for extra in ({}, {"action": "search", "q": ""}, {"action": "generate"}):
+        response = client.get("/statements", params={**complete, **extra}, follow_redirects=False)
+        assert response.status_code == 303, extra
+        assert response.headers["location"] == target
+    # A search text means "search"; `edit` shows the filled-in form (the page's "Cambiar consulta" link).
+    searching = client.get("/statements", params={**complete, "action": "search", "q": "ferre"})
+    assert searching.status_code == 200 and option_values(searching.text, "customer") == [("100001", True)]
+    page = client.get(target)
+    change = re.search(r'href="(/statements\?[^"]*action=edit[^"]*)"', page.text)
+    assert change, "no link back to the selector"
+    editing = client.get(change.group(1).replace("&amp;", "&"), follow_redirects=False)
+    assert editing.status_code == 200
+    assert option_values(editing.text, "company") == [("1000", True), ("2000", False)]
+    assert input_value(editing.text, "cutoff") == DAY
+    # An incomplete form is shown again, without complaints.
+    partial = client.get("/statements", params={"customer": "100001"})
+    assert partial.status_code == 200 and 'role="alert"' not in partial.text
