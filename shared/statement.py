@@ -236,6 +236,13 @@ def load_statement(session: Session, company_code: str, customer_number: str, cu
     account = session.scalar(
         select(Account).where(Account.company_id == company.id, Account.customer_id == customer.id)
     )
+    return statement_for(session, company, customer, account, cutoff)
+
+
+def statement_for(
+    session: Session, company: Company, customer: Customer, account: Account | None, cutoff: dt.date
+) -> Statement:
+    """The statement of rows the caller already holds (the mailing run reads them in one query)."""
     items = session.execute(
         select(
             OpenItem.document_number,
