@@ -254,11 +254,12 @@ def beat_command(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Stop after the first run instead of serving the portal.")
-def demo_command(host: str, port: int, no_serve: bool) -> None:
+@click.option("--customers", default=200, show_default=True, type=click.IntRange(10, 100_000), help="Demo data size.")
+def demo_command(host: str, port: int, no_serve: bool, customers: int) -> None:
     """The main job on embedded defaults: migrate, demo data, one run, then portal + worker + beat."""
     from shared.demo import run_demo
 
-    run_demo(host=host, port=port, serve=not no_serve)
+    run_demo(host=host, port=port, serve=not no_serve, customers=customers)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,5 +15,5 @@ LARGE_STATEMENT_LINES = 1000
 
 # Account emails: the web only enqueues these, so its answer never depends on whether the user exists.
 SEND_INVITATION = "edocta.accounts.send_invitation"  # args: user_id
-SEND_PASSWORD_RESET = "edocta.accounts.send_password_reset"  # args: username (as typed)
-SEND_PASSWORD_CHANGED = "edocta.accounts.send_password_changed"  # args: user_id
+SEND_PASSWORD_RESET = "edocta.accounts.send_password_reset"  # noqa: S105 (a task name) args: username as typed
+SEND_PASSWORD_CHANGED = "edocta.accounts.send_password_changed"  # noqa: S105 (a task name) args: user_id
