@@ -445,17 +445,22 @@ def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bo
     temporary.write_text(dt.datetime.now(dt.UTC).isoformat())
     os.replace(temporary, marker)
     plan = render_plan(statement, fmt)
-    send_task(
-        task_names.RENDER_ON_DEMAND,
-        kwargs={
-            "company": statement.company.code,
-            "customer": statement.customer.code,
-            "cutoff": statement.cutoff.isoformat(),
-            "fmt": fmt,
-            "language": statement.language,
-        },
-        queue=plan.queue,
-    )
+    try:
+        send_task(
+            task_names.RENDER_ON_DEMAND,
+            kwargs={
+                "company": statement.company.code,
+                "customer": statement.customer.code,
+                "cutoff": statement.cutoff.isoformat(),
+                "fmt": fmt,
+                "language": statement.language,
+            },
+            queue=plan.queue,
+        )
+    except BaseException:
+        # Not queued: the next request must ask again instead of waiting for a message that was never sent.
+        _clear_request_marker(statement, fmt)
+        raise
     log.info(
         "on-demand render requested: %s/%s/%s.%s (%d lines, queue %s)",
         statement.company.code,

@@ -449,3 +449,24 @@ def test_a_form_filling_client_gets_the_statement_whichever_button_it_names(
     # An incomplete form is shown again, without complaints.
     partial = client.get("/statements", params={"customer": "100001"})
     assert partial.status_code == 200 and 'role="alert"' not in partial.text
+
+
+def test_a_render_request_the_broker_refused_is_asked_again_on_the_next_request(
+    portal_client: Callable[[str], TestClient[Any]], var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.task_client
+
+    client = portal_client("alice")
+    real_send_task = shared.task_client.send_task
+
+    def broker_down(*args: Any, **kwargs: Any) -> str:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(shared.task_client, "send_task", broker_down)
+    refused = client.get(f"{PAGE}.pdf")
+    assert refused.status_code >= 500
+    assert not refused.content.startswith(b"%PDF")
+    monkeypatch.setattr(shared.task_client, "send_task", real_send_task)
+    again = client.get(f"{PAGE}.pdf")
+    assert again.status_code == 202
+    assert len(broker_tasks(var_dir, task_names.RENDER_ON_DEMAND)) == 1
