@@ -40,9 +40,9 @@ from sqlalchemy.orm import Session
 
 from shared import task_names
 from shared.db import session_scope
-from shared.models import AuditEvent, Company, Customer, OutboxEmail, utcnow
+from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, utcnow
 from shared.settings import get_settings
-from shared.statement import Statement, StatementNotFound, load_statement
+from shared.statement import Statement, StatementNotFound, statement_for
 from shared.store import StatementStore, StoreKey, get_store
 from shared.task_client import send_task
 
@@ -346,20 +346,18 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
     """Build the email from the current data; files the store lacks (data changed, pruned) are rendered."""
     from shared.render import render_statement, statement_filename
 
-    codes = session.execute(
-        select(Company.code, Customer.number, Customer.statement_formats)
+    found = session.execute(
+        select(Company, Customer, Account)
+        .select_from(Company)
         .join(Customer, Customer.id == row.customer_id)
+        .outerjoin(Account, (Account.company_id == Company.id) & (Account.customer_id == Customer.id))
         .where(Company.id == row.company_id)
     ).first()
-    if codes is None:
+    if found is None:
         raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
-    company_code, customer_number, customer_formats = codes
-    statement = statement_in_language(load_statement(session, company_code, customer_number, row.cutoff), row.language)
-    formats = (
-        [StoreKey.parse(text).fmt for text in row.attachments]
-        if row.attachments
-        else [f for f in (customer_formats or "pdf;xlsx").split(";") if f]
-    )
+    company, customer, account = found
+    statement = statement_in_language(statement_for(session, company, customer, account, row.cutoff), row.language)
+    formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else customer.formats
     stored = ensure_rendered(statement, formats, store)
     attachments = []
     for key in stored.keys:
@@ -387,7 +385,6 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
     """Claim, build, send and record one outbox row. Safe to call any number of times for the same row."""
     from shared.mail import PermanentMailError, TransientMailError, get_mail_backend
 
-    settings = get_settings()
     store = get_store()
     with session_scope() as session:
         claim = claim_email(session, outbox_id)
@@ -413,15 +410,8 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
             return SendOutcome(outbox_id, "failed", detail, run_id)
         except Exception as error:
             # Not the recipient's fault: try again later, like a temporary SMTP failure.
-            delay = retry_delay(attempts)
-            _release(
-                outbox_id,
-                claim.token,
-                {
-                    "status": PENDING,
-                    "last_error": f"could not build the email: {type(error).__name__}: {error}",
-                    "next_attempt_at": utcnow() + dt.timedelta(seconds=delay),
-                },
+            _retry_or_give_up(
+                claim, run_id, attempts, first_queued_at, f"could not build the email: {type(error).__name__}: {error}"
             )
             raise
 
@@ -433,22 +423,10 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
         _release(outbox_id, claim.token, {"status": FAILED, "last_error": reply})
         log.warning("outbox %s: refused permanently: %s", outbox_id, reply)
         return SendOutcome(outbox_id, "failed", reply, run_id)
-    except (TransientMailError, OSError) as error:
-        reply = _reply_text(error)
-        now = utcnow()
-        if now - first_queued_at >= dt.timedelta(hours=settings.mail_retry_hours):
-            detail = f"gave up after {attempts} attempts over {settings.mail_retry_hours:g} h: {reply}"
-            _release(outbox_id, claim.token, {"status": FAILED, "last_error": detail})
-            log.warning("outbox %s: %s", outbox_id, detail)
-            return SendOutcome(outbox_id, "failed", detail, run_id)
-        delay = retry_delay(attempts)
-        _release(
-            outbox_id,
-            claim.token,
-            {"status": PENDING, "last_error": reply, "next_attempt_at": now + dt.timedelta(seconds=delay)},
-        )
-        log.info("outbox %s: temporary failure (%s); next attempt in %.0f s", outbox_id, reply, delay)
-        return SendOutcome(outbox_id, "retry", reply, run_id, retry_in=delay)
+    except Exception as error:  # 4xx, no connection, or a fault of ours (a bad SMTP URL): keep it, try later
+        if not isinstance(error, TransientMailError | OSError):
+            log.exception("outbox %s: unexpected error while sending", outbox_id)
+        return _retry_or_give_up(claim, run_id, attempts, first_queued_at, _reply_text(error))
 
     # Accepted by the server: record it at once (the only window for a duplicate is until this commits).
     marked = _release(
@@ -465,6 +443,27 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
     if not marked:
         log.warning("outbox %s: sent, but the lease was taken over meanwhile (possible duplicate)", outbox_id)
     return SendOutcome(outbox_id, "sent", f"rendered {stored.rendered}" if stored.rendered else "", run_id)
+
+
+def _retry_or_give_up(
+    claim: Claim, run_id: int | None, attempts: int, first_queued_at: dt.datetime, reason: str
+) -> SendOutcome:
+    """Back to pending with an exponential back-off, or failed once the retry period has passed."""
+    settings = get_settings()
+    now = utcnow()
+    if now - first_queued_at >= dt.timedelta(hours=settings.mail_retry_hours):
+        detail = f"gave up after {attempts} attempts over {settings.mail_retry_hours:g} h: {reason}"
+        _release(claim.outbox_id, claim.token, {"status": FAILED, "last_error": detail})
+        log.warning("outbox %s: %s", claim.outbox_id, detail)
+        return SendOutcome(claim.outbox_id, "failed", detail, run_id)
+    delay = retry_delay(attempts)
+    _release(
+        claim.outbox_id,
+        claim.token,
+        {"status": PENDING, "last_error": reason, "next_attempt_at": now + dt.timedelta(seconds=delay)},
+    )
+    log.info("outbox %s: temporary failure (%s); next attempt in %.0f s", claim.outbox_id, reason, delay)
+    return SendOutcome(claim.outbox_id, "retry", reason, run_id, retry_in=delay)
 
 
 def _reply_text(error: BaseException) -> str:

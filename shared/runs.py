@@ -32,6 +32,7 @@ from shared.outbox import (
     PENDING,
     SENDING,
     SENT,
+    StoredStatement,
     enqueue_sends,
     ensure_rendered,
     queue_statement_emails,
@@ -40,8 +41,8 @@ from shared.outbox import (
 )
 from shared.schedule import due_runs
 from shared.settings import get_settings
-from shared.statement import StatementNotFound, load_statement
-from shared.store import StoreKey
+from shared.statement import StatementNotFound, load_statement, statement_for
+from shared.store import StoreKey, get_store
 from shared.task_client import (
     LARGE_RENDER_HARD_LIMIT,
     QUEUES,
@@ -239,10 +240,16 @@ class AccountOutcome:
 
 
 def process_account(run_account_id: int) -> AccountOutcome:
-    """Compute, render (when the store lacks it) and queue the emails of one account of a run. Idempotent."""
+    """Compute, render (when the store lacks it) and queue the emails of one account of a run. Idempotent.
+
+    When the store already holds every file (a second run at the same cut-off), the whole account is one
+    short transaction; otherwise the files are rendered outside any transaction, then recorded.
+    """
+    store = get_store()
+    new_ids: list[int] = []
     with session_scope() as session:
         found = session.execute(
-            select(RunAccount.status, StatementRun.id, StatementRun.cutoff, Company, Customer)
+            select(RunAccount.status, StatementRun.id, StatementRun.cutoff, Company, Customer, Account)
             .join(StatementRun, StatementRun.id == RunAccount.run_id)
             .join(Account, Account.id == RunAccount.account_id)
             .join(Company, Company.id == Account.company_id)
@@ -251,36 +258,65 @@ def process_account(run_account_id: int) -> AccountOutcome:
         ).first()
         if found is None or found[0] != ACCOUNT_PENDING:
             return AccountOutcome(run_account_id, "already_done")
-        _, run_id, cutoff, company, customer = found
-        company_id, customer_id = company.id, customer.id
-        recipients = customer.recipients
-        formats = customer.formats or ["pdf", "xlsx"]
-        language = customer.language or "es"
-        statement = load_statement(session, company.code, customer.number, cutoff)
-
-    if not statement.has_lines:
-        return _finish_account(run_id, run_account_id, ACCOUNT_SKIPPED, statement.fingerprint)
-
-    stored = ensure_rendered(statement_in_language(statement, language), formats)
-    if not recipients:
-        return _finish_account(run_id, run_account_id, ACCOUNT_NO_RECIPIENTS, statement.fingerprint, stored.rendered)
-
-    with session_scope() as session:
-        if not _mark_account(session, run_account_id, ACCOUNT_DONE, stored.statement.fingerprint, stored.rendered):
-            return AccountOutcome(run_account_id, "already_done", stored.rendered)
-        new_ids = queue_statement_emails(
-            session,
+        _, run_id, cutoff, company, customer, account = found
+        work = _AccountWork(
+            run_account_id=run_account_id,
             run_id=run_id,
-            company_id=company_id,
-            customer_id=customer_id,
+            company_id=company.id,
+            customer_id=customer.id,
             cutoff=cutoff,
-            recipients=recipients,
-            language=language,
-            stored=stored,
+            recipients=customer.recipients,
+            language=customer.language or "es",
         )
+        formats = customer.formats or ["pdf", "xlsx"]
+        statement = statement_in_language(statement_for(session, company, customer, account, cutoff), work.language)
+        stored: StoredStatement | None = None
+        if not statement.has_lines:
+            marked = _mark_account(session, run_account_id, ACCOUNT_SKIPPED, statement.fingerprint, 0)
+            outcome = AccountOutcome(run_account_id, ACCOUNT_SKIPPED if marked else "already_done")
+        else:
+            keys = [StoreKey.for_statement(statement, fmt) for fmt in formats]
+            if all(store.get(key) is not None for key in keys):
+                stored = StoredStatement(statement, keys, 0)
+                outcome, new_ids = _record_account(session, work, stored)
+    if statement.has_lines and stored is None:
+        stored = ensure_rendered(statement, formats, store)
+        with session_scope() as session:
+            outcome, new_ids = _record_account(session, work, stored)
     enqueue_sends(new_ids)
-    refresh_run_if_settled(run_id)
-    return AccountOutcome(run_account_id, ACCOUNT_DONE, stored.rendered, len(new_ids))
+    if not new_ids:  # new emails are pending: the run cannot be settled yet
+        refresh_run_if_settled(run_id)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _AccountWork:
+    run_account_id: int
+    run_id: int
+    company_id: int
+    customer_id: int
+    cutoff: dt.date
+    recipients: list[str]
+    language: str
+
+
+def _record_account(session: Session, work: _AccountWork, stored: StoredStatement) -> tuple[AccountOutcome, list[int]]:
+    """Mark the account done (or without recipients) and queue its emails, in the caller's transaction."""
+    status = ACCOUNT_DONE if work.recipients else ACCOUNT_NO_RECIPIENTS
+    fingerprint = stored.statement.fingerprint
+    if not _mark_account(session, work.run_account_id, status, fingerprint, stored.rendered):
+        return AccountOutcome(work.run_account_id, "already_done", stored.rendered), []
+    new_ids = queue_statement_emails(
+        session,
+        run_id=work.run_id,
+        company_id=work.company_id,
+        customer_id=work.customer_id,
+        cutoff=work.cutoff,
+        recipients=work.recipients,
+        language=work.language,
+        stored=stored,
+    )
+    return AccountOutcome(work.run_account_id, status, stored.rendered, len(new_ids)), new_ids
 
 
 def _mark_account(
