@@ -116,6 +116,7 @@ DOCUMENT_STRINGS_EN: dict[str, str] = {
     "Saldo total": "Total balance",
     "Crédito disponible": "Available credit",
     "Antigüedad de saldos": "Aging",
+    "Antigüedad": "Age",
     "Antigüedad de saldos por moneda": "Aging by currency",
     "Resumen": "Summary",
     "Resumen por moneda": "Summary by currency",
