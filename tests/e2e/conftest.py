@@ -1,0 +1,134 @@
+"""The portal as a person uses it: real processes (`edocta serve`, `edocta worker`) on embedded defaults,
+driven by Playwright in the system Chromium."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("EDOCTA_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Portal:
+    url: str
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "var" / "outbox"
+
+    def edocta(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shared.cli", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _start(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    log = (root / f"{args[0]}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """A migrated SQLite database with generated data, a worker and the web server, as separate processes."""
+    root = tmp_path_factory.mktemp("portal")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDOCTA_")}
+    env.update(
+        {
+            "EDOCTA_VAR_DIR": str(root / "var"),
+            "EDOCTA_BASE_URL": f"http://127.0.0.1:{port}",
+            "EDOCTA_SECRET_KEY": "e2e-secret-key",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        }
+    )
+    portal = Portal(url=f"http://127.0.0.1:{port}", root=root, env=env)
+    data = root / "data"
+    setup = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, datetime; from pathlib import Path; from shared.demo_data import write_demo_data; "
+            "write_demo_data(Path(sys.argv[1]), customers=30, anchor=datetime.date.today())",
+            str(data),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert setup.returncode == 0, setup.stderr
+    for args in (("db", "upgrade"), ("import", str(data))):
+        done = portal.edocta(*args)
+        assert done.returncode == 0, done.stderr
+    processes = [_start(root, env, "worker", "--concurrency", "1"), _start(root, env, "serve", "--port", str(port))]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{portal.url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the portal did not start: " + (root / "serve.log").read_text()[-3000:])
+        time.sleep(0.3)
+    yield portal
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
