@@ -296,9 +296,10 @@ def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str
 # --- the statement page and its files -----------------------------------------------------------------------
 
 
-# The formatted statement (figures, aging, every line's texts) by data fingerprint and language: reading the same
-# statement again, searching its lines or sorting them reuses it. Only reached after the grant check.
-_CONTEXTS: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+# The formatted statement (figures, aging, every line's texts) by its data and language: reading the same
+# statement again, searching its lines or sorting them reuses it. Only reached after the grant check. The key
+# holds the data itself (compared on every hit), which is cheaper to build than the fingerprint's digest.
+_CONTEXTS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 _CONTEXTS_LOCK = threading.Lock()
 CONTEXTS_KEPT = 32
 
@@ -306,7 +307,18 @@ CONTEXTS_KEPT = 32
 def _statement_context(statement: Statement, language: str) -> dict[str, Any]:
     from shared.render.html import statement_context
 
-    key = (statement.fingerprint, language)
+    key = (
+        language,
+        statement.company,
+        statement.customer,
+        statement.cutoff,
+        statement.currency,
+        statement.credit_limit,
+        statement.available_credit,
+        statement.payment_terms,
+        statement.language,
+        tuple(statement.lines),
+    )
     with _CONTEXTS_LOCK:
         cached = _CONTEXTS.get(key)
         if cached is not None:

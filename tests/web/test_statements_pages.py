@@ -356,10 +356,13 @@ def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
 def test_changed_data_is_rendered_again(portal_client: Callable[[str], TestClient[Any]], var_dir: Path) -> None:
     client = portal_client("alice")
     first = client.get(f"{PAGE}.xlsx").content
+    assert "1,234.50" in client.get(PAGE).text
     with session_scope() as session:
         item = session.scalar(select(OpenItem).where(OpenItem.document_number == "FAC-1"))
         assert item is not None
         item.amount = Decimal("4321.00")
+    page = client.get(PAGE).text
+    assert "4,321.00" in page and "1,234.50" not in page  # the page shows the new data at once
     second = client.get(f"{PAGE}.xlsx")
     assert second.status_code == 200 and second.content != first
     cells = [c.value for s in load_workbook(io.BytesIO(second.content)).worksheets for r in s.iter_rows() for c in r]
