@@ -9,6 +9,7 @@ statements are laid out without measuring every cell first. Documents fetch noth
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ class PdfRenderer:
     font_config: Any  # weasyprint.text.fonts.FontConfiguration
     stylesheet: Any  # weasyprint.CSS, parsed with font_config
     url_fetcher: Any  # refuses every URL: a statement embeds nothing from outside
+    pid: int  # the process that built it: a forked child builds its own
 
 
 _RENDERER: PdfRenderer | None = None
@@ -37,14 +39,14 @@ def _build_renderer() -> PdfRenderer:
     url_fetcher = URLFetcher(allowed_protocols=())
     css_text = STYLESHEET.read_text(encoding="utf-8") + "\n" + PRINT_STYLESHEET.read_text(encoding="utf-8")
     stylesheet = CSS(string=css_text, font_config=font_config, url_fetcher=url_fetcher)
-    return PdfRenderer(font_config=font_config, stylesheet=stylesheet, url_fetcher=url_fetcher)
+    return PdfRenderer(font_config=font_config, stylesheet=stylesheet, url_fetcher=url_fetcher, pid=os.getpid())
 
 
 def prepare_pdf_renderer() -> PdfRenderer:
     """Build this process's font configuration and parsed CSS (once; call it after fork in worker processes)."""
     global _RENDERER
     with _LOCK:
-        if _RENDERER is None:
+        if _RENDERER is None or _RENDERER.pid != os.getpid():
             _RENDERER = _build_renderer()
         return _RENDERER
 
@@ -60,7 +62,7 @@ def html_to_pdf(html: str, renderer: PdfRenderer | None = None) -> bytes:
     """Print an HTML document of ours with the shared font configuration and stylesheet."""
     from weasyprint import HTML
 
-    renderer = renderer or _RENDERER or prepare_pdf_renderer()
+    renderer = renderer or prepare_pdf_renderer()
     document = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
     pdf = document.write_pdf(stylesheets=[renderer.stylesheet], font_config=renderer.font_config)
     assert isinstance(pdf, bytes)

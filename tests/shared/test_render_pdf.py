@@ -116,3 +116,25 @@ def test_the_renderer_is_built_once_per_process() -> None:
     first = prepare_pdf_renderer()
     render_pdf(make_statement([]), generated_at=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
     assert prepare_pdf_renderer() is first
+
+
+def test_a_forked_child_builds_its_own_renderer() -> None:
+    import os
+
+    parent = prepare_pdf_renderer()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got a renderer of its own, and whether it prints
+        try:
+            own = prepare_pdf_renderer()
+            pdf = render_pdf(make_statement([]))
+            os.write(
+                write_end, b"new" if own is not parent and own.pid == os.getpid() and pdf[:5] == b"%PDF-" else b"old"
+            )
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 16)
+    os.waitpid(pid, 0)
+    assert answer == b"new"
+    assert prepare_pdf_renderer() is parent
