@@ -152,6 +152,13 @@ class Process:
         wait_for(lambda: b"ready." in self.log_path.read_bytes(), timeout, f"{self.args[3]} to be ready")
         return self
 
+    def restart_if_exited(self) -> bool:
+        """What a process supervisor (compose's `restart: unless-stopped`) does; True if it had exited."""
+        if self.process is not None and self.process.poll() is not None:
+            self.start()
+            return True
+        return False
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
