@@ -133,6 +133,15 @@ def visible_customers(
     return results
 
 
+def visible_customer(session: Session, user: PortalUserLike | None, customer_number: str) -> Customer | None:
+    """The customer with this number, if it exists and `user` may see it."""
+    if not isinstance(customer_number, str) or not customer_number:
+        return None
+    return session.scalar(
+        select(Customer).where(Customer.number == customer_number, visible_customer_clause(user)).limit(1)
+    )
+
+
 def can_see(session: Session, user: PortalUserLike | None, customer_number: str) -> bool:
     """True when the customer exists and `user` may see it."""
     if not isinstance(customer_number, str) or not customer_number:
@@ -500,6 +509,7 @@ __all__ = [
     "sort_lines",
     "stored_file",
     "today",
+    "visible_customer",
     "visible_customer_clause",
     "visible_customers",
 ]

@@ -170,10 +170,8 @@ class SelectorForm:
     errors: dict[str, str] | None = None
 
 
-def _selector_response(
-    request: Request[Any, Any, Any], form: SelectorForm, *, status_code: int = 200
-) -> Template | Redirect:
-    """The selector page for `form`, or a redirect to the statement when `form` is complete and valid."""
+def _selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, status_code: int = 200) -> Template:
+    """The selector page showing `form` (400 when it carries errors)."""
     user = current_user(request)
     errors: dict[str, str] = dict(form.errors or {})
     with session_scope() as session:
@@ -186,8 +184,7 @@ def _selector_response(
         if form.customer:
             selected = next((c for c in choices if c.number == form.customer), None)
             if selected is None:
-                matches = [c for c in portal.visible_customers(session, user, form.customer, limit=5)]
-                selected = next((c for c in matches if c.number == form.customer), None)
+                selected = portal.visible_customer(session, user, form.customer)
                 if selected is not None:
                     choices = [selected, *choices]
         companies = portal.companies_for_customer(session, user, selected.number) if selected else []

@@ -296,3 +296,15 @@ def test_the_portals_loader_gives_the_same_statement_as_load_statement(people: d
         lines = load_visible_statement(session, people["alice"], "1000", "100001", CUTOFF).lines
         assert "PAID-AFTER" in [line.document_number for line in lines]
         assert "PAID-BEFORE" not in [line.document_number for line in lines]
+
+
+def test_visible_customer_is_grant_scoped(people: dict[str, Ids]) -> None:
+    from shared.portal import visible_customer
+
+    with session_scope() as session:
+        found = visible_customer(session, people["alice"], "100001")
+        assert found is not None and found.name.startswith("Ferretería")
+        assert visible_customer(session, people["alice"], "100002") is None
+        assert visible_customer(session, people["dario"], "100001") is None
+        assert visible_customer(session, people["sofia"], "0000100011") is not None
+        assert visible_customer(session, people["sofia"], "") is None
