@@ -205,7 +205,10 @@ async def password_forgot_form() -> Template:
 def _request_reset(username: str, ip: str, throttle: LoginThrottle) -> None:
     # Many requests from one address only postpone the emails; none is ever refused, the answer never changes.
     countdown = throttle.forgot_delay(ip)
-    send_task(task_names.SEND_PASSWORD_RESET, args=[username], **({"countdown": countdown} if countdown else {}))
+    if countdown:
+        send_task(task_names.SEND_PASSWORD_RESET, args=[username], countdown=countdown)
+    else:
+        send_task(task_names.SEND_PASSWORD_RESET, args=[username])
 
 
 @post("/password/forgot", name="password_forgot_submit", opt={PUBLIC: True})
