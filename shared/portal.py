@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from shared import task_names
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
 from shared.settings import get_settings
-from shared.statement import Party, Statement, StatementLine, StatementNotFound, build_statement
+from shared.statement import Party, Statement, StatementLine, StatementNotFound, build_statement, open_items_at
 
 log = logging.getLogger(__name__)
 
@@ -206,21 +206,7 @@ _VISIBLE_HEAD = (
     )
     .limit(1)
 )
-_VISIBLE_ITEMS = select(
-    OpenItem.document_number,
-    OpenItem.document_type,
-    OpenItem.reference,
-    OpenItem.document_date,
-    OpenItem.due_date,
-    OpenItem.amount,
-    OpenItem.currency,
-    OpenItem.cleared_on,
-).where(
-    OpenItem.company_id == bindparam("company_id"),
-    OpenItem.customer_id == bindparam("customer_id"),
-    OpenItem.document_date <= bindparam("cutoff"),
-    or_(OpenItem.cleared_on.is_(None), OpenItem.cleared_on > bindparam("cutoff")),
-)
+_VISIBLE_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
 def load_visible_statement(

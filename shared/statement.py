@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem
@@ -223,6 +223,28 @@ class StatementNotFound(LookupError):
     """No such company, or no such customer (the callers answer both the same way)."""
 
 
+def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
+    """The rows the rules read: one customer's items at one company posted by the cut-off and not cleared by it.
+
+    The arguments are values or bind parameters (the portal prepares this query once).
+    """
+    return select(
+        OpenItem.document_number,
+        OpenItem.document_type,
+        OpenItem.reference,
+        OpenItem.document_date,
+        OpenItem.due_date,
+        OpenItem.amount,
+        OpenItem.currency,
+        OpenItem.cleared_on,
+    ).where(
+        OpenItem.company_id == company_id,
+        OpenItem.customer_id == customer_id,
+        OpenItem.document_date <= cutoff,
+        or_(OpenItem.cleared_on.is_(None), OpenItem.cleared_on > cutoff),
+    )
+
+
 def load_statement(session: Session, company_code: str, customer_number: str, cutoff: dt.date) -> Statement:
     """Read one customer's statement at one company. Raises `StatementNotFound` for unknown codes.
 
@@ -243,23 +265,7 @@ def statement_for(
     session: Session, company: Company, customer: Customer, account: Account | None, cutoff: dt.date
 ) -> Statement:
     """The statement of rows the caller already holds (the mailing run reads them in one query)."""
-    items = session.execute(
-        select(
-            OpenItem.document_number,
-            OpenItem.document_type,
-            OpenItem.reference,
-            OpenItem.document_date,
-            OpenItem.due_date,
-            OpenItem.amount,
-            OpenItem.currency,
-            OpenItem.cleared_on,
-        ).where(
-            OpenItem.company_id == company.id,
-            OpenItem.customer_id == customer.id,
-            OpenItem.document_date <= cutoff,
-            or_(OpenItem.cleared_on.is_(None), OpenItem.cleared_on > cutoff),
-        )
-    ).all()
+    items = session.execute(open_items_at(company.id, customer.id, cutoff)).all()
     return build_statement(
         Party(company.code, company.name, company.tax_id or "", company.address or ""),
         Party(customer.number, customer.name, customer.tax_id or "", customer.address or ""),
