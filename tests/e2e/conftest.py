@@ -124,8 +124,10 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is open, which
+    later tests that run their own loop (asyncio.run) must not find."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
