@@ -22,15 +22,17 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from shared import task_names
@@ -209,30 +211,54 @@ _VISIBLE_HEAD = (
 _VISIBLE_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
+# Statements built from the rows just read, by those rows themselves (compared on every hit): reading the same
+# data again reuses the built statement and its fingerprint. Only ever reached after the grant check above.
+_BUILT: OrderedDict[tuple[Any, ...], Statement] = OrderedDict()
+_BUILT_LOCK = threading.Lock()
+STATEMENTS_KEPT = 64
+
+
 def load_visible_statement(
-    session: Session, user: PortalUserLike | None, company: str, customer: str, cutoff: dt.date
+    session: Session | Connection, user: PortalUserLike | None, company: str, customer: str, cutoff: dt.date
 ) -> Statement:
     """The statement of `customer` at `company` on `cutoff`, if `user` may see it.
 
     Raises `StatementNotFound` alike for an unknown company or customer, a customer of someone else, and a
     company where the customer has neither an account nor items. Two queries, no ORM objects: this runs on
-    every statement page and file request.
+    every statement page and file request (`session` may be a plain connection).
     """
     user_id = _user_id(user)
     if user_id is None or not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
         raise StatementNotFound(f"{company}/{customer}")
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     head = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
     if head is None:
         raise StatementNotFound(f"{company}/{customer}")
+    items = connection.execute(_VISIBLE_ITEMS, {"company_id": head[0], "customer_id": head[6], "cutoff": cutoff}).all()
+    key = (cutoff, tuple(head), tuple(tuple(item) for item in items))
+    with _BUILT_LOCK:
+        built = _BUILT.get(key)
+        if built is not None:
+            _BUILT.move_to_end(key)
+            return built
+    statement = _build_visible_statement(cutoff, tuple(head), items)
+    statement.fingerprint  # noqa: B018 - computed once here, then shared by every request for the same data
+    with _BUILT_LOCK:
+        _BUILT[key] = statement
+        while len(_BUILT) > STATEMENTS_KEPT:
+            _BUILT.popitem(last=False)
+    return statement
+
+
+def _build_visible_statement(cutoff: dt.date, head: tuple[Any, ...], items: Sequence[Any]) -> Statement:
     (
-        company_id,
+        _company_id,
         company_code,
         company_name,
         company_tax_id,
         company_address,
         company_currency,
-        customer_id,
+        _customer_id,
         customer_number,
         customer_name,
         customer_tax_id,
@@ -242,9 +268,6 @@ def load_visible_statement(
         credit_limit,
         payment_terms,
     ) = head
-    items = connection.execute(
-        _VISIBLE_ITEMS, {"company_id": company_id, "customer_id": customer_id, "cutoff": cutoff}
-    ).all()
     has_account = account_currency is not None
     return build_statement(
         Party(company_code, company_name, company_tax_id or "", company_address or ""),

@@ -25,7 +25,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from shared import portal
-from shared.db import session_scope
+from shared.db import get_engine, session_scope
 from shared.statement import Statement, StatementNotFound
 from web.i18n import request_language
 from web.security import FILE, current_user
@@ -152,8 +152,9 @@ def parse_address(company: str, customer: str, cutoff_and_suffix: str) -> Statem
 def _load(request: Request[Any, Any, Any], address: StatementAddress) -> Statement:
     user = current_user(request)
     try:
-        with session_scope() as session:
-            return portal.load_visible_statement(session, user, address.company, address.customer, address.cutoff)
+        # Two reads and nothing written: one pooled connection in autocommit (no BEGIN/COMMIT round trips).
+        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return portal.load_visible_statement(connection, user, address.company, address.customer, address.cutoff)
     except StatementNotFound:
         raise NotFoundException() from None
 
