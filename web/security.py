@@ -24,9 +24,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from shared.db import session_scope
+from shared.db import get_engine
 from shared.models import User
 
 SESSION_COOKIE = "edocta_session"
@@ -144,11 +144,15 @@ class RotatingSessionConfig(ServerSideSessionConfig):
 
 
 def session_config(*, secure: bool) -> RotatingSessionConfig:
-    """Cookie `edocta_session`: HttpOnly, SameSite=Lax, Secure on https; the store forgets idle sessions."""
+    """Cookie `edocta_session`: HttpOnly, SameSite=Lax, Secure on https; the store forgets idle sessions.
+
+    A read does not renew the stored session's expiry: the session is written (and its expiry set again) each
+    time its `seen` time moves, at most once a minute, which is also what the idle timeout checks. So a read is a
+    plain GET, and the file store is not rewritten on every request."""
     return RotatingSessionConfig(
         key=SESSION_COOKIE,
         max_age=int(IDLE_TIMEOUT.total_seconds()),
-        renew_on_access=True,
+        renew_on_access=False,
         httponly=True,
         samesite="lax",
         secure=secure,
@@ -196,26 +200,33 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 # --- the signed-in user -------------------------------------------------------------------------------------
 
 
+# The one query every signed-in request makes: the user's row by primary key, only the columns the portal shows
+# and checks. Built once; read on a pooled connection in autocommit (a single round trip, no BEGIN/COMMIT).
+_USER_ROW = select(
+    User.username,
+    User.email,
+    User.full_name,
+    User.role,
+    User.language,
+    User.status,
+    User.password_version,
+).where(User.id == bindparam("user_id"))
+
+
 def _load_user(user_id: int, password_version: int) -> tuple[PortalUser | None, str]:
-    with session_scope() as session:
-        user = session.scalar(select(User).where(User.id == user_id))
-        if user is None:
-            return None, "unknown user"
-        if not user.is_active:
-            return None, "user disabled"
-        if user.password_version != password_version:
-            return None, "password changed"
-        return (
-            PortalUser(
-                id=user.id,
-                username=user.username,
-                email=user.email,
-                full_name=user.full_name,
-                role=user.role,
-                language=user.language,
-            ),
-            "",
-        )
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(_USER_ROW, {"user_id": user_id}).first()
+    if row is None:
+        return None, "unknown user"
+    username, email, full_name, role, language, status, current_version = row
+    if status != "active":
+        return None, "user disabled"
+    if current_version != password_version:
+        return None, "password changed"
+    return (
+        PortalUser(id=user_id, username=username, email=email, full_name=full_name, role=role, language=language),
+        "",
+    )
 
 
 async def load_current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser | None:
