@@ -24,30 +24,30 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from shared import task_names
+from shared.vocab import ScheduleRule, Task
 
 RUN_HOUR = 6
 RUN_MINUTE = 0
 
 # Cut-off rules, by the value of Company.schedule: on which days a run starts, and which cut-off it covers.
 RULES = {
-    "monthly": {"runs_on": "day 1", "cutoff": "last day of the previous month"},
-    "semimonthly": {"runs_on": "days 1 and 16", "cutoff": "the 15th, or the last day of the previous month"},
-    "weekly": {"runs_on": "Monday", "cutoff": "the previous Sunday"},
-    "daily": {"runs_on": "every day", "cutoff": "yesterday"},
+    ScheduleRule.MONTHLY: {"runs_on": "day 1", "cutoff": "last day of the previous month"},
+    ScheduleRule.SEMIMONTHLY: {"runs_on": "days 1 and 16", "cutoff": "the 15th, or the last day of the previous month"},
+    ScheduleRule.WEEKLY: {"runs_on": "Monday", "cutoff": "the previous Sunday"},
+    ScheduleRule.DAILY: {"runs_on": "every day", "cutoff": "yesterday"},
 }
-DEFAULT_RULE = "monthly"
+DEFAULT_RULE = ScheduleRule.MONTHLY
 
 SWEEP_EVERY_SECONDS = float(os.environ.get("EDOCTA_SWEEP_SECONDS") or 60)
 
 ENTRIES: dict[str, dict[str, Any]] = {
     "statement-runs": {
-        "task": task_names.SCHEDULED_TICK,
+        "task": Task.SCHEDULED_TICK,
         "cron": {"minute": str(RUN_MINUTE), "hour": str(RUN_HOUR)},
         "expires_seconds": 12 * 3600,
     },
     "sweep-outbox": {
-        "task": task_names.SWEEP_OUTBOX,
+        "task": Task.SWEEP_OUTBOX,
         "every_seconds": SWEEP_EVERY_SECONDS,
         "expires_seconds": max(SWEEP_EVERY_SECONDS * 2, 30),
     },

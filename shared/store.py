@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
-    from shared.statement import Statement
+    from shared.statements import Statement
 
 log = logging.getLogger(__name__)
 

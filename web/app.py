@@ -25,8 +25,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared.accounts import LoginThrottle, create_counter_store
 from shared.db import get_engine
-from shared.ratelimit import LoginThrottle, create_counter_store
 from shared.settings import get_settings
 from web import auth, i18n, ops, statements, users
 from web.security import (

@@ -17,10 +17,11 @@ from litestar.params import Body
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
-from shared import accounts, task_names
+from shared import accounts
+from shared.accounts import LoginThrottle
 from shared.db import session_scope
-from shared.ratelimit import LoginThrottle
-from shared.task_client import send_task
+from shared.tasks import send_task
+from shared.vocab import Task
 from web.i18n import request_language, translate
 from web.security import (
     DURING_FORCED_CHANGE,
@@ -206,9 +207,9 @@ def _request_reset(username: str, ip: str, throttle: LoginThrottle) -> None:
     # Many requests from one address only postpone the emails; none is ever refused, the answer never changes.
     countdown = throttle.forgot_delay(ip)
     if countdown:
-        send_task(task_names.SEND_PASSWORD_RESET, args=[username], countdown=countdown)
+        send_task(Task.SEND_PASSWORD_RESET, args=[username], countdown=countdown)
     else:
-        send_task(task_names.SEND_PASSWORD_RESET, args=[username])
+        send_task(Task.SEND_PASSWORD_RESET, args=[username])
 
 
 @post("/password/forgot", name="password_forgot_submit", opt={PUBLIC: True})

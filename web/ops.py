@@ -1,7 +1,7 @@
 """The operations page (admins only): statement runs with their progress, failed emails with the server's reason
 and a resend button, queue lengths, live workers, a link to Flower, and a form to start a run.
 
-Everything here reads from `shared.runs` and `shared.outbox`; the handlers only parse, call and respond.
+Everything here reads from `shared.runs`, `shared.mail` and `shared.broker`; the handlers only parse, call and respond.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
+from shared.broker import live_workers, queue_lengths
 from shared.db import session_scope
 from shared.i18n import translate
-from shared.models import Company, OutboxEmail
-from shared.outbox import ResendError, failed_emails, resend_email
-from shared.runs import RunError, list_runs, live_workers, queue_lengths, start_run
+from shared.mail import ResendError, failed_emails
+from shared.models import Company
+from shared.runs import RunError, list_runs, resend_email, start_run
 from shared.settings import get_settings
 from web.i18n import request_language
 from web.security import current_user, requires_admin
@@ -195,10 +196,7 @@ def ops_resend(request: Request[Any, Any, Any], outbox_id: FromPath[int]) -> Red
     user = current_user(request)
     language = request_language(request)
     try:
-        with session_scope() as session:
-            row = session.get(OutboxEmail, outbox_id)
-            recipient = row.recipient if row is not None else ""
-            resend_email(session, outbox_id, by_username=user.username)
+        recipient = resend_email(outbox_id, by_username=user.username)
     except ResendError:
         flash(request, translate("Ese correo ya no existe.", language), "error")
     else:

@@ -1,6 +1,6 @@
 """The statement pages: the selector, the statement page and its files (JSON, XLSX, PDF).
 
-Every route reads through `shared.portal`, whose queries are scoped to the signed-in user's grants: a
+Every route reads through `shared.statements`, whose queries are scoped to the signed-in user's grants: a
 statement the user may not see answers 404 exactly like one that does not exist (and so does a malformed
 address). Files come from the statement store when it holds the statement's current data; otherwise JSON and
 small XLSX files are rendered in the request, and PDF (and large XLSX) files by a worker behind a "preparing
@@ -24,9 +24,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from shared import portal
+from shared import render, statements
+from shared.clock import parse_day, today
 from shared.db import get_engine, session_scope
-from shared.statement import Statement, StatementNotFound
+from shared.statements import Statement, StatementNotFound
 from web.i18n import request_language
 from web.security import FILE, current_user
 
@@ -143,7 +144,7 @@ def parse_address(company: str, customer: str, cutoff_and_suffix: str) -> Statem
         if text.endswith(suffix):
             text, fmt = text[: -len(suffix)], name
             break
-    day = portal.parse_cutoff(text)
+    day = parse_day(text)
     if day is None or not company or not customer:
         raise NotFoundException()
     return StatementAddress(company, customer, day, fmt)
@@ -154,7 +155,9 @@ def _load(request: Request[Any, Any, Any], address: StatementAddress) -> Stateme
     try:
         # Two reads and nothing written: one pooled connection in autocommit (no BEGIN/COMMIT round trips).
         with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return portal.load_visible_statement(connection, user, address.company, address.customer, address.cutoff)
+            return statements.load_visible_statement(
+                connection, user, address.company, address.customer, address.cutoff
+            )
     except StatementNotFound:
         raise NotFoundException() from None
 
@@ -176,19 +179,19 @@ def _selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, s
     user = current_user(request)
     errors: dict[str, str] = dict(form.errors or {})
     with session_scope() as session:
-        only_one = portal.visible_customers(session, user, "", limit=2)
+        only_one = statements.visible_customers(session, user, "", limit=2)
         has_customers = bool(only_one)
         if len(only_one) == 1 and not form.customer:
             form.customer = only_one[0].number
-        choices = portal.visible_customers(session, user, form.query, limit=CUSTOMER_CHOICES)
+        choices = statements.visible_customers(session, user, form.query, limit=CUSTOMER_CHOICES)
         selected = None
         if form.customer:
             selected = next((c for c in choices if c.number == form.customer), None)
             if selected is None:
-                selected = portal.visible_customer(session, user, form.customer)
+                selected = statements.visible_customer(session, user, form.customer)
                 if selected is not None:
                     choices = [selected, *choices]
-        companies = portal.companies_for_customer(session, user, selected.number) if selected else []
+        companies = statements.companies_for_customer(session, user, selected.number) if selected else []
     if selected is None and form.customer:
         errors.setdefault("customer", "Elige un cliente.")
         form.customer = ""
@@ -202,7 +205,7 @@ def _selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, s
         "has_customers": has_customers,
         "selected": selected,
         "companies": companies,
-        "today": portal.today().isoformat(),
+        "today": today().isoformat(),
     }
     return Template(
         template_name="statements/selector.html.j2",
@@ -238,23 +241,23 @@ def statement_selector(
     else:
         wants_statement = complete and action != "edit"
     if not form.cutoff:
-        form.cutoff = portal.today().isoformat()
+        form.cutoff = today().isoformat()
     if not wants_statement:
         return _selector_response(request, form)
 
     errors: dict[str, str] = {}
-    day = portal.parse_cutoff(form.cutoff)
+    day = parse_day(form.cutoff)
     if day is None:
         errors["cutoff"] = "Escribe la fecha de corte como AAAA-MM-DD."
-    elif day > portal.today():
+    elif day > today():
         errors["cutoff"] = "La fecha de corte no puede ser futura."
     user = current_user(request)
     with session_scope() as session:
-        if not form.customer or not portal.can_see(session, user, form.customer):
+        if not form.customer or not statements.can_see(session, user, form.customer):
             errors["customer"] = "Elige un cliente."
             codes: list[str] = []
         else:
-            codes = [c.code for c in portal.companies_for_customer(session, user, form.customer)]
+            codes = [c.code for c in statements.companies_for_customer(session, user, form.customer)]
     if "customer" not in errors:
         if not form.company and len(codes) == 1:
             form.company = codes[0]
@@ -273,7 +276,7 @@ def statement_customers(request: Request[Any, Any, Any], q: FromQuery[str] = "")
     """The selector's search box, as you type: the user's customers matching `q` (JSON)."""
     user = current_user(request)
     with session_scope() as session:
-        found = portal.visible_customers(session, user, q.strip()[:100], limit=CUSTOMER_CHOICES)
+        found = statements.visible_customers(session, user, q.strip()[:100], limit=CUSTOMER_CHOICES)
     return Response(
         {
             "customers": [{"number": c.number, "name": c.name} for c in found],
@@ -287,7 +290,7 @@ def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str
     """The companies of one of the user's customers (JSON; empty for anyone else's)."""
     user = current_user(request)
     with session_scope() as session:
-        companies = portal.companies_for_customer(session, user, customer.strip())
+        companies = statements.companies_for_customer(session, user, customer.strip())
     return Response({"companies": [{"code": c.code, "name": c.name} for c in companies]})
 
 
@@ -334,14 +337,14 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
     language = request_language(request)
     query = q.strip()[:200]
     direction = "desc" if direction == "desc" else "asc"
-    sort = sort if sort in portal.SORT_COLUMNS else ""
+    sort = sort if sort in statements.SORT_COLUMNS else ""
     context = dict(_statement_context(statement, language))
     rows = context["lines"]
     shown_texts: dict[int, Sequence[str]] = {
         index: (row.type_label, row.document_date_text, row.due_date_text, row.amount_text)
         for index, row in enumerate(rows)
     }
-    order = portal.line_order(statement.lines, query, sort, direction, shown=shown_texts if query else None)
+    order = statements.line_order(statement.lines, query, sort, direction, shown=shown_texts if query else None)
     company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
     context.update(
         lines=[rows[index] for index in order],
@@ -350,7 +353,7 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
         query=query,
         sort=sort,
         direction=direction,
-        sort_columns=portal.SORT_COLUMNS,
+        sort_columns=statements.SORT_COLUMNS,
         total_lines=len(statement.lines),
         shown_lines=len(order),
         urls={
@@ -381,7 +384,7 @@ def _preparing_page(statement: Statement, fmt: str) -> Template:
     from shared.render import statement_filename
 
     company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
-    requested = portal.render_requested_at(statement, fmt)
+    requested = render.render_requested_at(statement, fmt)
     return Template(
         template_name="statements/preparing.html.j2",
         context={
@@ -405,12 +408,12 @@ def _statement_file(statement: Statement, fmt: str) -> Any:
         from shared.render import render_statement
 
         return _file_response(statement, fmt, render_statement(statement, "json"))
-    data = portal.stored_file(statement, fmt)
+    data = render.stored_file(statement, fmt)
     if data is not None:
         return _file_response(statement, fmt, data)
-    if portal.render_plan(statement, fmt).inline:
-        return _file_response(statement, fmt, portal.render_into_store(statement, fmt))
-    portal.request_render(statement, fmt)
+    if render.render_plan(statement, fmt).inline:
+        return _file_response(statement, fmt, render.render_into_store(statement, fmt))
+    render.request_render(statement, fmt)
     return _preparing_page(statement, fmt)
 
 
@@ -427,7 +430,7 @@ def statement_page(
     """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`)."""
     address = parse_address(company, customer, cutoff)
     statement = _load(request, address)
-    future = address.cutoff > portal.today()
+    future = address.cutoff > today()
     if address.fmt is not None:
         if future:
             raise NotFoundException()
@@ -461,14 +464,14 @@ def statement_file_status(
     if fmt not in ("xlsx", "pdf"):
         raise NotFoundException()
     address = parse_address(company, customer, cutoff)
-    if address.cutoff > portal.today():
+    if address.cutoff > today():
         raise NotFoundException()
     statement = _load(request, address)
     # A small XLSX is made in the request itself: its address answers with the file at once.
-    inline = portal.render_plan(statement, fmt).inline
-    ready = inline or portal.is_stored(statement, fmt)
+    inline = render.render_plan(statement, fmt).inline
+    ready = inline or render.is_stored(statement, fmt)
     if not ready:
-        portal.request_render(statement, fmt)
+        render.request_render(statement, fmt)
     return Response(
         {"ready": ready, "url": statement_url(address.company, address.customer, address.cutoff, fmt)},
         headers={"Cache-Control": "no-store"},

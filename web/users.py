@@ -14,10 +14,11 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import selectinload
 
-from shared import accounts, task_names
+from shared import accounts
 from shared.db import session_scope
-from shared.models import LANGUAGES, ROLES, User
-from shared.task_client import send_task
+from shared.models import User
+from shared.tasks import send_task
+from shared.vocab import LANGUAGES, Role, Task
 from web.i18n import request_language, translate
 from web.security import DURING_FORCED_CHANGE, current_user, requires_admin
 
@@ -43,7 +44,7 @@ def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "success
 
 
 def _enqueue_invitation(user_id: int) -> None:
-    send_task(task_names.SEND_INVITATION, args=[user_id])
+    send_task(Task.SEND_INVITATION, args=[user_id])
 
 
 @post("/language", name="language_set", opt={DURING_FORCED_CHANGE: True})
@@ -89,7 +90,7 @@ def _form_context(values: dict[str, str] | None = None, error: str = "") -> dict
     return {
         "values": values or {"role": "customer", "language": "es"},
         "error": error,
-        "roles": [(r, ROLE_LABELS[r]) for r in ROLES],
+        "roles": [(r, ROLE_LABELS[r]) for r in Role],
         "languages": [(code, LANGUAGE_LABELS[code]) for code in LANGUAGES],
     }
 

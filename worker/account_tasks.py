@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared import accounts, task_names
+from shared import accounts
 from shared.mail import TransientMailError
-from shared.task_client import HARD_TIME_LIMITS
+from shared.tasks import HARD_TIME_LIMITS
+from shared.vocab import Task
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,17 @@ def _options(name: str) -> dict[str, Any]:
     }
 
 
-@app.task(**_options(task_names.SEND_INVITATION))
+@app.task(**_options(Task.SEND_INVITATION))
 def send_invitation(user_id: int) -> bool:
     return accounts.send_invitation(int(user_id))
 
 
-@app.task(**_options(task_names.SEND_PASSWORD_RESET))
+@app.task(**_options(Task.SEND_PASSWORD_RESET))
 def send_password_reset(username: str) -> None:
     # Returns nothing: whether the user exists is not written to the result backend or the task log.
     accounts.send_password_reset(str(username)[:150])
 
 
-@app.task(**_options(task_names.SEND_PASSWORD_CHANGED))
+@app.task(**_options(Task.SEND_PASSWORD_CHANGED))
 def send_password_changed(user_id: int) -> bool:
     return accounts.send_password_changed(int(user_id))

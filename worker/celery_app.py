@@ -20,7 +20,7 @@ from celery.schedules import crontab
 
 import beat_schedule
 from shared.settings import get_settings
-from shared.task_client import broker_folders, celery_config
+from shared.tasks import broker_folders, celery_config
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ app = create_celery_app()
 def _prepare_process(**_: Any) -> None:
     """After fork: fresh database connections and publishers, and WeasyPrint's per-process setup."""
     from shared.db import dispose_engines
-    from shared.task_client import reset_clients
+    from shared.tasks import reset_clients
 
     dispose_engines()
     reset_clients()

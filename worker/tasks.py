@@ -12,8 +12,9 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared import outbox, runs, task_names
-from shared.task_client import HARD_TIME_LIMITS
+from shared import mail, render, runs
+from shared.tasks import HARD_TIME_LIMITS
+from shared.vocab import Outcome, Task
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,17 @@ def _limits(name: str) -> dict[str, Any]:
     return {"name": name, "time_limit": hard, "soft_time_limit": max(hard - 30, hard * 0.8), "acks_late": True}
 
 
-@app.task(**_limits(task_names.START_RUN))
+@app.task(**_limits(Task.START_RUN))
 def start_run(cutoff: str, company_code: str | None = None, trigger: str = "admin") -> int:
     return runs.start_run(dt.date.fromisoformat(cutoff), company_code=company_code, trigger=trigger)
 
 
-@app.task(**_limits(task_names.SCHEDULED_TICK))
+@app.task(**_limits(Task.SCHEDULED_TICK))
 def scheduled_tick() -> list[int]:
     return runs.scheduled_tick()
 
 
-@app.task(**_limits(task_names.PROCESS_ACCOUNT))
+@app.task(**_limits(Task.PROCESS_ACCOUNT))
 def process_account(run_account_id: int) -> str:
     try:
         outcome = runs.process_account(int(run_account_id))
@@ -50,27 +51,27 @@ def process_account(run_account_id: int) -> str:
     return outcome.status
 
 
-@app.task(**_limits(task_names.SEND_EMAIL))
+@app.task(**_limits(Task.SEND_EMAIL))
 def send_statement_email(outbox_id: int) -> str:
-    outcome = outbox.send_statement_email(int(outbox_id))
+    outcome = mail.send_statement_email(int(outbox_id))
     if (
-        outcome.result == "retry"
+        outcome.result == Outcome.RETRY
         and outcome.retry_in is not None
-        and outcome.retry_in <= outbox.COUNTDOWN_LIMIT_SECONDS
+        and outcome.retry_in <= mail.COUNTDOWN_LIMIT_SECONDS
     ):
         send_statement_email.apply_async((outbox_id,), countdown=outcome.retry_in)
-    if outcome.run_id is not None and outcome.result != "not_claimed":
+    if outcome.run_id is not None and outcome.result != Outcome.NOT_CLAIMED:
         runs.refresh_run_if_settled(outcome.run_id)
     return outcome.result
 
 
-@app.task(**_limits(task_names.SWEEP_OUTBOX))
+@app.task(**_limits(Task.SWEEP_OUTBOX))
 def sweep_outbox() -> dict[str, int]:
     report = runs.sweep()
     return {"emails": report.emails, "accounts": report.accounts, "runs_finished": report.runs_finished}
 
 
-@app.task(**_limits(task_names.RENDER_ON_DEMAND))
+@app.task(**_limits(Task.RENDER_ON_DEMAND))
 def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str) -> str | None:
-    key = runs.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language)
+    key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language)
     return None if key is None else key.as_string()

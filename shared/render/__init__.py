@@ -1,72 +1,41 @@
-"""The statement renderers: one `Statement` value, four formats (JSON, HTML, XLSX, PDF).
+"""The statement renderers: one `Statement` value, four formats (JSON, HTML, XLSX, PDF), and the statement store's
+files rendered once per data version (`stored`).
 
 The PDF is the HTML document printed by WeasyPrint, and the portal includes the same partials, so the page, the
 file and the email attachment never disagree. Each renderer draws from the `Statement` value alone, in the
-statement's language (`statement.language`).
+statement's language (`statement.language`). The heavy renderers (`html`, `pdf`, `xlsx`) load when first used.
 """
 
-from __future__ import annotations
+from shared.render.files import CONTENT_TYPES, FORMATS, render_json, render_statement, statement_filename
+from shared.render.stored import (
+    RenderPlan,
+    StoredStatement,
+    ensure_rendered,
+    is_large,
+    is_stored,
+    render_into_store,
+    render_on_demand,
+    render_plan,
+    render_requested_at,
+    request_render,
+    stored_file,
+)
 
-import json
-import re
-
-from shared.statement import Statement
-
-FORMATS = ("json", "html", "xlsx", "pdf")
-
-CONTENT_TYPES: dict[str, str] = {
-    "json": "application/json",
-    "html": "text/html; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
-
-FILENAME_PREFIX = "estado-de-cuenta"
-_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _filename_part(value: str) -> str:
-    """Codes are free text: keep letters, digits, dot, dash, underscore; nothing can climb out of a folder."""
-    cleaned = _UNSAFE_IN_FILENAME.sub("-", value).strip("-.")
-    return cleaned or "x"
-
-
-def statement_filename(statement: Statement, fmt: str) -> str:
-    """The server-chosen file name: `estado-de-cuenta_1000_100001_2026-11-30.pdf` (company, customer, cut-off)."""
-    if fmt not in CONTENT_TYPES:
-        raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return (
-        "_".join(
-            (
-                FILENAME_PREFIX,
-                _filename_part(statement.company.code),
-                _filename_part(statement.customer.code),
-                statement.cutoff.isoformat(),
-            )
-        )
-        + f".{fmt}"
-    )
-
-
-def render_json(statement: Statement) -> bytes:
-    """The contract §3 document, UTF-8, indented, with a final newline."""
-    return (json.dumps(statement.to_json(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def render_statement(statement: Statement, fmt: str) -> bytes:
-    """The statement as a file of format `fmt` (json, html, xlsx, pdf), in the statement's language."""
-    if fmt == "json":
-        return render_json(statement)
-    if fmt == "html":
-        from shared.render.html import render_html
-
-        return render_html(statement).encode("utf-8")
-    if fmt == "xlsx":
-        from shared.render.xlsx import render_xlsx
-
-        return render_xlsx(statement)
-    if fmt == "pdf":
-        from shared.render.pdf import render_pdf
-
-        return render_pdf(statement)
-    raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")
+__all__ = [
+    "CONTENT_TYPES",
+    "FORMATS",
+    "RenderPlan",
+    "StoredStatement",
+    "ensure_rendered",
+    "is_large",
+    "is_stored",
+    "render_into_store",
+    "render_json",
+    "render_on_demand",
+    "render_plan",
+    "render_requested_at",
+    "render_statement",
+    "request_render",
+    "statement_filename",
+    "stored_file",
+]

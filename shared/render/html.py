@@ -28,10 +28,10 @@ from shared.i18n import (
     normalize_language,
     translate,
 )
-from shared.statement import BUCKETS, Statement
+from shared.statements import BUCKETS, Statement
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 STYLESHEET = STATIC_DIR / "statement.css"
 PRINT_STYLESHEET = STATIC_DIR / "statement-print.css"
 DOCUMENT_TEMPLATE = "statement/document.html.j2"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.render.html import PRINT_STYLESHEET, STYLESHEET, render_html
-from shared.statement import Statement
+from shared.statements import Statement
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from shared.i18n import (
     normalize_language,
     translate,
 )
-from shared.statement import BUCKETS, Statement
+from shared.statements import BUCKETS, Statement
 
 # Strings a spreadsheet could take for a formula when the cell is edited; they also get Excel's quote prefix.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

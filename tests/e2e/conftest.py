@@ -88,7 +88,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         [
             sys.executable,
             "-c",
-            "import sys, datetime; from pathlib import Path; from shared.demo_data import write_demo_data; "
+            "import sys, datetime; from pathlib import Path; from shared.cli.demo_data import write_demo_data; "
             "write_demo_data(Path(sys.argv[1]), customers=30, anchor=datetime.date.today())",
             str(data),
         ],

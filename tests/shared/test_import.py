@@ -13,8 +13,8 @@ from openpyxl import Workbook
 from sqlalchemy import create_engine, select, text
 
 from shared.cli import main
+from shared.cli.demo_data import write_demo_data
 from shared.db import session_scope
-from shared.demo_data import write_demo_data
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
 from tests.conftest import outbox_messages
 
@@ -523,7 +523,7 @@ def test_items_may_reference_customers_created_by_the_same_import_or_earlier(dat
 
 
 def test_the_report_counts_per_file_and_notes_what_else_happened(database: str, tmp_path: Path) -> None:
-    from shared.importer import import_path
+    from shared.ingest import import_path
 
     report = import_path(write_folder(tmp_path / "erp", GOOD))
 

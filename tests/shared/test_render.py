@@ -15,7 +15,7 @@ import pytest
 
 from shared.render import CONTENT_TYPES, render_statement, statement_filename
 from shared.render.html import TEMPLATE_DIR, render_html, statement_context
-from shared.statement import ItemRow, Party, Statement, build_statement
+from shared.statements import ItemRow, Party, Statement, build_statement
 
 CUTOFF = dt.date(2026, 11, 30)
 COMPANY = Party("1000", "Tinacos del Bajío, S.A. de C.V.", "TBA850101AB1", "Av. Industrias 1234\nCelaya, Gto.")
@@ -261,7 +261,7 @@ def test_the_portal_can_include_each_partial_with_the_shared_context() -> None:
 def test_load_statement_renders_every_format(database: str) -> None:
     from shared.db import session_scope
     from shared.models import Account, Company, Customer, OpenItem
-    from shared.statement import load_statement
+    from shared.statements import load_statement
 
     with session_scope() as session:
         company = Company(code="1000", name="Tinacos del Bajío", tax_id="TBA850101AB1", currency="MXN")

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from shared.render import render_statement
 from shared.render.pdf import prepare_pdf_renderer, render_pdf
-from shared.statement import Party
+from shared.statements import Party
 from tests.shared.test_render import CUTOFF, item, make_statement, many_items, sample_items
 
 

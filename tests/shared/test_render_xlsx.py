@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from shared.render import render_statement
-from shared.statement import Party
+from shared.statements import Party
 from tests.shared.test_render import CUTOFF, item, make_statement, many_items, sample_items
 
 

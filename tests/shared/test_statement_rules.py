@@ -20,7 +20,7 @@ from sqlalchemy import delete
 
 from shared.db import session_scope
 from shared.models import Account, Company, Customer, OpenItem
-from shared.statement import (
+from shared.statements import (
     BUCKETS,
     ItemRow,
     Party,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.statement import Party, build_statement
+from shared.statements import Party, build_statement
 from shared.store import InvalidStoreKey, StatementStore, StoreKey, get_store
 
 CUTOFF = dt.date(2026, 11, 30)

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from shared import accounts, task_names
+from shared import accounts
 from shared.db import session_scope
 from shared.models import User
+from shared.vocab import Task
 from tests.conftest import REDIS_TEST_URL, use_environment
 
 DEFAULT_PASSWORD = "una frase de prueba bastante larga"
@@ -166,9 +167,9 @@ def queued_tasks(var: Path) -> list[QueuedTask]:
 
 
 ACCOUNT_TASKS: dict[str, Callable[..., Any]] = {
-    task_names.SEND_INVITATION: accounts.send_invitation,
-    task_names.SEND_PASSWORD_RESET: accounts.send_password_reset,
-    task_names.SEND_PASSWORD_CHANGED: accounts.send_password_changed,
+    Task.SEND_INVITATION: accounts.send_invitation,
+    Task.SEND_PASSWORD_RESET: accounts.send_password_reset,
+    Task.SEND_PASSWORD_CHANGED: accounts.send_password_changed,
 }
 
 

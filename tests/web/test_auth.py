@@ -18,9 +18,11 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from shared import accounts, task_names
+from shared import accounts
+from shared.accounts import passwords
 from shared.db import session_scope
 from shared.models import TemporaryPassword, User
+from shared.vocab import Task
 from tests.conftest import outbox_messages
 from tests.web.conftest import (
     DEFAULT_PASSWORD,
@@ -165,7 +167,7 @@ def test_forgot_password_answers_the_same_for_known_unknown_and_disabled_users(
     assert "Si el usuario existe" in body
     # The web only enqueued the work: one task per request, whatever the ID.
     tasks = queued_tasks(var_dir)
-    assert [t.name for t in tasks] == [task_names.SEND_PASSWORD_RESET] * 3
+    assert [t.name for t in tasks] == [Task.SEND_PASSWORD_RESET] * 3
     assert [t.args for t in tasks] == [[known.username], ["nobody-here"], [disabled.username]]
     run_account_tasks(var_dir)
     assert len(emails_to(var_dir, known.email)) == 1
@@ -328,9 +330,9 @@ class CountingHasher:
 
 @pytest.fixture
 def counting_hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
-    accounts._dummy_hash()  # built once per process, outside the counts
-    hasher = CountingHasher(accounts._hasher)
-    monkeypatch.setattr(accounts, "_hasher", hasher)
+    passwords.dummy_hash()  # built once per process, outside the counts
+    hasher = CountingHasher(passwords.hasher)
+    monkeypatch.setattr(passwords, "hasher", hasher)
     return hasher
 
 
@@ -504,7 +506,7 @@ def test_failed_sign_ins_grow_the_delay_but_never_lock_the_owner_out_of_the_rese
 
 
 def test_the_delay_caps_at_thirty_seconds() -> None:
-    from shared.ratelimit import FileCounterStore, LoginThrottle
+    from shared.accounts.throttle import FileCounterStore, LoginThrottle
 
     throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())))
     delays = []
@@ -533,7 +535,7 @@ def test_a_password_change_is_announced_by_email_without_any_secret(
     sign_in(app_client, user.username, user.password)
     change_password(app_client, user.password, NEW_PASSWORD)
     tasks = run_account_tasks(var_dir)
-    assert [t.name for t in tasks] == [task_names.SEND_PASSWORD_CHANGED]
+    assert [t.name for t in tasks] == [Task.SEND_PASSWORD_CHANGED]
     (message,) = emails_to(var_dir, user.email)
     text = body_text(message)
     assert message["Subject"] == "Tu contraseña se cambió"
@@ -548,7 +550,7 @@ def test_a_password_change_is_announced_by_email_without_any_secret(
 def test_a_flood_of_reset_requests_from_one_address_only_postpones_the_emails(
     app_client: TestClient[Any], make_user: Callable[..., TestUser], var_dir: Path
 ) -> None:
-    from shared.ratelimit import FileCounterStore, LoginThrottle
+    from shared.accounts.throttle import FileCounterStore, LoginThrottle
 
     throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())))
     delays = [throttle.forgot_delay("10.0.0.9") for _ in range(20)]

@@ -10,18 +10,18 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import delete, select
 
+from shared.clock import parse_day
 from shared.db import session_scope
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
-from shared.portal import (
+from shared.statements import (
+    StatementNotFound,
     can_see,
     companies_for_customer,
     filter_lines,
     load_visible_statement,
-    parse_cutoff,
     sort_lines,
     visible_customers,
 )
-from shared.statement import StatementNotFound
 
 CUTOFF = dt.date(2026, 10, 31)
 
@@ -224,9 +224,9 @@ def test_a_revoked_grant_is_effective_at_once(people: dict[str, Ids]) -> None:
 
 
 def test_cutoff_parsing_accepts_only_iso_dates() -> None:
-    assert parse_cutoff("2026-11-30") == dt.date(2026, 11, 30)
-    for bad in ("2026-02-30", "30/11/2026", "2026-11-30x", "", "20261130", None, "2026-1-3"):
-        assert parse_cutoff(bad) is None
+    assert parse_day("2026-11-30") == dt.date(2026, 11, 30)
+    for bad in ("2026-02-30", "30/11/2026", "2026-11-30x", "", "20261130", None, "2026-1-3", "2026-W44-6"):
+        assert parse_day(bad) is None
 
 
 def test_lines_filter_and_sort(people: dict[str, Ids]) -> None:
@@ -263,7 +263,7 @@ def give_passwords(password: str = PORTAL_PASSWORD) -> None:
 
 
 def test_the_portals_loader_gives_the_same_statement_as_load_statement(people: dict[str, Ids]) -> None:
-    from shared.statement import load_statement
+    from shared.statements import load_statement
 
     with session_scope() as session:
         company = session.scalar(select(Company).where(Company.code == "1000"))
@@ -299,7 +299,7 @@ def test_the_portals_loader_gives_the_same_statement_as_load_statement(people: d
 
 
 def test_visible_customer_is_grant_scoped(people: dict[str, Ids]) -> None:
-    from shared.portal import visible_customer
+    from shared.statements import visible_customer
 
     with session_scope() as session:
         found = visible_customer(session, people["alice"], "100001")

@@ -15,9 +15,9 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from shared import task_names
 from shared.db import session_scope
 from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, RunAccount, StatementRun
+from shared.vocab import Task
 from tests.web.conftest import hidden_inputs, sign_in
 from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
 
@@ -67,7 +67,7 @@ def send_tasks(var: Path) -> list[list[Any]]:
     found = []
     for path in sorted(folder.glob("*.msg")) if folder.exists() else []:
         message = json.loads(path.read_text())
-        if message["headers"]["task"] == task_names.SEND_EMAIL:
+        if message["headers"]["task"] == Task.SEND_EMAIL:
             found.append(json.loads(base64.b64decode(message["body"]))[0])
     return found
 

@@ -20,12 +20,12 @@ from litestar.testing import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from shared import task_names
 from shared.db import session_scope
 from shared.models import Company, Customer, OpenItem
-from shared.runs import render_on_demand
-from shared.statement import load_statement
+from shared.render import render_on_demand
+from shared.statements import load_statement
 from shared.store import StoreKey, get_store
+from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
 from tests.web.conftest import sign_in
 from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
 from web.statements import content_disposition
@@ -302,7 +302,7 @@ def test_small_xlsx_is_rendered_in_the_request_stored_and_then_served_from_the_s
     again = client.get(f"{PAGE}.xlsx")
     assert again.status_code == 200 and again.content == response.content
     assert stored.stat().st_mtime_ns == before  # served, not rendered again
-    assert broker_tasks(var_dir, task_names.RENDER_ON_DEMAND) == []
+    assert broker_tasks(var_dir, Task.RENDER_ON_DEMAND) == []
 
 
 def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
@@ -321,11 +321,11 @@ def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
     assert client.get(status_url).json() == {"ready": False, "url": f"{PAGE}.pdf"}
     # Asking again while the worker is busy does not queue the work twice.
     assert client.get(f"{PAGE}.pdf").status_code == 202
-    tasks = broker_tasks(var_dir, task_names.RENDER_ON_DEMAND)
+    tasks = broker_tasks(var_dir, Task.RENDER_ON_DEMAND)
     assert tasks == [
         {
             "kwargs": {"company": "1000", "customer": "100001", "cutoff": DAY, "fmt": "pdf", "language": "es"},
-            "queue": task_names.QUEUE_RENDER,
+            "queue": Queue.RENDER,
         }
     ]
 
@@ -350,7 +350,7 @@ def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
     before = stored.stat().st_mtime_ns
     assert client.get(f"{PAGE}.pdf").content == ready.content
     assert stored.stat().st_mtime_ns == before
-    assert len(broker_tasks(var_dir, task_names.RENDER_ON_DEMAND)) == 1
+    assert len(broker_tasks(var_dir, Task.RENDER_ON_DEMAND)) == 1
 
 
 def test_changed_data_is_rendered_again(portal_client: Callable[[str], TestClient[Any]], var_dir: Path) -> None:
@@ -390,12 +390,12 @@ def test_a_large_statements_xlsx_goes_to_the_large_statement_queue(
                 amount=Decimal("10.00"),
                 currency="MXN",
             )
-            for n in range(task_names.LARGE_STATEMENT_LINES)
+            for n in range(LARGE_STATEMENT_LINES)
         )
     response = portal_client("sofia").get(f"/statements/1000/0000100011/{DAY}.xlsx")
     assert response.status_code == 202
-    [task] = broker_tasks(var_dir, task_names.RENDER_ON_DEMAND)
-    assert task["queue"] == task_names.QUEUE_RENDER_LARGE
+    [task] = broker_tasks(var_dir, Task.RENDER_ON_DEMAND)
+    assert task["queue"] == Queue.RENDER_LARGE
     assert task["kwargs"]["fmt"] == "xlsx" and task["kwargs"]["customer"] == "0000100011"
 
 
@@ -457,19 +457,19 @@ def test_a_form_filling_client_gets_the_statement_whichever_button_it_names(
 def test_a_render_request_the_broker_refused_is_asked_again_on_the_next_request(
     portal_client: Callable[[str], TestClient[Any]], var_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shared.task_client
+    import shared.render.stored
 
     client = portal_client("alice")
-    real_send_task = shared.task_client.send_task
+    real_send_task = shared.render.stored.send_task
 
     def broker_down(*args: Any, **kwargs: Any) -> str:
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(shared.task_client, "send_task", broker_down)
+    monkeypatch.setattr(shared.render.stored, "send_task", broker_down)
     refused = client.get(f"{PAGE}.pdf")
     assert refused.status_code >= 500
     assert not refused.content.startswith(b"%PDF")
-    monkeypatch.setattr(shared.task_client, "send_task", real_send_task)
+    monkeypatch.setattr(shared.render.stored, "send_task", real_send_task)
     again = client.get(f"{PAGE}.pdf")
     assert again.status_code == 202
-    assert len(broker_tasks(var_dir, task_names.RENDER_ON_DEMAND)) == 1
+    assert len(broker_tasks(var_dir, Task.RENDER_ON_DEMAND)) == 1

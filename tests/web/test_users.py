@@ -11,9 +11,10 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from shared import accounts, task_names
+from shared import accounts
 from shared.db import session_scope
 from shared.models import Customer, TemporaryPassword, User
+from shared.vocab import Task
 from tests.conftest import outbox_messages
 from tests.web.conftest import TestUser, hidden_inputs, queued_tasks, run_account_tasks, sign_in, user_row
 
@@ -77,7 +78,7 @@ def test_an_admin_creates_a_user_who_gets_the_invitation(
     assert "Usuario creado; la invitación va en camino." in detail.text
     assert "Ferretería &lt;La Llave&gt; &amp; Hijos" in detail.text  # data is escaped
     assert grants("nuevo.cliente") == ["0000100011", "100002"]
-    assert [t.name for t in queued_tasks(var_dir)] == [task_names.SEND_INVITATION]
+    assert [t.name for t in queued_tasks(var_dir)] == [Task.SEND_INVITATION]
     run_account_tasks(var_dir)
     (invitation,) = outbox_messages(var_dir)
     assert invitation["To"] == "Nuevo@example.com"

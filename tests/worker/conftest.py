@@ -23,7 +23,7 @@ import redis
 
 from shared.db import session_scope
 from shared.models import Account, Company, Customer, OpenItem
-from shared.task_client import reset_clients
+from shared.tasks import reset_clients
 from tests.conftest import REDIS_TEST_URL, SMTPServer, use_environment
 
 ROOT = Path(__file__).resolve().parents[2]

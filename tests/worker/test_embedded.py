@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.runs import live_workers, queue_lengths
+from shared.broker import live_workers, queue_lengths
 from tests.conftest import outbox_messages
 from tests.worker.conftest import (
     CUTOFF,

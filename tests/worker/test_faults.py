@@ -11,11 +11,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from shared import task_names
+from shared.cli.runs import describe_run, watch_run
 from shared.db import session_scope
 from shared.models import OutboxEmail
-from shared.runs import describe_run, enqueue_run_accounts, run_progress, start_run, watch_run
-from shared.task_client import send_task
+from shared.runs import enqueue_run_accounts, run_progress, start_run
+from shared.tasks import send_task
+from shared.vocab import Task
 from tests.conftest import SMTPServer
 from tests.worker.conftest import (
     CUTOFF,
@@ -144,8 +145,8 @@ def test_the_same_tasks_delivered_twice_send_one_email_each(services: Services, 
     with session_scope() as session:
         outbox_ids = list(session.scalars(select(OutboxEmail.id)))
     for outbox_id in outbox_ids:  # every send delivered twice more
-        send_task(task_names.SEND_EMAIL, (outbox_id,))
-        send_task(task_names.SEND_EMAIL, (outbox_id,))
+        send_task(Task.SEND_EMAIL, (outbox_id,))
+        send_task(Task.SEND_EMAIL, (outbox_id,))
 
     wait_for(lambda: worker.log().count("'not_claimed'") >= 10, 60, "the repeated sends to be refused")
     wait_for(lambda: worker.log().count("'already_done'") >= 5, 30, "the repeated account tasks")

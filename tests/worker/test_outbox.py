@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from shared.db import session_scope
+from shared.mail import claim_email, send_statement_email
 from shared.models import OutboxEmail, RunAccount, utcnow
-from shared.outbox import claim_email, resend_email, send_statement_email
-from shared.runs import process_account, start_run
+from shared.runs import process_account, resend_email, start_run
 from tests.conftest import SMTPServer, use_environment
 from tests.worker.conftest import CUTOFF, CustomerSpec, add_company, add_customers
 
@@ -108,8 +108,7 @@ def test_a_421_waits_with_back_off_then_gives_up_after_the_retry_period(
 
 def test_a_resend_is_a_new_generation_that_goes_out_once(queued_email: int, smtp_server: SMTPServer) -> None:
     assert send_statement_email(queued_email).result == "sent"
-    with session_scope() as session:
-        resend_email(session, queued_email, by_username="admin")
+    resend_email(queued_email, by_username="admin")
     again = row(queued_email)
     assert (again.status, again.generation, again.attempts) == ("pending", 2, 0)
     assert send_statement_email(queued_email).result == "sent"

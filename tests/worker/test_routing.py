@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import task_names
-from shared.runs import live_workers, queue_lengths, start_run
-from shared.task_client import send_task
+from shared.broker import live_workers, queue_lengths
+from shared.runs import start_run
+from shared.tasks import send_task
+from shared.vocab import LARGE_STATEMENT_LINES, Task
 from tests.worker.conftest import CUTOFF, CustomerSpec, add_company, add_customers
 
 
@@ -16,8 +17,8 @@ def test_large_statements_go_to_their_own_queue_and_emails_to_the_mail_queue(
     sqlite_database: str, var_dir: Path
 ) -> None:
     add_company("1000", "Tinacos del Bajío")
-    big = tuple((f"F{k}", "2026-10-01", "1.00", "MXN") for k in range(task_names.LARGE_STATEMENT_LINES + 1))
-    edge = tuple((f"F{k}", "2026-10-01", "1.00", "MXN") for k in range(task_names.LARGE_STATEMENT_LINES))
+    big = tuple((f"F{k}", "2026-10-01", "1.00", "MXN") for k in range(LARGE_STATEMENT_LINES + 1))
+    edge = tuple((f"F{k}", "2026-10-01", "1.00", "MXN") for k in range(LARGE_STATEMENT_LINES))
     add_customers(
         "1000",
         [
@@ -29,12 +30,12 @@ def test_large_statements_go_to_their_own_queue_and_emails_to_the_mail_queue(
     assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0}
 
     start_run(CUTOFF)
-    send_task(task_names.SEND_EMAIL, (1,))
+    send_task(Task.SEND_EMAIL, (1,))
     send_task(
-        task_names.RENDER_ON_DEMAND,
+        Task.RENDER_ON_DEMAND,
         kwargs={"company": "1000", "customer": "1", "cutoff": "2026-10-31", "fmt": "pdf", "language": "es"},
     )
-    send_task(task_names.SWEEP_OUTBOX)
+    send_task(Task.SWEEP_OUTBOX)
 
     assert queue_lengths() == {"celery": 1, "render": 3, "render_large": 1, "mail": 1}
     assert live_workers() == []

@@ -17,19 +17,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, update
 
+from shared.broker import live_workers, queue_lengths
+from shared.cli.runs import describe_run, list_runs_table, watch_run
 from shared.db import session_scope
+from shared.mail import failed_emails
 from shared.models import AuditEvent, OpenItem, OutboxEmail, StatementRun
-from shared.outbox import failed_emails, resend_email
-from shared.runs import (
-    describe_run,
-    list_runs,
-    list_runs_table,
-    live_workers,
-    queue_lengths,
-    run_progress,
-    start_run,
-    watch_run,
-)
+from shared.runs import list_runs, resend_email, run_progress, start_run
 from tests.conftest import SMTPServer
 from tests.worker.conftest import CUTOFF, CustomerSpec, Services, add_company, add_customers, wait_for
 
@@ -211,8 +204,7 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
         )
         row_id = session.scalar(select(OutboxEmail.id).where(OutboxEmail.recipient == "cxp@rio.example"))
         assert row_id is not None
-    with session_scope() as session:
-        resend_email(session, row_id, by_username="admin")
+    resend_email(row_id, by_username="admin")
 
     wait_for(lambda: len(smtp_server.messages) == 6, 60, "the resent email")
     assert worker.log().count(" rendered ") == renders_before + 1  # one new file: the changed statement

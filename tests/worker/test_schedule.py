@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 import beat_schedule
-from shared import task_names
+from shared.broker import queue_lengths
 from shared.db import session_scope
 from shared.models import RunAccount, StatementRun
-from shared.runs import queue_lengths, scheduled_tick
-from shared.schedule import UnknownRule, cutoff_for, due_runs, local_date
+from shared.runs import scheduled_tick
+from shared.runs.schedule import UnknownRule, cutoff_for, due_runs, local_date
+from shared.vocab import Queue, Task
 from tests.worker.conftest import CustomerSpec, add_company, add_customers
 
 D = dt.date
@@ -80,9 +81,9 @@ def test_a_naive_tick_time_is_refused() -> None:
 
 def test_beat_entries_are_data_with_known_task_names() -> None:
     tick = beat_schedule.ENTRIES["statement-runs"]
-    assert tick["task"] == task_names.SCHEDULED_TICK
+    assert tick["task"] == Task.SCHEDULED_TICK
     assert tick["cron"] == {"minute": "0", "hour": "6"}
-    assert beat_schedule.ENTRIES["sweep-outbox"]["task"] == task_names.SWEEP_OUTBOX
+    assert beat_schedule.ENTRIES["sweep-outbox"]["task"] == Task.SWEEP_OUTBOX
     assert set(beat_schedule.RULES) == {"monthly", "semimonthly", "weekly", "daily"}
 
 
@@ -91,7 +92,7 @@ def test_celery_beat_uses_the_schedule_in_the_configured_timezone() -> None:
 
     app = create_celery_app()
     entry = app.conf.beat_schedule["statement-runs"]
-    assert entry["task"] == task_names.SCHEDULED_TICK
+    assert entry["task"] == Task.SCHEDULED_TICK
     assert str(entry["schedule"]) == "<crontab: 0 6 * * * (m/h/dM/MY/d)>"
     assert app.conf.timezone == MEXICO
 
@@ -119,4 +120,4 @@ def test_a_tick_delivered_twice_starts_one_run(database: str, var_dir: Path) -> 
         ]
         assert session.scalar(select(func.count()).select_from(RunAccount)) == 2
     # One task per account was enqueued, once (the second tick enqueued nothing).
-    assert queue_lengths()[task_names.QUEUE_RENDER] == 2
+    assert queue_lengths()[Queue.RENDER] == 2

@@ -21,111 +21,36 @@ duplicate.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import secrets
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from shared import task_names
+from shared.clock import utcnow
 from shared.db import session_scope
-from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, utcnow
+from shared.mail.backends import PermanentMailError, TransientMailError, get_mail_backend
+from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
+from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail
+from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
-from shared.statement import Statement, StatementNotFound, statement_for
+from shared.statements import StatementNotFound, statement_for
 from shared.store import StatementStore, StoreKey, get_store
-from shared.task_client import send_task
+from shared.tasks import send_task
+from shared.vocab import EmailStatus, Outcome, Task
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "email"
-ATTACHMENT_TYPES = {
-    "pdf": "application/pdf",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 # A retry waits base * 2^(attempt-1), at most this long.
 MAX_RETRY_DELAY_SECONDS = 3600.0
 # Retries due sooner than this are enqueued with a countdown; later ones are left to the sweeper.
 COUNTDOWN_LIMIT_SECONDS = 300.0
-
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-
-ENGLISH = {
-    "Estado de cuenta al {date} — {company}": "Statement as of {date} — {company}",
-    "Estimado cliente": "Dear customer",
-    "Le enviamos su estado de cuenta con {company} al {date}.": (
-        "Please find your statement with {company} as of {date}."
-    ),
-    "Cliente": "Customer",
-    "Límite de crédito": "Credit limit",
-    "Vencido": "Overdue",
-    "Por vencer": "Not yet due",
-    "Saldo total": "Total balance",
-    "Crédito disponible": "Available credit",
-    "Sin límite": "No limit",
-    "Moneda": "Currency",
-    "Consulte el detalle en el portal:": "See the details in the portal:",
-    "Ver estado de cuenta": "View statement",
-    "Archivos adjuntos:": "Attached files:",
-    "Este mensaje se envió automáticamente; no es necesario responderlo.": (
-        "This message was sent automatically; there is no need to reply."
-    ),
-}
-
-
-def _install_translations() -> None:
-    from shared.i18n import add_translations
-
-    add_translations("en", ENGLISH)
-
-
-# --- rendering into the store ----------------------------------------------------------------------------
-
-
-def statement_in_language(statement: Statement, language: str) -> Statement:
-    """The same statement rendered in another language (its fingerprint follows the language)."""
-    if statement.language == language:
-        return statement
-    return dataclasses.replace(statement, language=language, _fingerprint=[])
-
-
-@dataclass(frozen=True)
-class StoredStatement:
-    statement: Statement
-    keys: list[StoreKey]
-    rendered: int  # how many files had to be rendered (0 when the store had them all)
-
-
-def ensure_rendered(
-    statement: Statement, formats: Sequence[str], store: StatementStore | None = None
-) -> StoredStatement:
-    """Render `statement` in each format into the store, unless the store already holds that data."""
-    from shared.render import render_statement
-
-    store = store or get_store()
-    keys: list[StoreKey] = []
-    rendered = 0
-    for fmt in formats:
-        key = StoreKey.for_statement(statement, fmt)
-        if store.get(key) is None:
-            started = time.perf_counter()
-            data = render_statement(statement, fmt)
-            elapsed = time.perf_counter() - started
-            store.put(key, data)
-            rendered += 1
-            log.info("rendered %s in %.3f s", key.as_string(), elapsed)
-        keys.append(key)
-    return StoredStatement(statement, keys, rendered)
 
 
 # --- queueing ---------------------------------------------------------------------------------------------
@@ -173,7 +98,7 @@ def queue_statement_emails(
                 "language": language,
                 "fingerprint": stored.statement.fingerprint,
                 "attachments": [key.as_string() for key in stored.keys],
-                "status": PENDING,
+                "status": EmailStatus.PENDING,
                 "attempts": 0,
                 "generation": 1,
                 "next_attempt_at": now,
@@ -196,97 +121,7 @@ def queue_statement_emails(
 
 def enqueue_sends(outbox_ids: Iterable[int]) -> None:
     for outbox_id in outbox_ids:
-        send_task(task_names.SEND_EMAIL, (outbox_id,))
-
-
-# --- the email itself -------------------------------------------------------------------------------------
-
-
-def statement_url(company: str, customer: str, cutoff: dt.date) -> str:
-    base = get_settings().base_url
-    return f"{base}/statements/{quote(company, safe='')}/{quote(customer, safe='')}/{cutoff.isoformat()}"
-
-
-_ENVIRONMENT: Environment | None = None
-
-
-def _environment() -> Environment:
-    global _ENVIRONMENT
-    if _ENVIRONMENT is None:
-        from shared.i18n import install_jinja
-
-        _install_translations()
-        environment = Environment(
-            loader=FileSystemLoader(TEMPLATE_DIR),
-            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        install_jinja(environment)
-        _ENVIRONMENT = environment
-    return _ENVIRONMENT
-
-
-def statement_subject(statement: Statement) -> str:
-    from shared.i18n import format_date, translate
-
-    _environment()
-    return translate("Estado de cuenta al {date} — {company}", statement.language).format(
-        date=format_date(statement.cutoff, statement.language, format="long"), company=statement.company.name
-    )
-
-
-def statement_figures(statement: Statement) -> list[dict[str, str | None]]:
-    """The five figures per currency, formatted for the statement's language (credit only in the account's)."""
-    from shared.i18n import format_money
-
-    language = statement.language
-    rows = []
-    for currency, totals in statement.totals.items():
-        own = currency == statement.currency
-        rows.append(
-            {
-                "currency": currency,
-                "credit_limit": (
-                    format_money(statement.credit_limit, currency, language)
-                    if own and statement.credit_limit is not None
-                    else None
-                ),
-                "overdue": format_money(totals.overdue, currency, language),
-                "not_due": format_money(totals.not_due, currency, language),
-                "total": format_money(totals.total, currency, language),
-                "available_credit": (
-                    format_money(statement.available_credit, currency, language)
-                    if own and statement.available_credit is not None
-                    else None
-                ),
-            }
-        )
-    return rows
-
-
-def compose_statement_email(
-    statement: Statement, recipient: str, attachments: Sequence[tuple[str, bytes, str]]
-) -> EmailMessage:
-    """The statement email: subject, plain text and HTML with the five figures, the portal link, the files."""
-    from shared.i18n import format_date
-    from shared.mail import build_message
-
-    environment = _environment()
-    subject = statement_subject(statement)
-    context = {
-        "statement": statement,
-        "language": statement.language,
-        "subject": subject,
-        "cutoff_text": format_date(statement.cutoff, statement.language, format="long"),
-        "figures": statement_figures(statement),
-        "url": statement_url(statement.company.code, statement.customer.code, statement.cutoff),
-        "attachment_names": [name for name, _, _ in attachments],
-    }
-    text = environment.get_template("statement.txt.j2").render(context)
-    html = environment.get_template("statement.html.j2").render(context)
-    return build_message(to=recipient, subject=subject, text=text, html=html, attachments=tuple(attachments))
+        send_task(Task.SEND_EMAIL, (outbox_id,))
 
 
 # --- sending ----------------------------------------------------------------------------------------------
@@ -306,14 +141,14 @@ def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = N
     token = secrets.token_hex(16)
     # First the usual case (pending and due), then a row whose claimer vanished (its lease expired).
     for recovered, condition in (
-        (False, and_(OutboxEmail.status == PENDING, OutboxEmail.next_attempt_at <= now)),
-        (True, and_(OutboxEmail.status == SENDING, OutboxEmail.lease_until < now)),
+        (False, and_(OutboxEmail.status == EmailStatus.PENDING, OutboxEmail.next_attempt_at <= now)),
+        (True, and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now)),
     ):
         result = session.execute(
             update(OutboxEmail)
             .where(OutboxEmail.id == outbox_id, condition)
             .values(
-                status=SENDING,
+                status=EmailStatus.SENDING,
                 lease_token=token,
                 lease_until=lease_until,
                 attempts=OutboxEmail.attempts + 1,
@@ -344,8 +179,6 @@ def retry_delay(attempts: int) -> float:
 
 def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> tuple[EmailMessage, StoredStatement]:
     """Build the email from the current data; files the store lacks (data changed, pruned) are rendered."""
-    from shared.render import render_statement, statement_filename
-
     found = session.execute(
         select(Company, Customer, Account)
         .select_from(Company)
@@ -356,7 +189,7 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
     if found is None:
         raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
     company, customer, account = found
-    statement = statement_in_language(statement_for(session, company, customer, account, row.cutoff), row.language)
+    statement = statement_for(session, company, customer, account, row.cutoff).in_language(row.language)
     formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else customer.formats
     stored = ensure_rendered(statement, formats, store)
     attachments = []
@@ -375,7 +208,7 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
 @dataclass(frozen=True)
 class SendOutcome:
     outbox_id: int
-    result: str  # sent | not_claimed | retry | failed
+    result: Outcome  # sent | not_claimed | retry | failed
     detail: str = ""
     run_id: int | None = None
     retry_in: float | None = None
@@ -383,13 +216,11 @@ class SendOutcome:
 
 def send_statement_email(outbox_id: int) -> SendOutcome:
     """Claim, build, send and record one outbox row. Safe to call any number of times for the same row."""
-    from shared.mail import PermanentMailError, TransientMailError, get_mail_backend
-
     store = get_store()
     with session_scope() as session:
         claim = claim_email(session, outbox_id)
         if claim is None:
-            return SendOutcome(outbox_id, "not_claimed")
+            return SendOutcome(outbox_id, Outcome.NOT_CLAIMED)
     # The claim is committed: from here the row is ours until the lease ends.
     with session_scope() as session:
         row = session.get(OutboxEmail, outbox_id)
@@ -406,8 +237,8 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
             message, stored = _message_for(session, row, store)
         except StatementNotFound as error:
             detail = f"statement not found: {error}"
-            _release(outbox_id, claim.token, {"status": FAILED, "last_error": detail})
-            return SendOutcome(outbox_id, "failed", detail, run_id)
+            _release(outbox_id, claim.token, {"status": EmailStatus.FAILED, "last_error": detail})
+            return SendOutcome(outbox_id, Outcome.FAILED, detail, run_id)
         except Exception as error:
             # Not the recipient's fault: try again later, like a temporary SMTP failure.
             _retry_or_give_up(
@@ -420,9 +251,9 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
         get_mail_backend().send(message)
     except PermanentMailError as error:
         reply = _reply_text(error)
-        _release(outbox_id, claim.token, {"status": FAILED, "last_error": reply})
+        _release(outbox_id, claim.token, {"status": EmailStatus.FAILED, "last_error": reply})
         log.warning("outbox %s: refused permanently: %s", outbox_id, reply)
-        return SendOutcome(outbox_id, "failed", reply, run_id)
+        return SendOutcome(outbox_id, Outcome.FAILED, reply, run_id)
     except Exception as error:  # 4xx, no connection, or a fault of ours (a bad SMTP URL): keep it, try later
         if not isinstance(error, TransientMailError | OSError):
             log.exception("outbox %s: unexpected error while sending", outbox_id)
@@ -433,7 +264,7 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
         outbox_id,
         claim.token,
         {
-            "status": SENT,
+            "status": EmailStatus.SENT,
             "sent_at": utcnow(),
             "last_error": "",
             "fingerprint": stored.statement.fingerprint,
@@ -442,7 +273,7 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
     )
     if not marked:
         log.warning("outbox %s: sent, but the lease was taken over meanwhile (possible duplicate)", outbox_id)
-    return SendOutcome(outbox_id, "sent", f"rendered {stored.rendered}" if stored.rendered else "", run_id)
+    return SendOutcome(outbox_id, Outcome.SENT, f"rendered {stored.rendered}" if stored.rendered else "", run_id)
 
 
 def _retry_or_give_up(
@@ -453,17 +284,17 @@ def _retry_or_give_up(
     now = utcnow()
     if now - first_queued_at >= dt.timedelta(hours=settings.mail_retry_hours):
         detail = f"gave up after {attempts} attempts over {settings.mail_retry_hours:g} h: {reason}"
-        _release(claim.outbox_id, claim.token, {"status": FAILED, "last_error": detail})
+        _release(claim.outbox_id, claim.token, {"status": EmailStatus.FAILED, "last_error": detail})
         log.warning("outbox %s: %s", claim.outbox_id, detail)
-        return SendOutcome(claim.outbox_id, "failed", detail, run_id)
+        return SendOutcome(claim.outbox_id, Outcome.FAILED, detail, run_id)
     delay = retry_delay(attempts)
     _release(
         claim.outbox_id,
         claim.token,
-        {"status": PENDING, "last_error": reason, "next_attempt_at": now + dt.timedelta(seconds=delay)},
+        {"status": EmailStatus.PENDING, "last_error": reason, "next_attempt_at": now + dt.timedelta(seconds=delay)},
     )
     log.info("outbox %s: temporary failure (%s); next attempt in %.0f s", claim.outbox_id, reason, delay)
-    return SendOutcome(claim.outbox_id, "retry", reason, run_id, retry_in=delay)
+    return SendOutcome(claim.outbox_id, Outcome.RETRY, reason, run_id, retry_in=delay)
 
 
 def _reply_text(error: BaseException) -> str:
@@ -482,12 +313,10 @@ class ResendError(LookupError):
     """No such email."""
 
 
-def resend_email(session: Session, outbox_id: int, *, by_username: str) -> None:
-    """An explicit new attempt at one email: a new generation, sent from the current data.
-
-    Commits the session (so the row is visible to the worker), then enqueues the send. If the statement's data
-    changed since the last attempt, the worker renders the new files before sending.
-    """
+def renew_for_resend(session: Session, outbox_id: int, *, by_username: str) -> OutboxEmail:
+    """Make an email a new generation, pending from now: an admin's explicit new attempt, sent from the current
+    data (the worker renders new files if the statement's data changed). Returns the row; the caller commits,
+    then enqueues the send (`shared.runs.resend_email` does both)."""
     row = session.get(OutboxEmail, outbox_id)
     if row is None:
         raise ResendError(f"no email {outbox_id}")
@@ -498,7 +327,7 @@ def resend_email(session: Session, outbox_id: int, *, by_username: str) -> None:
         .where(OutboxEmail.id == outbox_id)
         .values(
             generation=OutboxEmail.generation + 1,
-            status=PENDING,
+            status=EmailStatus.PENDING,
             attempts=0,
             lease_token=None,
             lease_until=None,
@@ -517,13 +346,8 @@ def resend_email(session: Session, outbox_id: int, *, by_username: str) -> None:
             detail=f"outbox {outbox_id} to {row.recipient} (was {previous})",
         )
     )
-    session.commit()
     log.info("outbox %s: resend requested by %s", outbox_id, by_username)
-    if row.run_id is not None:
-        from shared.runs import reopen_run
-
-        reopen_run(row.run_id)
-    send_task(task_names.SEND_EMAIL, (outbox_id,))
+    return row
 
 
 @dataclass(frozen=True)
@@ -544,7 +368,7 @@ class FailedEmail:
 
 def failed_emails(session: Session, limit: int = 100) -> list[FailedEmail]:
     """The most recent failed emails, with the server's reason (for the ops page and `edocta runs show`)."""
-    return _emails(session, limit, OutboxEmail.status == FAILED)
+    return _emails(session, limit, OutboxEmail.status == EmailStatus.FAILED)
 
 
 def _emails(session: Session, limit: int, *conditions: Any) -> list[FailedEmail]:
@@ -576,4 +400,4 @@ def _emails(session: Session, limit: int, *conditions: Any) -> list[FailedEmail]
 
 
 def run_failed_emails(session: Session, run_id: int, limit: int = 100) -> list[FailedEmail]:
-    return _emails(session, limit, OutboxEmail.status == FAILED, OutboxEmail.run_id == run_id)
+    return _emails(session, limit, OutboxEmail.status == EmailStatus.FAILED, OutboxEmail.run_id == run_id)

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
+from shared import clock
 from shared.settings import get_settings
+from shared.vocab import Trigger
 
 DEMO_PASSWORDS = {
     "admin": "demo-admin-estado-2026",
@@ -59,8 +60,9 @@ def set_demo_passwords() -> list[str]:
     from sqlalchemy import select
 
     from shared.accounts import hash_password, void_temporary_passwords
+    from shared.clock import utcnow
     from shared.db import session_scope
-    from shared.models import User, utcnow
+    from shared.models import User
 
     done = []
     with session_scope() as session:
@@ -77,17 +79,18 @@ def set_demo_passwords() -> list[str]:
 
 
 def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None:
-    from shared.demo_data import write_demo_data
-    from shared.importer import import_path
+    from shared.cli.demo_data import write_demo_data
+    from shared.cli.runs import watch_run
+    from shared.ingest import import_path
     from shared.migrate import upgrade
-    from shared.runs import start_run, watch_run
+    from shared.runs import start_run
 
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     click.echo(f"database: {settings.database_url}")
     upgrade()
 
-    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    today = clock.today()
     data_dir = settings.var_dir / "demo-data"
     write_demo_data(data_dir, customers=customers, anchor=today)
     report = import_path(data_dir)
@@ -101,7 +104,7 @@ def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None
         logs = settings.var_dir / "logs"
         processes.append(_spawn("worker", "--concurrency", "2", log=logs / "worker.log"))
         cutoff = previous_month_end(today)
-        run_id = start_run(cutoff, trigger="demo")
+        run_id = start_run(cutoff, trigger=Trigger.DEMO)
         click.echo(f"statement run {run_id} for cut-off {cutoff.isoformat()}:")
         watch_run(run_id)
         outbox = Path(settings.outbox_dir).resolve()

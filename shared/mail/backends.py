@@ -1,62 +1,31 @@
-"""Email: address validation, message building, and the two delivery backends (SMTP and an outbox folder)."""
+"""Delivering email: an SMTP server (`EDOCTA_SMTP_URL`), or `.eml` files in an outbox folder (embedded default).
+
+Both raise `TransientMailError` (try again later: a 4xx reply, no connection) or `PermanentMailError` (a 5xx
+reply) with the server's words.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import datetime as dt
-import email.policy
 import logging
 import os
-import re
 import secrets
 import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import email_validator
-
+from shared.mail.messages import message_bytes, recipients_of
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
-
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class InvalidEmail(ValueError):
-    """An email address that cannot be used as a recipient or sender."""
-
-
-def validate_email(address: str) -> str:
-    """Return the normalized form of `address`, or raise InvalidEmail with a reason a person can read.
-
-    Only the syntax is checked (no DNS lookup). Control characters (CR, LF, tabs...) are refused outright, so
-    an address can never carry an extra header into a message.
-    """
-    if not isinstance(address, str):
-        raise InvalidEmail("the email address must be text")
-    if _CONTROL_CHARACTERS.search(address):
-        raise InvalidEmail(f"{address!r} is not a valid email address: it contains a line break or control character")
-    candidate = address.strip()
-    if not candidate:
-        raise InvalidEmail("the email address is empty")
-    try:
-        result = email_validator.validate_email(candidate, check_deliverability=False)
-    except email_validator.EmailNotValidError as exc:
-        raise InvalidEmail(f"{candidate!r} is not a valid email address: {exc}") from None
-    return str(result.normalized)
-
-
-class InvalidMessage(ValueError):
-    """A message that cannot be built safely (a line break in the subject, a bad attachment name...)."""
 
 
 class MailError(Exception):
@@ -77,98 +46,6 @@ class TransientMailError(MailError):
 
 class PermanentMailError(MailError):
     """Do not try again: an SMTP 5xx reply (no such user, message refused...)."""
-
-
-Attachment = tuple[str, bytes, str]
-
-
-def _refuse_line_breaks(value: str, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidMessage(f"the {what} must be text")
-    if _CONTROL_CHARACTERS.search(value.replace("\t", " ")):
-        raise InvalidMessage(f"the {what} may not contain line breaks or control characters: {value!r}")
-    return value
-
-
-def _sender() -> str:
-    """The From address of `EDOCTA_FROM_EMAIL` (a bare address or `Name <address>`); `localhost` is allowed."""
-    configured = _refuse_line_breaks(get_settings().from_email, "sender (EDOCTA_FROM_EMAIL)")
-    name, address = parseaddr(configured)
-    if "@" not in address:
-        raise InvalidMessage(f"EDOCTA_FROM_EMAIL is not an email address: {configured!r}")
-    return formataddr((name, address)) if name else address
-
-
-def build_message(
-    *,
-    to: str | Sequence[str],
-    subject: str,
-    text: str,
-    html: str | None = None,
-    attachments: Iterable[Attachment] = (),
-    reply_to: str | None = None,
-) -> EmailMessage:
-    """An email from `EDOCTA_FROM_EMAIL`: a plain-text body, optionally an HTML alternative, and attachments
-    given as `(filename, data, "maintype/subtype")`.
-
-    Every address is validated and the subject and file names may not hold line breaks, so no header can be
-    injected. Raises InvalidEmail or InvalidMessage, building nothing.
-    """
-    recipients = [to] if isinstance(to, str) else list(to)
-    if not recipients:
-        raise InvalidMessage("a message needs at least one recipient")
-    recipients = [validate_email(address) for address in recipients]
-    subject = _refuse_line_breaks(subject, "subject").strip()
-    if not subject:
-        raise InvalidMessage("the subject is empty")
-    sender = _sender()
-    files: list[tuple[str, bytes, str, str]] = []
-    for filename, data, content_type in attachments:
-        _refuse_line_breaks(filename, "attachment file name")
-        if not filename.strip() or "/" in filename or "\\" in filename:
-            raise InvalidMessage(f"bad attachment file name: {filename!r}")
-        maintype, slash, subtype = content_type.partition("/")
-        if not slash or not re.fullmatch(r"[\w.+-]+", maintype) or not re.fullmatch(r"[\w.+-]+", subtype):
-            raise InvalidMessage(f"bad attachment content type: {content_type!r}")
-        if not isinstance(data, bytes | bytearray):
-            raise InvalidMessage(f"attachment {filename!r} must be bytes")
-        files.append((filename, bytes(data), maintype, subtype))
-
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    if reply_to:
-        message["Reply-To"] = validate_email(reply_to)
-    message["Subject"] = subject
-    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    domain = parseaddr(sender)[1].rpartition("@")[2]
-    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    message["Message-ID"] = make_msgid(domain=domain or "localhost")
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, cte="quoted-printable")
-    if html is not None:
-        message.add_alternative(html, subtype="html", cte="quoted-printable")
-    for filename, data, maintype, subtype in files:
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return message
-
-
-def _needs_smtputf8(message: EmailMessage) -> bool:
-    return any(not str(message.get(name, "")).isascii() for name in ("From", "To", "Cc", "Reply-To"))
-
-
-def message_bytes(message: EmailMessage) -> bytes:
-    """The message as written to a file (RFC 6532 UTF-8 headers only when an address needs them)."""
-    if _needs_smtputf8(message):
-        return message.as_bytes(policy=email.policy.default.clone(utf8=True))
-    return message.as_bytes()
-
-
-def _recipients(message: EmailMessage) -> str:
-    return ", ".join(str(message.get(name)) for name in ("To", "Cc") if message.get(name))
-
-
-# --- backends ----------------------------------------------------------------------------------------------
 
 
 class MailBackend(Protocol):
@@ -313,7 +190,7 @@ class SMTPBackend:
     def send(self, message: EmailMessage) -> None:
         """Deliver `message` or raise TransientMailError / PermanentMailError (with the server's reply)."""
         message_id = message.get("Message-ID", "")
-        recipients = _recipients(message)
+        recipients = recipients_of(message)
         try:
             refused = self._deliver(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -375,7 +252,7 @@ class OutboxFolderBackend:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-        log.info("mail written to=%s message-id=%s file=%s", _recipients(message), message.get("Message-ID"), name)
+        log.info("mail written to=%s message-id=%s file=%s", recipients_of(message), message.get("Message-ID"), name)
 
 
 def get_mail_backend() -> MailBackend:

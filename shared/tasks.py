@@ -1,4 +1,4 @@
-"""Starting background work by task name, without importing the worker.
+"""Starting background work by task name (`shared.vocab.Task`), without importing the worker.
 
 The web app, the command line and beat start tasks through `send_task`; only the worker imports the task
 code. The broker comes from the settings: Redis when `EDOCTA_REDIS_URL` is set, otherwise kombu's filesystem
@@ -15,25 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue as KombuQueue
 
-from shared import task_names
 from shared.settings import Settings, get_settings
-
-DEFAULT_QUEUE = "celery"
-QUEUES = (DEFAULT_QUEUE, task_names.QUEUE_RENDER, task_names.QUEUE_RENDER_LARGE, task_names.QUEUE_MAIL)
+from shared.vocab import QUEUES, Queue, Task
 
 # Hard time limits (seconds) per task; the soft limit is a little shorter, so a task can give up cleanly.
-HARD_TIME_LIMITS = {
-    task_names.START_RUN: 600,
-    task_names.SCHEDULED_TICK: 600,
-    task_names.PROCESS_ACCOUNT: 300,
-    task_names.SEND_EMAIL: 120,
-    task_names.SWEEP_OUTBOX: 300,
-    task_names.RENDER_ON_DEMAND: 1200,
-    task_names.SEND_INVITATION: 120,
-    task_names.SEND_PASSWORD_RESET: 120,
-    task_names.SEND_PASSWORD_CHANGED: 120,
+HARD_TIME_LIMITS: dict[str, int] = {
+    Task.START_RUN: 600,
+    Task.SCHEDULED_TICK: 600,
+    Task.PROCESS_ACCOUNT: 300,
+    Task.SEND_EMAIL: 120,
+    Task.SWEEP_OUTBOX: 300,
+    Task.RENDER_ON_DEMAND: 1200,
+    Task.SEND_INVITATION: 120,
+    Task.SEND_PASSWORD_RESET: 120,
+    Task.SEND_PASSWORD_CHANGED: 120,
 }
 # A statement on the large-statement queue may take this long (thousands of lines of PDF).
 LARGE_RENDER_HARD_LIMIT = 1800
@@ -43,13 +40,13 @@ LONGEST_HARD_LIMIT = max([*HARD_TIME_LIMITS.values(), LARGE_RENDER_HARD_LIMIT])
 VISIBILITY_TIMEOUT = LONGEST_HARD_LIMIT * 2
 
 TASK_ROUTES = {
-    task_names.PROCESS_ACCOUNT: {"queue": task_names.QUEUE_RENDER},
-    task_names.RENDER_ON_DEMAND: {"queue": task_names.QUEUE_RENDER},
-    task_names.SEND_EMAIL: {"queue": task_names.QUEUE_MAIL},
-    "edocta.accounts.*": {"queue": task_names.QUEUE_MAIL},
-    task_names.START_RUN: {"queue": DEFAULT_QUEUE},
-    task_names.SCHEDULED_TICK: {"queue": DEFAULT_QUEUE},
-    task_names.SWEEP_OUTBOX: {"queue": DEFAULT_QUEUE},
+    Task.PROCESS_ACCOUNT: {"queue": Queue.RENDER},
+    Task.RENDER_ON_DEMAND: {"queue": Queue.RENDER},
+    Task.SEND_EMAIL: {"queue": Queue.MAIL},
+    "edocta.accounts.*": {"queue": Queue.MAIL},
+    Task.START_RUN: {"queue": Queue.DEFAULT},
+    Task.SCHEDULED_TICK: {"queue": Queue.DEFAULT},
+    Task.SWEEP_OUTBOX: {"queue": Queue.DEFAULT},
 }
 
 
@@ -74,8 +71,8 @@ def celery_config(settings: Settings | None = None) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "event_serializer": "json",
-        "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": Queue.DEFAULT,
+        "task_queues": [KombuQueue(name, routing_key=name) for name in QUEUES],
         "task_routes": TASK_ROUTES,
         "task_ignore_result": True,
         "timezone": settings.timezone,
@@ -126,7 +123,7 @@ def send_task(
     queue: str | None = None,
     **options: Any,
 ) -> str:
-    """Enqueue task `name` (see shared/task_names.py) and return its id.
+    """Enqueue task `name` (a `shared.vocab.Task`) and return its id.
 
     Arguments must be JSON: ids, ISO dates, short strings. `queue` overrides the route by name; other options
     (countdown, time_limit, soft_time_limit) go to Celery as they are.

@@ -3,8 +3,8 @@
 Both write the CSV files of contract §1 (`companies.csv`, `customers.csv`, `accounts.csv`, `open_items.csv`,
 `users.csv`) into a folder, deterministically for a given seed and anchor date.
 
-    python -m shared.demo_data FOLDER [--customers 200] [--seed 7] [--anchor 2026-11-29]
-    python -m shared.demo_data FOLDER --bench --customers 2000 --items-per-customer 100
+    python -m shared.cli.demo_data FOLDER [--customers 200] [--seed 7] [--anchor 2026-11-29]
+    python -m shared.cli.demo_data FOLDER --bench --customers 2000 --items-per-customer 100
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
+
+from shared.ingest.columns import SPECS
 
 COMPANIES = (
     (
@@ -101,41 +103,19 @@ _US_CUSTOMERS = (
     "Border Builders & Sons",
 )
 _TERMS = ((30, "30 días"), (45, "45 días"), (60, "60 días"), (15, "15 días"), (0, "Contado"))
-_HEADERS = {
-    "companies": ("company_code", "name", "tax_id", "address", "currency"),
-    "customers": (
-        "customer_number",
-        "name",
-        "tax_id",
-        "address",
-        "statement_emails",
-        "language",
-        "statement_formats",
-    ),
-    "accounts": ("company_code", "customer_number", "credit_limit", "currency", "payment_terms"),
-    "open_items": (
-        "company_code",
-        "customer_number",
-        "document_number",
-        "document_type",
-        "reference",
-        "document_date",
-        "due_date",
-        "amount",
-        "currency",
-        "cleared_on",
-    ),
-    "users": ("username", "email", "full_name", "role", "customers", "language"),
-}
 
 
 def _write_csv(folder: Path, kind: str, rows: Iterable[Sequence[object]]) -> None:
+    """One import file: the header of every column the file may have (`SPECS`), then the rows, which give the
+    columns in that order (the optional ones at the end may be left out)."""
+    header = [column.name for column in SPECS[kind].columns]
     path = folder / f"{kind}.csv"
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(_HEADERS[kind])
-        writer.writerows(rows)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([*row, *[""] * (len(header) - len(row))])
     tmp.replace(path)
 
 

@@ -10,7 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-RULES = ("monthly", "semimonthly", "weekly", "daily")
+from shared.vocab import ScheduleRule
+
+RULES = tuple(ScheduleRule)
 
 
 class UnknownRule(ValueError):
@@ -23,18 +25,18 @@ def last_day_of_previous_month(day: dt.date) -> dt.date:
 
 def cutoff_for(rule: str, run_date: dt.date) -> dt.date | None:
     """The cut-off a run of `rule` starting on `run_date` (a local date) covers, or None if none is due."""
-    if rule == "monthly":
+    if rule == ScheduleRule.MONTHLY:
         return last_day_of_previous_month(run_date) if run_date.day == 1 else None
-    if rule == "semimonthly":
+    if rule == ScheduleRule.SEMIMONTHLY:
         if run_date.day == 1:
             return last_day_of_previous_month(run_date)
         if run_date.day == 16:
             return run_date.replace(day=15)
         return None
-    if rule == "weekly":
+    if rule == ScheduleRule.WEEKLY:
         # Monday's run covers the week that ended on Sunday.
         return run_date - dt.timedelta(days=1) if run_date.weekday() == 0 else None
-    if rule == "daily":
+    if rule == ScheduleRule.DAILY:
         return run_date - dt.timedelta(days=1)
     raise UnknownRule(f"unknown schedule {rule!r}; expected one of {', '.join(RULES)}")
 

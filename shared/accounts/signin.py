@@ -1,0 +1,166 @@
+"""Signing in and changing the password.
+
+A sign-in costs the same two hash checks whether the user exists, is disabled, or not; a temporary password
+opens a session that must change the password first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from shared.accounts.audit import audit
+from shared.accounts.passwords import (
+    CURRENT_FIELD,
+    MAX_PASSWORD_INPUT,
+    MISSING_CURRENT,
+    NEW_FIELD,
+    WRONG_CURRENT,
+    AccountError,
+    PasswordRejected,
+    hash_password,
+    needs_rehash,
+    normalize,
+    password_problems,
+    verify_password,
+)
+from shared.accounts.temporary import live_temporary_passwords, void_temporary_passwords
+from shared.clock import utcnow
+from shared.models import TemporaryPassword, User
+from shared.tasks import send_task
+from shared.vocab import Task
+
+log = logging.getLogger("edocta.accounts")
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A successful sign-in. `must_change` when a temporary password was used (then only the change is allowed)."""
+
+    user_id: int
+    username: str
+    password_version: int
+    must_change: bool
+    temporary_password_id: int | None = None
+
+
+def find_user(session: Session, username: str) -> User | None:
+    username = username.strip()
+    if not username or len(username) > 150:
+        return None
+    return session.scalar(select(User).options(undefer(User.password_hash)).where(User.username == username))
+
+
+def authenticate(
+    session: Session, username: str, password: str, *, ip: str = "", now: dt.datetime | None = None
+) -> SignIn | None:
+    """Check a user ID and password (personal or temporary). None for every kind of failure.
+
+    Always two Argon2 checks (the personal password and the newest live temporary one, or a dummy hash in their
+    place), so an unknown or disabled user costs the same time as a known one. Using a temporary password marks
+    it used: it signs in once, into a session that must change the password.
+    """
+    now = now or utcnow()
+    if len(password) > MAX_PASSWORD_INPUT or not password:
+        audit(session, "sign_in_refused", username=username, ip=ip, detail="reason=unusable password")
+        return None
+    user = find_user(session, username)
+    active = user is not None and user.is_active
+    personal_hash = user.password_hash if active and user is not None else None
+    temporary = live_temporary_passwords(session, user.id, now)[:1] if active and user is not None else []
+    personal_ok = verify_password(personal_hash, password)
+    temporary_ok = verify_password(temporary[0].password_hash if temporary else None, password)
+    if user is None or not active:
+        reason = "unknown user" if user is None else "user disabled"
+        audit(session, "sign_in_refused", username=username, ip=ip, detail=f"reason={reason}")
+        return None
+    if personal_ok:
+        if personal_hash and needs_rehash(personal_hash):
+            user.password_hash = hash_password(password)
+        audit(session, "sign_in", username=user.username, ip=ip)
+        return SignIn(user.id, user.username, user.password_version, must_change=False)
+    if temporary_ok:
+        temporary[0].used_at = now
+        audit(session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({temporary[0].purpose})")
+        return SignIn(
+            user.id, user.username, user.password_version, must_change=True, temporary_password_id=temporary[0].id
+        )
+    audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=wrong password")
+    return None
+
+
+# --- password change ----------------------------------------------------------------------------------------
+
+
+def change_password(
+    session: Session,
+    user_id: int,
+    current: str,
+    new: str,
+    confirm: str,
+    *,
+    temporary_password_id: int | None = None,
+    ip: str = "",
+    now: dt.datetime | None = None,
+) -> int:
+    """Replace a user's password; returns the new `password_version` (older sessions end with it).
+
+    `current` is the personal password, or, for a session opened with a temporary password
+    (`temporary_password_id`), that temporary password. The new password is checked before anything is hashed.
+    Raises PasswordRejected with the problems per field. The caller sends the "password changed" email after
+    the commit (`notify_password_changed`).
+    """
+    now = now or utcnow()
+    user = session.scalar(select(User).options(undefer(User.password_hash)).where(User.id == user_id))
+    if user is None or not user.is_active:
+        raise AccountError("unknown user")
+    problems = password_problems(new, confirm, username=user.username)
+    if not current:
+        problems.setdefault(CURRENT_FIELD, MISSING_CURRENT)
+    if problems:
+        audit(session, "password_change_refused", username=user.username, ip=ip, detail=",".join(sorted(problems)))
+        raise PasswordRejected(problems)
+    if temporary_password_id is not None:
+        temporary = session.get(TemporaryPassword, temporary_password_id)
+        current_ok = (
+            temporary is not None
+            and temporary.user_id == user.id
+            and temporary.voided_at is None
+            and temporary.expires_at > now
+            and verify_password(temporary.password_hash, current)
+        )
+    else:
+        current_ok = verify_password(user.password_hash, current)
+    if not current_ok:
+        audit(session, "password_change_refused", username=user.username, ip=ip, detail="current_password")
+        raise PasswordRejected({CURRENT_FIELD: WRONG_CURRENT})
+    if normalize(new) == normalize(current):
+        message = (
+            "La nueva contraseña debe ser distinta de la temporal."
+            if temporary_password_id is not None
+            else "La nueva contraseña debe ser distinta de la actual."
+        )
+        raise PasswordRejected({NEW_FIELD: message})
+    user.password_hash = hash_password(new)
+    user.password_version = (user.password_version or 0) + 1
+    user.password_changed_at = now
+    void_temporary_passwords(session, user.id, now)
+    if temporary_password_id is not None:
+        temporary = session.get(TemporaryPassword, temporary_password_id)
+        if temporary is not None and temporary.used_at is None:
+            temporary.used_at = now
+    audit(session, "password_changed", username=user.username, ip=ip)
+    session.flush()
+    return user.password_version
+
+
+def notify_password_changed(user_id: int) -> None:
+    """Ask a worker to tell the user by email that the password changed (call after the commit)."""
+    try:
+        send_task(Task.SEND_PASSWORD_CHANGED, args=[user_id])
+    except Exception:  # the change itself is done; a lost notice is logged, never fatal
+        log.exception("could not enqueue the password-changed email for user %s", user_id)

@@ -1,0 +1,71 @@
+"""`edocta db upgrade`, `edocta import` and `edocta statement`: the schema, the ERP's data, one statement."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from shared.cli.base import UserError, parse_date
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (Alembic)."""
+    from shared.migrate import upgrade
+
+    upgrade()
+    click.echo("database is up to date")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--replace-open-items", is_flag=True, help="Open items become a snapshot per company in the file.")
+def import_command(path: Path, replace_open_items: bool) -> None:
+    """Load ERP exports: a folder of CSV files or one XLSX workbook (contract §1)."""
+    from shared.ingest import ImportFailed, import_path
+
+    try:
+        report = import_path(path, replace_open_items=replace_open_items)
+    except ImportFailed as failure:
+        for error in failure.errors:
+            click.echo(error, err=True)
+        click.echo(f"import failed: {len(failure.errors)} error(s), nothing was written", err=True)
+        sys.exit(2)
+    for line in report.lines():
+        click.echo(line)
+    for note in report.notes:
+        click.echo(note, err=True)
+
+
+@click.command("statement")
+@click.argument("company")
+@click.argument("customer")
+@click.option("--cutoff", required=True, help="Cut-off date, YYYY-MM-DD.")
+@click.option("--format", "fmt", type=click.Choice(["json", "html", "xlsx", "pdf"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
+def statement_command(company: str, customer: str, cutoff: str, fmt: str, output: Path | None) -> None:
+    """One statement, to stdout or a file (contract §3)."""
+    from shared.db import session_scope
+    from shared.render import render_statement
+    from shared.statements import StatementNotFound, load_statement
+
+    cutoff_date = parse_date(cutoff, "--cutoff")
+    try:
+        with session_scope() as session:
+            statement = load_statement(session, company, customer, cutoff_date)
+    except StatementNotFound:
+        raise UserError(f"no statement for company {company!r} and customer {customer!r}") from None
+    data = render_statement(statement, fmt)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,26 @@
+"""The data model, by concern: master data (companies, customers, accounts, open items), users (grants,
+temporary passwords, audit) and runs (runs, run accounts, the email outbox). Every table is re-exported here."""
+
+from shared.clock import utcnow
+from shared.models.base import AwareDateTime, Base, Money
+from shared.models.master import Account, Company, Customer, OpenItem
+from shared.models.runs import OutboxEmail, RunAccount, StatementRun
+from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "AwareDateTime",
+    "Base",
+    "Company",
+    "Customer",
+    "Money",
+    "OpenItem",
+    "OutboxEmail",
+    "RunAccount",
+    "StatementRun",
+    "TemporaryPassword",
+    "User",
+    "UserCustomer",
+    "utcnow",
+]

@@ -1,0 +1,82 @@
+"""ERP master data: companies, customers, their accounts, and the open items (contract section 1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.models.base import Base, Money
+from shared.vocab import DEFAULT_LANGUAGE, DEFAULT_SCHEDULE
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    currency: Mapped[str] = mapped_column(String(3), default="MXN")
+    # Which cut-off rule the scheduled runs use for this company (beat_schedule.py).
+    schedule: Mapped[str] = mapped_column(String(16), default=DEFAULT_SCHEDULE)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    # Validated addresses, stored `;`-joined in the order given.
+    statement_emails: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(2), default=DEFAULT_LANGUAGE)
+    statement_formats: Mapped[str] = mapped_column(String(16), default="pdf;xlsx")
+
+    @property
+    def recipients(self) -> list[str]:
+        return [e for e in self.statement_emails.split(";") if e]
+
+    @property
+    def formats(self) -> list[str]:
+        return [f for f in self.statement_formats.split(";") if f]
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("company_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    credit_limit: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_terms: Mapped[str] = mapped_column(String(64), default="")
+
+    company: Mapped[Company] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class OpenItem(Base):
+    __tablename__ = "open_items"
+    __table_args__ = (
+        UniqueConstraint("company_id", "document_number"),
+        Index("ix_open_items_company_customer", "company_id", "customer_id", "document_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    document_number: Mapped[str] = mapped_column(String(64))
+    document_type: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    document_date: Mapped[dt.date] = mapped_column(Date)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    cleared_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)

@@ -1,0 +1,91 @@
+"""The mailing runs' records: runs, each account's part in a run, and the statement-email outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.clock import utcnow
+from shared.models.base import AwareDateTime, Base
+from shared.models.master import Account, Company, Customer
+from shared.vocab import DEFAULT_LANGUAGE, AccountStatus, EmailStatus, RunStatus, Trigger
+
+
+class StatementRun(Base):
+    """One mailing run at a cut-off (from beat, the CLI or an admin)."""
+
+    __tablename__ = "statement_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique: a schedule tick (or a CLI run) delivered twice creates one run.
+    run_key: Mapped[str] = mapped_column(String(128), unique=True)
+    cutoff: Mapped[dt.date] = mapped_column(Date)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16), default=Trigger.CLI)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    accounts: Mapped[int] = mapped_column(Integer, default=0)
+    rendered: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    no_recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+    company: Mapped[Company | None] = relationship()
+
+
+class RunAccount(Base):
+    """One account's part of a run: nothing is dropped silently, each ends in a recorded state."""
+
+    __tablename__ = "run_accounts"
+    __table_args__ = (UniqueConstraint("run_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.PENDING)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    rendered: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class OutboxEmail(Base):
+    """One statement email to one recipient. The unique key forbids a second email for the same statement."""
+
+    __tablename__ = "outbox_emails"
+    __table_args__ = (
+        UniqueConstraint("company_id", "customer_id", "cutoff", "recipient"),
+        Index("ix_outbox_emails_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("statement_runs.id", ondelete="SET NULL"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    cutoff: Mapped[dt.date] = mapped_column(Date)
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(2), default=DEFAULT_LANGUAGE)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    # Store keys of the files to attach, and the summary figures for the body.
+    attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=EmailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Each admin resend is an explicit new generation of the same row.
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    lease_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+    first_queued_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, onupdate=utcnow)
+
+    company: Mapped[Company] = relationship()
+    customer: Mapped[Customer] = relationship()

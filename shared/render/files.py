@@ -1,0 +1,69 @@
+"""Statement files: the format dispatch, content types and the server-chosen file names."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from shared.statements import Statement
+from shared.vocab import Format
+
+FORMATS = tuple(Format)
+
+
+CONTENT_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+FILENAME_PREFIX = "estado-de-cuenta"
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _filename_part(value: str) -> str:
+    """Codes are free text: keep letters, digits, dot, dash, underscore; nothing can climb out of a folder."""
+    cleaned = _UNSAFE_IN_FILENAME.sub("-", value).strip("-.")
+    return cleaned or "x"
+
+
+def statement_filename(statement: Statement, fmt: str) -> str:
+    """The server-chosen file name: `estado-de-cuenta_1000_100001_2026-11-30.pdf` (company, customer, cut-off)."""
+    if fmt not in CONTENT_TYPES:
+        raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return (
+        "_".join(
+            (
+                FILENAME_PREFIX,
+                _filename_part(statement.company.code),
+                _filename_part(statement.customer.code),
+                statement.cutoff.isoformat(),
+            )
+        )
+        + f".{fmt}"
+    )
+
+
+def render_json(statement: Statement) -> bytes:
+    """The contract §3 document, UTF-8, indented, with a final newline."""
+    return (json.dumps(statement.to_json(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def render_statement(statement: Statement, fmt: str) -> bytes:
+    """The statement as a file of format `fmt` (json, html, xlsx, pdf), in the statement's language."""
+    if fmt == "json":
+        return render_json(statement)
+    if fmt == "html":
+        from shared.render.html import render_html
+
+        return render_html(statement).encode("utf-8")
+    if fmt == "xlsx":
+        from shared.render.xlsx import render_xlsx
+
+        return render_xlsx(statement)
+    if fmt == "pdf":
+        from shared.render.pdf import render_pdf
+
+        return render_pdf(statement)
+    raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,180 @@
+"""Statement files in the store: rendered once per data version, whoever asks first.
+
+A file is looked up in the statement store by its statement's fingerprint and rendered only on a miss: by the
+run's account task (`ensure_rendered`), in the portal's request for JSON and small XLSX files
+(`render_into_store`), or by a worker asked through `request_render` (`render_on_demand`) for PDFs and large
+files, so no request waits on a long render. A small marker file per requested file, shared by every web
+process, keeps the portal from asking again while a worker is on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.db import session_scope
+from shared.render.files import render_statement
+from shared.settings import get_settings
+from shared.statements import Statement, StatementNotFound, load_statement
+from shared.store import StatementStore, StoreKey, get_store
+from shared.tasks import send_task
+from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
+
+log = logging.getLogger(__name__)
+
+# A render requested from the portal is not requested again while younger than this (seconds); after that,
+# a still missing file is requested again (the first message may have been lost with a broker restart).
+RENDER_REQUEST_TTL = 120.0
+
+
+@dataclass(frozen=True)
+class StoredStatement:
+    statement: Statement
+    keys: list[StoreKey]
+    rendered: int  # how many files had to be rendered (0 when the store had them all)
+
+
+def ensure_rendered(
+    statement: Statement, formats: Sequence[str], store: StatementStore | None = None
+) -> StoredStatement:
+    """Render `statement` in each format into the store, unless the store already holds that data."""
+    store = store or get_store()
+    keys: list[StoreKey] = []
+    rendered = 0
+    for fmt in formats:
+        key = StoreKey.for_statement(statement, fmt)
+        if store.get(key) is None:
+            started = time.perf_counter()
+            data = render_statement(statement, fmt)
+            elapsed = time.perf_counter() - started
+            store.put(key, data)
+            rendered += 1
+            log.info("rendered %s in %.3f s", key.as_string(), elapsed)
+        keys.append(key)
+    return StoredStatement(statement, keys, rendered)
+
+
+def render_on_demand(company: str, customer: str, cutoff: dt.date, fmt: str, language: str) -> StoreKey | None:
+    """Render one statement file into the store unless it is there; returns its key (None: no such statement)."""
+    with session_scope() as session:
+        try:
+            statement = load_statement(session, company, customer, cutoff)
+        except StatementNotFound:
+            log.warning("on-demand render: no statement %s/%s", company, customer)
+            return None
+    stored = ensure_rendered(statement.in_language(language), [fmt])
+    return stored.keys[0]
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """How a file missing from the store is produced: `inline` (now, in the request) or by a worker."""
+
+    inline: bool
+    queue: str
+
+
+def is_large(statement: Statement) -> bool:
+    return len(statement.lines) > LARGE_STATEMENT_LINES
+
+
+def render_plan(statement: Statement, fmt: str) -> RenderPlan:
+    """JSON and small XLSX are rendered in the request; PDF and large XLSX by a worker."""
+    queue = Queue.RENDER_LARGE if is_large(statement) else Queue.RENDER
+    if fmt == "json":
+        return RenderPlan(inline=True, queue=queue)
+    if fmt == "xlsx" and not is_large(statement):
+        return RenderPlan(inline=True, queue=queue)
+    return RenderPlan(inline=False, queue=queue)
+
+
+def _store_key(statement: Statement, fmt: str) -> StoreKey:
+    # Files are always in the customer's language (like the emails), so the run's files are reused here.
+    return StoreKey.for_statement(statement, fmt)
+
+
+def stored_file(statement: Statement, fmt: str) -> bytes | None:
+    """The stored file of this statement's data in `fmt`, or None."""
+    return get_store().read(_store_key(statement, fmt))
+
+
+def is_stored(statement: Statement, fmt: str) -> bool:
+    return get_store().get(_store_key(statement, fmt)) is not None
+
+
+def render_into_store(statement: Statement, fmt: str) -> bytes:
+    """Render `fmt` (in the customer's language) and keep it in the store; returns the bytes."""
+    data = render_statement(statement, fmt)
+    get_store().put(_store_key(statement, fmt), data)
+    _clear_request_marker(statement, fmt)
+    return data
+
+
+def _request_marker(statement: Statement, fmt: str) -> Path:
+    """A small file saying "a worker was asked for this file at <mtime>" (shared by every web process)."""
+    digest = hashlib.sha256(_store_key(statement, fmt).as_string().encode()).hexdigest()[:40]
+    return get_settings().store_dir / ".requested" / f"{digest}.{fmt}"
+
+
+def _clear_request_marker(statement: Statement, fmt: str) -> None:
+    with contextlib.suppress(OSError):
+        _request_marker(statement, fmt).unlink()
+
+
+def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bool:
+    """Ask a worker to render this file into the store, unless it was asked recently (every process shares the
+    marker). Returns True when a task was sent."""
+    marker = _request_marker(statement, fmt)
+    now = time.time()
+    if not force:
+        try:
+            if now - marker.stat().st_mtime < RENDER_REQUEST_TTL:
+                return False
+        except OSError:
+            pass
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    temporary = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+    temporary.write_text(dt.datetime.now(dt.UTC).isoformat())
+    os.replace(temporary, marker)
+    plan = render_plan(statement, fmt)
+    try:
+        send_task(
+            Task.RENDER_ON_DEMAND,
+            kwargs={
+                "company": statement.company.code,
+                "customer": statement.customer.code,
+                "cutoff": statement.cutoff.isoformat(),
+                "fmt": fmt,
+                "language": statement.language,
+            },
+            queue=plan.queue,
+        )
+    except BaseException:
+        # Not queued: the next request must ask again instead of waiting for a message that was never sent.
+        _clear_request_marker(statement, fmt)
+        raise
+    log.info(
+        "on-demand render requested: %s/%s/%s.%s (%d lines, queue %s)",
+        statement.company.code,
+        statement.customer.code,
+        statement.cutoff.isoformat(),
+        fmt,
+        len(statement.lines),
+        plan.queue,
+    )
+    return True
+
+
+def render_requested_at(statement: Statement, fmt: str) -> dt.datetime | None:
+    """When a worker was last asked for this file (None if not pending)."""
+    try:
+        return dt.datetime.fromtimestamp(_request_marker(statement, fmt).stat().st_mtime, dt.UTC)
+    except OSError:
+        return None

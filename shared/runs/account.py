@@ -1,0 +1,141 @@
+"""One account of a run: compute its statement, render the files the store lacks, and queue its emails.
+
+Each account task ends the account in a recorded state: `skipped` (no lines), `no_recipients` (rendered and
+stored, reported), `done` (its emails are queued in the outbox in the same transaction), or `failed` (with the
+error). The task is idempotent: only a pending account is processed, by a conditional update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.db import session_scope
+from shared.mail import enqueue_sends, queue_statement_emails
+from shared.models import Account, Company, Customer, RunAccount, StatementRun
+from shared.render import StoredStatement, ensure_rendered
+from shared.runs.progress import refresh_run_if_settled
+from shared.statements import statement_for
+from shared.store import StoreKey, get_store
+from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, AccountStatus, Outcome
+
+
+@dataclass(frozen=True)
+class AccountOutcome:
+    run_account_id: int
+    status: str  # done | skipped | no_recipients | failed | already_done
+    rendered: int = 0
+    emails: int = 0
+
+
+def process_account(run_account_id: int) -> AccountOutcome:
+    """Compute, render (when the store lacks it) and queue the emails of one account of a run. Idempotent.
+
+    When the store already holds every file (a second run at the same cut-off), the whole account is one
+    short transaction; otherwise the files are rendered outside any transaction, then recorded.
+    """
+    store = get_store()
+    new_ids: list[int] = []
+    with session_scope() as session:
+        found = session.execute(
+            select(RunAccount.status, StatementRun.id, StatementRun.cutoff, Company, Customer, Account)
+            .join(StatementRun, StatementRun.id == RunAccount.run_id)
+            .join(Account, Account.id == RunAccount.account_id)
+            .join(Company, Company.id == Account.company_id)
+            .join(Customer, Customer.id == Account.customer_id)
+            .where(RunAccount.id == run_account_id)
+        ).first()
+        if found is None or found[0] != AccountStatus.PENDING:
+            return AccountOutcome(run_account_id, Outcome.ALREADY_DONE)
+        _, run_id, cutoff, company, customer, account = found
+        work = _AccountWork(
+            run_account_id=run_account_id,
+            run_id=run_id,
+            company_id=company.id,
+            customer_id=customer.id,
+            cutoff=cutoff,
+            recipients=customer.recipients,
+            language=customer.language or DEFAULT_LANGUAGE,
+        )
+        formats = customer.formats or list(EMAILED_FORMATS)
+        statement = statement_for(session, company, customer, account, cutoff).in_language(work.language)
+        stored: StoredStatement | None = None
+        if not statement.has_lines:
+            marked = _mark_account(session, run_account_id, AccountStatus.SKIPPED, statement.fingerprint, 0)
+            outcome = AccountOutcome(run_account_id, AccountStatus.SKIPPED if marked else Outcome.ALREADY_DONE)
+        else:
+            keys = [StoreKey.for_statement(statement, fmt) for fmt in formats]
+            if all(store.get(key) is not None for key in keys):
+                stored = StoredStatement(statement, keys, 0)
+                outcome, new_ids = _record_account(session, work, stored)
+    if statement.has_lines and stored is None:
+        stored = ensure_rendered(statement, formats, store)
+        with session_scope() as session:
+            outcome, new_ids = _record_account(session, work, stored)
+    enqueue_sends(new_ids)
+    if not new_ids:  # new emails are pending: the run cannot be settled yet
+        refresh_run_if_settled(run_id)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _AccountWork:
+    run_account_id: int
+    run_id: int
+    company_id: int
+    customer_id: int
+    cutoff: dt.date
+    recipients: list[str]
+    language: str
+
+
+def _record_account(session: Session, work: _AccountWork, stored: StoredStatement) -> tuple[AccountOutcome, list[int]]:
+    """Mark the account done (or without recipients) and queue its emails, in the caller's transaction."""
+    status = AccountStatus.DONE if work.recipients else AccountStatus.NO_RECIPIENTS
+    fingerprint = stored.statement.fingerprint
+    if not _mark_account(session, work.run_account_id, status, fingerprint, stored.rendered):
+        return AccountOutcome(work.run_account_id, Outcome.ALREADY_DONE, stored.rendered), []
+    new_ids = queue_statement_emails(
+        session,
+        run_id=work.run_id,
+        company_id=work.company_id,
+        customer_id=work.customer_id,
+        cutoff=work.cutoff,
+        recipients=work.recipients,
+        language=work.language,
+        stored=stored,
+    )
+    return AccountOutcome(work.run_account_id, status, stored.rendered, len(new_ids)), new_ids
+
+
+def _mark_account(
+    session: Session, run_account_id: int, status: str, fingerprint: str, rendered: int, error: str = ""
+) -> bool:
+    result = session.execute(
+        update(RunAccount)
+        .where(RunAccount.id == run_account_id, RunAccount.status == AccountStatus.PENDING)
+        .values(status=status, fingerprint=fingerprint, rendered=rendered, error=error, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _finish_account(
+    run_id: int, run_account_id: int, status: str, fingerprint: str, rendered: int = 0, error: str = ""
+) -> AccountOutcome:
+    with session_scope() as session:
+        marked = _mark_account(session, run_account_id, status, fingerprint, rendered, error)
+    refresh_run_if_settled(run_id)
+    return AccountOutcome(run_account_id, status if marked else Outcome.ALREADY_DONE, rendered)
+
+
+def fail_account(run_account_id: int, error: str) -> None:
+    """Record that an account could not be processed (bad data, a renderer error), so the run can finish."""
+    with session_scope() as session:
+        run_id = session.scalar(select(RunAccount.run_id).where(RunAccount.id == run_account_id))
+    if run_id is not None:
+        _finish_account(run_id, run_account_id, AccountStatus.FAILED, "", error=error[:2000])

@@ -1,0 +1,233 @@
+"""A run's progress, counted from its rows: accounts by state and emails by state.
+
+The counters are derived from the `RunAccount` rows and from the outbox rows of the run, so they are right
+whatever order workers finish in; a run is done when no account is pending and none of its emails is pending
+or being sent, and `failed` when any account or email failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.db import session_scope
+from shared.models import Company, OutboxEmail, RunAccount, StatementRun
+from shared.vocab import AccountStatus, EmailStatus, RunStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    id: int
+    run_key: str
+    cutoff: dt.date
+    company_code: str | None
+    trigger: str
+    status: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    accounts: int
+    accounts_pending: int
+    rendered: int
+    emails: int
+    emails_pending: int
+    sent: int
+    failed: int
+    failed_accounts: int
+    skipped: int
+    no_recipients: int
+
+    @property
+    def processed(self) -> int:
+        return self.accounts - self.accounts_pending
+
+    @property
+    def finished(self) -> bool:
+        return self.status != RunStatus.RUNNING
+
+    @property
+    def fraction(self) -> float:
+        """Progress between 0 and 1: accounts processed and emails finished, over all of them."""
+        total = self.accounts + self.emails
+        if total == 0:
+            return 1.0
+        return (self.processed + self.emails - self.emails_pending) / total
+
+    @property
+    def company(self) -> str:
+        return self.company_code or "all"
+
+
+def _counts(session: Session, run_id: int) -> dict[str, int]:
+    counts = {
+        "accounts": 0,
+        "accounts_pending": 0,
+        "rendered": 0,
+        "skipped": 0,
+        "no_recipients": 0,
+        "failed_accounts": 0,
+        "emails": 0,
+        "emails_pending": 0,
+        "sent": 0,
+        "failed_emails": 0,
+    }
+    for status, number, rendered in session.execute(
+        select(RunAccount.status, func.count(), func.coalesce(func.sum(RunAccount.rendered), 0))
+        .where(RunAccount.run_id == run_id)
+        .group_by(RunAccount.status)
+    ):
+        counts["accounts"] += number
+        counts["rendered"] += int(rendered)
+        if status == AccountStatus.PENDING:
+            counts["accounts_pending"] += number
+        elif status == AccountStatus.SKIPPED:
+            counts["skipped"] += number
+        elif status == AccountStatus.NO_RECIPIENTS:
+            counts["no_recipients"] += number
+        elif status == AccountStatus.FAILED:
+            counts["failed_accounts"] += number
+    for status, number in session.execute(
+        select(OutboxEmail.status, func.count()).where(OutboxEmail.run_id == run_id).group_by(OutboxEmail.status)
+    ):
+        counts["emails"] += number
+        if status in (EmailStatus.PENDING, EmailStatus.SENDING):
+            counts["emails_pending"] += number
+        elif status == EmailStatus.SENT:
+            counts["sent"] += number
+        elif status == EmailStatus.FAILED:
+            counts["failed_emails"] += number
+    return counts
+
+
+def _status_for(counts: dict[str, int]) -> str:
+    if counts["accounts_pending"] or counts["emails_pending"]:
+        return RunStatus.RUNNING
+    if counts["failed_emails"] or counts["failed_accounts"]:
+        return RunStatus.FAILED
+    return RunStatus.DONE
+
+
+def _progress(run: StatementRun, company_code: str | None, counts: dict[str, int]) -> RunProgress:
+    return RunProgress(
+        id=run.id,
+        run_key=run.run_key,
+        cutoff=run.cutoff,
+        company_code=company_code,
+        trigger=run.trigger,
+        status=_status_for(counts),
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        accounts=counts["accounts"],
+        accounts_pending=counts["accounts_pending"],
+        rendered=counts["rendered"],
+        emails=counts["emails"],
+        emails_pending=counts["emails_pending"],
+        sent=counts["sent"],
+        failed=counts["failed_emails"] + counts["failed_accounts"],
+        failed_accounts=counts["failed_accounts"],
+        skipped=counts["skipped"],
+        no_recipients=counts["no_recipients"],
+    )
+
+
+def refresh_run(run_id: int) -> RunProgress | None:
+    """Recount a run from its rows and store the counters and status (done when nothing is pending)."""
+    with session_scope() as session:
+        # Take the run's row lock first: refreshes queue up, so the last one counts every committed change.
+        locked = session.execute(
+            update(StatementRun)
+            .where(StatementRun.id == run_id)
+            .values(status=StatementRun.status)
+            .execution_options(synchronize_session=False)
+        )
+        if locked.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        run = session.get(StatementRun, run_id)
+        assert run is not None
+        counts = _counts(session, run_id)
+        status = _status_for(counts)
+        finished_at = run.finished_at
+        if status != RunStatus.RUNNING and (run.status == RunStatus.RUNNING or finished_at is None):
+            finished_at = utcnow()
+        elif status == RunStatus.RUNNING:
+            finished_at = None
+        session.execute(
+            update(StatementRun)
+            .where(StatementRun.id == run_id)
+            .values(
+                status=status,
+                finished_at=finished_at,
+                accounts=counts["accounts"],
+                rendered=counts["rendered"],
+                sent=counts["sent"],
+                failed=counts["failed_emails"] + counts["failed_accounts"],
+                skipped=counts["skipped"],
+                no_recipients=counts["no_recipients"],
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if status != RunStatus.RUNNING and run.status == RunStatus.RUNNING:
+            log.info("run %s finished: %s", run_id, status)
+        company_code = (
+            session.scalar(select(Company.code).where(Company.id == run.company_id)) if run.company_id else None
+        )
+        session.expire(run)
+        run = session.get(StatementRun, run_id)
+        assert run is not None
+        return _progress(run, company_code, counts)
+
+
+def refresh_run_if_settled(run_id: int) -> RunProgress | None:
+    """Refresh the run when nothing of it is pending any more (called after each account and email).
+
+    Each caller checks after its own commit, so the last one to finish sees everything and closes the run;
+    the live views count from the rows anyway, and the sweeper refreshes running runs too.
+    """
+    with session_scope() as session:
+        pending = session.scalar(
+            select(RunAccount.id)
+            .where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING)
+            .limit(1)
+        ) or session.scalar(
+            select(OutboxEmail.id)
+            .where(OutboxEmail.run_id == run_id, OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING]))
+            .limit(1)
+        )
+    if pending is not None:
+        return None
+    return refresh_run(run_id)
+
+
+def reopen_run(run_id: int) -> None:
+    """A resend adds work to a finished run: count it as running again until that email is settled."""
+    refresh_run(run_id)
+
+
+def run_progress(session: Session, run_id: int) -> RunProgress | None:
+    """The live progress of one run (counted from its rows now)."""
+    row = session.execute(
+        select(StatementRun, Company.code)
+        .outerjoin(Company, Company.id == StatementRun.company_id)
+        .where(StatementRun.id == run_id)
+    ).first()
+    if row is None:
+        return None
+    run, company_code = row
+    return _progress(run, company_code, _counts(session, run_id))
+
+
+def list_runs(session: Session, limit: int = 20) -> list[RunProgress]:
+    """The most recent runs, newest first, with live counters (for the ops page and `edocta runs`)."""
+    rows = session.execute(
+        select(StatementRun, Company.code)
+        .outerjoin(Company, Company.id == StatementRun.company_id)
+        .order_by(StatementRun.id.desc())
+        .limit(limit)
+    ).all()
+    return [_progress(run, company_code, _counts(session, run.id)) for run, company_code in rows]

@@ -1,0 +1,186 @@
+"""Starting runs: a run record plus one `RunAccount` row per account in scope, committed before any task is
+enqueued (one task per account, by id), from the command line, an admin, or the schedule's tick."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.clock import today, utcnow
+from shared.db import session_scope
+from shared.models import Account, Company, OpenItem, RunAccount, StatementRun
+from shared.runs.schedule import due_runs
+from shared.settings import get_settings
+from shared.statements import open_at
+from shared.tasks import LARGE_RENDER_HARD_LIMIT, send_task
+from shared.vocab import LARGE_STATEMENT_LINES, AccountStatus, Queue, RunStatus, ScheduleRule, Task, Trigger
+
+log = logging.getLogger(__name__)
+
+
+class RunError(ValueError):
+    """A run that cannot start (unknown company, a cut-off in the future)."""
+
+
+# --- starting runs ----------------------------------------------------------------------------------------
+
+
+def start_run(cutoff: dt.date, *, company_code: str | None = None, trigger: str = Trigger.CLI) -> int:
+    """Start a run for every account (or one company's) at `cutoff`; returns the run id.
+
+    Each call is a new run (its key is unique); a run at a cut-off that was already mailed sends nothing new.
+    """
+    if cutoff > today():
+        raise RunError(f"the cut-off {cutoff.isoformat()} is in the future")
+    company_ids: list[int] | None = None
+    company_id: int | None = None
+    if company_code is not None:
+        with session_scope() as session:
+            company_id = session.scalar(select(Company.id).where(Company.code == company_code))
+        if company_id is None:
+            raise RunError(f"no company {company_code!r}")
+        company_ids = [company_id]
+    run_id, _ = create_run(
+        cutoff,
+        run_key=f"{trigger}:{uuid.uuid4().hex}",
+        trigger=trigger,
+        company_ids=company_ids,
+        company_id=company_id,
+    )
+    return run_id
+
+
+def create_run(
+    cutoff: dt.date,
+    *,
+    run_key: str,
+    trigger: str,
+    company_ids: list[int] | None,
+    company_id: int | None = None,
+) -> tuple[int, bool]:
+    """Create the run and its accounts in one transaction, then enqueue one task per account.
+
+    Returns (run id, created). When a run with `run_key` exists already, nothing is created or enqueued.
+    """
+    try:
+        with session_scope() as session:
+            run = StatementRun(run_key=run_key, cutoff=cutoff, company_id=company_id, trigger=trigger)
+            session.add(run)
+            session.flush()
+            account_query = select(Account.id)
+            if company_ids is not None:
+                account_query = account_query.where(Account.company_id.in_(company_ids))
+            account_ids = list(session.scalars(account_query.order_by(Account.id)))
+            now = utcnow()
+            if account_ids:
+                session.execute(
+                    insert(RunAccount),
+                    [
+                        {
+                            "run_id": run.id,
+                            "account_id": account_id,
+                            "status": AccountStatus.PENDING,
+                            "fingerprint": "",
+                            "rendered": 0,
+                            "error": "",
+                            "updated_at": now,
+                        }
+                        for account_id in account_ids
+                    ],
+                )
+            run.accounts = len(account_ids)
+            if not account_ids:
+                run.status = RunStatus.DONE
+                run.finished_at = now
+            run_id = run.id
+    except IntegrityError:
+        with session_scope() as session:
+            existing = session.scalar(select(StatementRun.id).where(StatementRun.run_key == run_key))
+        if existing is None:
+            raise
+        log.info("run %s already exists (%s): nothing started", existing, run_key)
+        return existing, False
+    log.info("run %s (%s) created for cut-off %s with %s accounts", run_id, run_key, cutoff, len(account_ids))
+    enqueue_run_accounts(run_id)
+    return run_id, True
+
+
+def _large_accounts(session: Session, cutoff: dt.date, account_ids: list[int] | None = None) -> set[int]:
+    """Accounts whose statement at `cutoff` has more than LARGE_STATEMENT_LINES lines."""
+    query = (
+        select(Account.id)
+        .join(OpenItem, (OpenItem.company_id == Account.company_id) & (OpenItem.customer_id == Account.customer_id))
+        .where(open_at(cutoff))
+        .group_by(Account.id)
+        .having(func.count(OpenItem.id) > LARGE_STATEMENT_LINES)
+    )
+    if account_ids is not None:
+        query = query.where(Account.id.in_(account_ids))
+    return set(session.scalars(query))
+
+
+def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) -> int:
+    """Enqueue the account tasks of a run (all its pending accounts, or these); returns how many."""
+    with session_scope() as session:
+        run = session.get(StatementRun, run_id)
+        if run is None:
+            return 0
+        query = select(RunAccount.id, RunAccount.account_id).where(
+            RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING
+        )
+        if run_account_ids is not None:
+            query = query.where(RunAccount.id.in_(run_account_ids))
+        pairs = session.execute(query.order_by(RunAccount.id)).all()
+        large = _large_accounts(session, run.cutoff, [a for _, a in pairs] if run_account_ids is not None else None)
+    for run_account_id, account_id in pairs:
+        if account_id in large:
+            send_task(
+                Task.PROCESS_ACCOUNT,
+                (run_account_id,),
+                queue=Queue.RENDER_LARGE,
+                time_limit=LARGE_RENDER_HARD_LIMIT,
+                soft_time_limit=LARGE_RENDER_HARD_LIMIT - 60,
+            )
+        else:
+            send_task(Task.PROCESS_ACCOUNT, (run_account_id,))
+    return len(pairs)
+
+
+def scheduled_tick(moment: dt.datetime | None = None) -> list[int]:
+    """The beat tick: start the runs due now (one per due rule with companies on it); returns their ids.
+
+    Safe to deliver twice: each run's key (`scheduled:<rule>:<cut-off>`) is unique.
+    """
+    moment = moment or utcnow()
+    settings = get_settings()
+    started = []
+    for due in due_runs(moment, settings.timezone):
+        with session_scope() as session:
+            company_ids = list(session.scalars(select(Company.id).where(_follows_rule(due.rule))))
+        if not company_ids:
+            continue
+        run_id, created = create_run(
+            due.cutoff,
+            run_key=due.run_key,
+            trigger=Trigger.SCHEDULE,
+            company_ids=company_ids,
+            company_id=company_ids[0] if len(company_ids) == 1 else None,
+        )
+        if created:
+            started.append(run_id)
+    return started
+
+
+def _follows_rule(rule: str) -> ColumnElement[bool]:
+    if rule == ScheduleRule.MONTHLY:  # the default, also for an empty or unknown schedule
+        return or_(
+            Company.schedule == ScheduleRule.MONTHLY,
+            Company.schedule.is_(None),
+            Company.schedule.not_in(list(ScheduleRule)),
+        )
+    return Company.schedule == rule

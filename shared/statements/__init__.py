@@ -1,0 +1,56 @@
+"""Statements: the rules of contract section 2 (`rules`), the `Statement` value (`values`), the loaders by code
+(`loading`) and, scoped to a portal user's grants, what that user may see (`access`, `lines`)."""
+
+from shared.statements.access import (
+    PortalUserLike,
+    can_see,
+    companies_for_customer,
+    load_visible_statement,
+    visible_customer,
+    visible_customer_clause,
+    visible_customers,
+)
+from shared.statements.lines import SORT_COLUMNS, filter_lines, line_order, sort_lines
+from shared.statements.loading import StatementNotFound, load_statement, open_items_at, statement_for
+from shared.statements.rules import build_statement, is_open_at, open_at
+from shared.statements.values import (
+    BUCKETS,
+    CENTS,
+    CurrencyTotals,
+    ItemRow,
+    Party,
+    Statement,
+    StatementLine,
+    bucket_for,
+    money,
+)
+
+__all__ = [
+    "BUCKETS",
+    "CENTS",
+    "SORT_COLUMNS",
+    "CurrencyTotals",
+    "ItemRow",
+    "Party",
+    "PortalUserLike",
+    "Statement",
+    "StatementLine",
+    "StatementNotFound",
+    "bucket_for",
+    "build_statement",
+    "can_see",
+    "companies_for_customer",
+    "filter_lines",
+    "is_open_at",
+    "line_order",
+    "load_statement",
+    "load_visible_statement",
+    "money",
+    "open_at",
+    "open_items_at",
+    "sort_lines",
+    "statement_for",
+    "visible_customer",
+    "visible_customer_clause",
+    "visible_customers",
+]

@@ -1,0 +1,173 @@
+"""The `Statement` value every renderer draws from (contract section 3), and the small values inside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from shared.vocab import DEFAULT_LANGUAGE
+
+BUCKETS = ("current", "1-30", "31-60", "61-90", "91-120", "120+")
+CENTS = Decimal("0.01")
+# Bump when a renderer's output changes, so stored files made by older code are not reused.
+RENDER_VERSION = "1"
+
+
+def money(value: Decimal) -> str:
+    """Exactly two decimals, as the contract's JSON writes amounts."""
+    return str(value.quantize(CENTS))
+
+
+def bucket_for(days_overdue: int) -> str:
+    """The aging bucket of a line by its days overdue (contract section 2)."""
+    if days_overdue <= 0:
+        return "current"
+    if days_overdue <= 30:
+        return "1-30"
+    if days_overdue <= 60:
+        return "31-60"
+    if days_overdue <= 90:
+        return "61-90"
+    if days_overdue <= 120:
+        return "91-120"
+    return "120+"
+
+
+@dataclass(frozen=True)
+class Party:
+    code: str
+    name: str
+    tax_id: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    document_number: str
+    document_type: str
+    reference: str
+    document_date: dt.date
+    due_date: dt.date
+    days_overdue: int
+    amount: Decimal
+    currency: str
+
+    @property
+    def bucket(self) -> str:
+        return bucket_for(self.days_overdue)
+
+
+@dataclass(frozen=True)
+class CurrencyTotals:
+    total: Decimal
+    overdue: Decimal
+    not_due: Decimal
+    aging: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """The fields of an open item the rules read (an `OpenItem`, or any row with these attributes)."""
+
+    document_number: str
+    document_type: str
+    reference: str
+    document_date: dt.date
+    due_date: dt.date
+    amount: Decimal
+    currency: str
+    cleared_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One customer's open-item statement at one company and cut-off, in the language it is rendered in.
+
+    Equal statements hash alike (the lines and the figures are compared), so a statement can key a cache.
+    """
+
+    company: Party
+    customer: Party
+    cutoff: dt.date
+    currency: str
+    credit_limit: Decimal | None
+    available_credit: Decimal | None
+    totals: dict[str, CurrencyTotals]
+    lines: list[StatementLine]
+    language: str = DEFAULT_LANGUAGE
+    payment_terms: str = ""
+
+    def __hash__(self) -> int:
+        return hash((self.company, self.customer, self.cutoff, self.credit_limit, self.language, tuple(self.lines)))
+
+    @property
+    def has_lines(self) -> bool:
+        return bool(self.lines)
+
+    def in_language(self, language: str) -> Statement:
+        """The same statement, to be rendered in another language (its fingerprint follows the language)."""
+        if self.language == language:
+            return self
+        return Statement(
+            company=self.company,
+            customer=self.customer,
+            cutoff=self.cutoff,
+            currency=self.currency,
+            credit_limit=self.credit_limit,
+            available_credit=self.available_credit,
+            totals=self.totals,
+            lines=self.lines,
+            language=language,
+            payment_terms=self.payment_terms,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract section 3 document."""
+        return {
+            "company": {"code": self.company.code, "name": self.company.name, "tax_id": self.company.tax_id},
+            "customer": {"number": self.customer.code, "name": self.customer.name, "tax_id": self.customer.tax_id},
+            "cutoff": self.cutoff.isoformat(),
+            "currency": self.currency,
+            "credit_limit": None if self.credit_limit is None else money(self.credit_limit),
+            "available_credit": None if self.available_credit is None else money(self.available_credit),
+            "totals": {
+                currency: {
+                    "total": money(t.total),
+                    "overdue": money(t.overdue),
+                    "not_due": money(t.not_due),
+                    "aging": {bucket: money(t.aging[bucket]) for bucket in BUCKETS},
+                }
+                for currency, t in self.totals.items()
+            },
+            "lines": [
+                {
+                    "document_number": line.document_number,
+                    "document_type": line.document_type,
+                    "reference": line.reference,
+                    "document_date": line.document_date.isoformat(),
+                    "due_date": line.due_date.isoformat(),
+                    "days_overdue": line.days_overdue,
+                    "amount": money(line.amount),
+                    "currency": line.currency,
+                }
+                for line in self.lines
+            ],
+        }
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
+        document = self.to_json()
+        document["_render"] = {
+            "version": RENDER_VERSION,
+            "language": self.language,
+            "company_address": self.company.address,
+            "customer_address": self.customer.address,
+            "payment_terms": self.payment_terms,
+        }
+        return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

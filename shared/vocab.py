@@ -1,0 +1,147 @@
+"""The words edocta's code shares: states, languages, formats, document types, roles, task and queue names.
+
+Each is a `StrEnum`, so a member is also its stored text (`RunStatus.DONE == "done"`): the database, the JSON
+and the task messages keep plain strings. This module imports nothing but the standard library, so the
+schedule (`beat_schedule.py`) and every layer above can read it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Language(StrEnum):
+    ES = "es"
+    EN = "en"
+
+
+DEFAULT_LANGUAGE = Language.ES
+LANGUAGES = tuple(Language)
+
+
+class Format(StrEnum):
+    """The formats a statement renders to."""
+
+    JSON = "json"
+    HTML = "html"
+    XLSX = "xlsx"
+    PDF = "pdf"
+
+
+# What a statement email may attach (`Customer.statement_formats`), in the order they are attached.
+EMAILED_FORMATS = (Format.PDF, Format.XLSX)
+# What a portal user downloads from the statement page (the page itself is HTML).
+DOWNLOAD_FORMATS = (Format.JSON, Format.XLSX, Format.PDF)
+
+
+class DocumentType(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+    DEBIT_NOTE = "debit_note"
+    PAYMENT = "payment"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+# Staff and admins see every customer; customer users only those granted to them.
+SEES_ALL_CUSTOMERS = (Role.STAFF, Role.ADMIN)
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class TemporaryPurpose(StrEnum):
+    """Why a temporary password was issued (its lifetime follows)."""
+
+    INVITATION = "invitation"
+    RESET = "reset"
+
+
+class ScheduleRule(StrEnum):
+    """Which cut-off rule a company's scheduled runs follow (`Company.schedule`)."""
+
+    MONTHLY = "monthly"
+    SEMIMONTHLY = "semimonthly"
+    WEEKLY = "weekly"
+    DAILY = "daily"
+
+
+DEFAULT_SCHEDULE = ScheduleRule.MONTHLY
+
+
+class Trigger(StrEnum):
+    """Who started a run."""
+
+    CLI = "cli"
+    SCHEDULE = "schedule"
+    ADMIN = "admin"
+    DEMO = "demo"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class AccountStatus(StrEnum):
+    """Where one account of a run ended (`RunAccount.status`)."""
+
+    PENDING = "pending"
+    DONE = "done"  # its emails are queued in the outbox
+    SKIPPED = "skipped"  # nothing to send: no lines
+    NO_RECIPIENTS = "no_recipients"  # rendered and stored, reported
+    FAILED = "failed"
+
+
+class EmailStatus(StrEnum):
+    """An outbox row's state (`OutboxEmail.status`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    """What one call of an idempotent task did, besides the states above."""
+
+    ALREADY_DONE = "already_done"  # another delivery of the same task did the work
+    NOT_CLAIMED = "not_claimed"  # the email was not due, or another worker holds it
+    RETRY = "retry"  # a temporary failure: tried again later
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Task(StrEnum):
+    """Task names: the web, the command line and beat start work by these names only (`send_task`)."""
+
+    START_RUN = "edocta.runs.start"
+    SCHEDULED_TICK = "edocta.runs.scheduled_tick"
+    PROCESS_ACCOUNT = "edocta.runs.process_account"
+    SEND_EMAIL = "edocta.mail.send_statement_email"
+    SWEEP_OUTBOX = "edocta.mail.sweep_outbox"
+    RENDER_ON_DEMAND = "edocta.render.on_demand"
+    # Account emails: the web only enqueues these, so its answer never depends on whether the user exists.
+    SEND_INVITATION = "edocta.accounts.send_invitation"  # args: user_id
+    SEND_PASSWORD_RESET = "edocta.accounts.send_password_reset"  # noqa: S105 (a task name) args: username as typed
+    SEND_PASSWORD_CHANGED = "edocta.accounts.send_password_changed"  # noqa: S105 (a task name) args: user_id
+
+
+class Queue(StrEnum):
+    DEFAULT = "celery"  # runs, the schedule tick, the sweeper
+    RENDER = "render"  # one task per account of a run
+    RENDER_LARGE = "render_large"  # statements over LARGE_STATEMENT_LINES lines (a worker with a memory cap)
+    MAIL = "mail"
+
+
+QUEUES = tuple(Queue)
+# Statements with more lines than this render on the large-statement queue.
+LARGE_STATEMENT_LINES = 1000
