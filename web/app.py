@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
@@ -34,6 +33,7 @@ from web.security import (
     PasswordChangeRequired,
     SignInRequired,
     is_file_request,
+    optional_user,
     session_config,
     session_guard,
 )
@@ -209,11 +209,11 @@ def _broker_answers() -> bool:
     return os.access(folder, os.W_OK)
 
 
-@get("/healthz", name="healthz", opt={PUBLIC: True}, skip_session=True, exclude_from_csrf=True)
-async def healthz() -> Response[dict[str, str]]:
+@get("/healthz", name="healthz", opt={PUBLIC: True}, skip_session=True, exclude_from_csrf=True, sync_to_thread=True)
+def healthz() -> Response[dict[str, str]]:
     """200 when the database and the broker answer, 503 otherwise."""
-    database = await anyio.to_thread.run_sync(_database_answers)
-    broker = await anyio.to_thread.run_sync(_broker_answers)
+    database = _database_answers()
+    broker = _broker_answers()
     if database and broker:
         return Response({"status": "ok"}, status_code=200)
     return Response(
@@ -222,11 +222,9 @@ async def healthz() -> Response[dict[str, str]]:
     )
 
 
-@get("/", name="home", opt={PUBLIC: True})
-async def home(request: Request[Any, Any, Any]) -> Redirect:
-    from web.security import load_current_user
-
-    user = await load_current_user(request)
+@get("/", name="home", opt={PUBLIC: True}, sync_to_thread=False)
+def home(request: Request[Any, Any, Any]) -> Redirect:
+    user = optional_user(request)  # loaded by the app's guard
     if user is None:
         return Redirect(path="/login", status_code=303)
     return Redirect(path="/password/change" if user.must_change_password else "/statements", status_code=303)
@@ -254,14 +252,21 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         path="/static", directories=[STATIC_DIR, STATEMENT_STATIC_DIR], opt={PUBLIC: True}, name="static"
     )
     return Litestar(
+        # One router for every page: handlers that share a path (GET and POST /users) are then registered with the
+        # app once each. Registered one by one, a sync handler sharing its path would be wrapped for its thread twice.
         route_handlers=[
-            healthz,
-            home,
-            static_router,
-            *auth.route_handlers,
-            *users.route_handlers,
-            *statements.route_handlers,
-            *ops.route_handlers,
+            Router(
+                path="/",
+                route_handlers=[
+                    healthz,
+                    home,
+                    static_router,
+                    *auth.route_handlers,
+                    *users.route_handlers,
+                    *statements.route_handlers,
+                    *ops.route_handlers,
+                ],
+            )
         ],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],

@@ -7,10 +7,9 @@ worker (`SEND_PASSWORD_RESET`), the page always says the same.
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -38,9 +37,9 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 SIGN_IN_FAILED = "Usuario o contraseña incorrectos."
 
 
-def sleep(seconds: float) -> Any:
+def sleep(seconds: float) -> None:
     """The wait before checking a throttled sign-in (tests replace it to record the delays)."""
-    return asyncio.sleep(seconds)
+    time.sleep(seconds)
 
 
 def _field(form: dict[str, Any], name: str) -> str:
@@ -81,8 +80,8 @@ def _login_page(request: Request[Any, Any, Any], *, username: str = "", error: s
     )
 
 
-@get("/login", name="login", opt={PUBLIC: True})
-async def login_form(request: Request[Any, Any, Any]) -> Template | Redirect:
+@get("/login", name="login", opt={PUBLIC: True}, sync_to_thread=False)
+def login_form(request: Request[Any, Any, Any]) -> Template | Redirect:
     user = optional_user(request)
     if user is not None and not user.must_change_password:
         return Redirect(path="/statements", status_code=303)
@@ -94,8 +93,8 @@ def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | No
         return accounts.authenticate(session, username, password, ip=ip)
 
 
-@post("/login", name="login_submit", opt={PUBLIC: True})
-async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+@post("/login", name="login_submit", opt={PUBLIC: True}, sync_to_thread=True)
+def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
     username = _field(data, "username").strip()
     password = _field(data, "password")
     if not username or not password:
@@ -107,14 +106,14 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template 
         )
     ip = _client_ip(request)
     throttle = _throttle(request)
-    delay = await anyio.to_thread.run_sync(throttle.attempt, username, ip)
+    delay = throttle.attempt(username, ip)
     if delay > 0:
-        await sleep(delay)
-    result = await anyio.to_thread.run_sync(_authenticate, username, password, ip)
+        sleep(delay)
+    result = _authenticate(username, password, ip)
     if result is None:
-        await anyio.to_thread.run_sync(throttle.failed, username, ip)
+        throttle.failed(username, ip)
         return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401)
-    await anyio.to_thread.run_sync(throttle.succeeded, username)
+    throttle.succeeded(username)
     start_session(
         request,
         user_id=result.user_id,
@@ -127,14 +126,12 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template 
     return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303)
 
 
-@post("/logout", name="logout", opt={PUBLIC: True})
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
+@post("/logout", name="logout", opt={PUBLIC: True}, sync_to_thread=True)
+def logout(request: Request[Any, Any, Any]) -> Redirect:
     user = optional_user(request)
     end_session(request)
     if user is not None:
-        await anyio.to_thread.run_sync(
-            lambda: accounts.record_event("sign_out", username=user.username, ip=_client_ip(request))
-        )
+        accounts.record_event("sign_out", username=user.username, ip=_client_ip(request))
         _flash(request, "Cerraste sesión.")
     return Redirect(path="/login", status_code=303)
 
@@ -153,8 +150,8 @@ def _change_page(
     )
 
 
-@get("/password/change", name="password_change", opt={DURING_FORCED_CHANGE: True})
-async def password_change_form(request: Request[Any, Any, Any]) -> Template:
+@get("/password/change", name="password_change", opt={DURING_FORCED_CHANGE: True}, sync_to_thread=False)
+def password_change_form(request: Request[Any, Any, Any]) -> Template:
     return _change_page(request)
 
 
@@ -171,16 +168,16 @@ def _change_password(user_id: int, form: dict[str, str], temporary_id: int | Non
         )
 
 
-@post("/password/change", name="password_change_submit", opt={DURING_FORCED_CHANGE: True})
-async def password_change_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+@post("/password/change", name="password_change_submit", opt={DURING_FORCED_CHANGE: True}, sync_to_thread=True)
+def password_change_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
     user = current_user(request)
     form = {name: _field(data, name) for name in ("current_password", "new_password", "confirm_password")}
     temporary_id = temporary_password_id(request)
     try:
-        version = await anyio.to_thread.run_sync(_change_password, user.id, form, temporary_id, _client_ip(request))
+        version = _change_password(user.id, form, temporary_id, _client_ip(request))
     except accounts.PasswordRejected as rejected:
         return _change_page(request, errors=rejected.errors, status=400)
-    await anyio.to_thread.run_sync(accounts.notify_password_changed, user.id)
+    accounts.notify_password_changed(user.id)
     if user.must_change_password:
         # The seed manual's flow: the user is activated and starts again at the sign-in page.
         end_session(request)
@@ -190,16 +187,16 @@ async def password_change_submit(request: Request[Any, Any, Any], data: Form) ->
     return Redirect(path="/statements", status_code=303)
 
 
-@get("/password/activated", name="password_activated", opt={PUBLIC: True})
-async def password_activated() -> Template:
+@get("/password/activated", name="password_activated", opt={PUBLIC: True}, sync_to_thread=False)
+def password_activated() -> Template:
     return Template(template_name="auth/activated.html.j2")
 
 
 # --- forgotten password -------------------------------------------------------------------------------------
 
 
-@get("/password/forgot", name="password_forgot", opt={PUBLIC: True})
-async def password_forgot_form() -> Template:
+@get("/password/forgot", name="password_forgot", opt={PUBLIC: True}, sync_to_thread=False)
+def password_forgot_form() -> Template:
     return Template(template_name="auth/forgot.html.j2", context={"username": "", "error": ""})
 
 
@@ -212,8 +209,8 @@ def _request_reset(username: str, ip: str, throttle: LoginThrottle) -> None:
         send_task(Task.SEND_PASSWORD_RESET, args=[username])
 
 
-@post("/password/forgot", name="password_forgot_submit", opt={PUBLIC: True})
-async def password_forgot_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+@post("/password/forgot", name="password_forgot_submit", opt={PUBLIC: True}, sync_to_thread=True)
+def password_forgot_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
     username = _field(data, "username").strip()
     if not username:
         return Template(
@@ -222,12 +219,12 @@ async def password_forgot_submit(request: Request[Any, Any, Any], data: Form) ->
             status_code=400,
         )
     if len(username) <= 150:
-        await anyio.to_thread.run_sync(_request_reset, username, _client_ip(request), _throttle(request))
+        _request_reset(username, _client_ip(request), _throttle(request))
     return Redirect(path="/password/forgot/sent", status_code=303)
 
 
-@get("/password/forgot/sent", name="password_forgot_sent", opt={PUBLIC: True})
-async def password_forgot_sent() -> Template:
+@get("/password/forgot/sent", name="password_forgot_sent", opt={PUBLIC: True}, sync_to_thread=False)
+def password_forgot_sent() -> Template:
     return Template(template_name="auth/forgot_sent.html.j2")
 
 

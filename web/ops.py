@@ -6,11 +6,9 @@ Everything here reads from `shared.runs`, `shared.mail` and `shared.broker`; the
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -20,12 +18,14 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from shared.broker import live_workers, queue_lengths
+from shared.clock import local_minute, parse_day, today
 from shared.db import session_scope
 from shared.i18n import translate
 from shared.mail import ResendError, failed_emails
 from shared.models import Company
 from shared.runs import RunError, list_runs, resend_email, start_run
 from shared.settings import get_settings
+from shared.vocab import RunStatus, Trigger
 from web.i18n import request_language
 from web.security import current_user, requires_admin
 
@@ -84,13 +84,11 @@ UI_TRANSLATIONS_EN: dict[str, str] = {
     "{done} de {total}": "{done} of {total}",
 }
 
-RUN_STATUS_LABELS = {"running": "en curso", "done": "terminada", "failed": "con fallas"}
-
-
-def _local(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+RUN_STATUS_LABELS: dict[str, str] = {
+    RunStatus.RUNNING: "en curso",
+    RunStatus.DONE: "terminada",
+    RunStatus.FAILED: "con fallas",
+}
 
 
 @dataclass(frozen=True)
@@ -131,8 +129,8 @@ def _run_rows(session: Any) -> list[RunRow]:
                 trigger=run.trigger,
                 status=run.status,
                 status_label=RUN_STATUS_LABELS.get(run.status, run.status),
-                created=_local(run.created_at),
-                finished=_local(run.finished_at),
+                created=local_minute(run.created_at),
+                finished=local_minute(run.finished_at),
                 accounts=run.accounts,
                 processed=run.processed,
                 rendered=run.rendered,
@@ -173,10 +171,10 @@ def ops_page(request: Request[Any, Any, Any]) -> Template:
         companies = list(session.execute(select(Company.code, Company.name).order_by(Company.code)).all())
     context = {
         "runs": runs,
-        "failed": [{"email": email, "updated": _local(email.updated_at)} for email in failed],
+        "failed": [{"email": email, "updated": local_minute(email.updated_at)} for email in failed],
         "companies": companies,
         "flower_url": settings.flower_url,
-        "today": _today().isoformat(),
+        "today": today().isoformat(),
         **_broker_view(),
     }
     return Template(template_name="ops/ops.html.j2", context=context, media_type=MediaType.HTML)
@@ -211,10 +209,6 @@ class StartRunForm:
     company: str = ""
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
-
-
 @post("/ops/runs", name="ops_start_run", guards=[requires_admin], sync_to_thread=True)
 def ops_start_run(
     request: Request[Any, Any, Any],
@@ -223,16 +217,15 @@ def ops_start_run(
     """Start a statement run now at a cut-off (all companies, or one)."""
     user = current_user(request)
     language = request_language(request)
-    try:
-        cutoff = dt.date.fromisoformat((data.cutoff or "").strip())
-    except ValueError:
+    cutoff = parse_day((data.cutoff or "").strip())
+    if cutoff is None:
         flash(request, translate("Escribe la fecha de corte como AAAA-MM-DD.", language), "error")
         return Redirect(path="/ops", status_code=303)
-    if cutoff > _today():
+    if cutoff > today():
         flash(request, translate("La fecha de corte no puede ser futura.", language), "error")
         return Redirect(path="/ops", status_code=303)
     try:
-        run_id = start_run(cutoff, company_code=(data.company or "").strip() or None, trigger="admin")
+        run_id = start_run(cutoff, company_code=(data.company or "").strip() or None, trigger=Trigger.ADMIN)
     except RunError:
         flash(request, translate("No existe esa empresa.", language), "error")
         return Redirect(path="/ops", status_code=303)

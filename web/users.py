@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import selectinload
@@ -18,7 +17,7 @@ from shared import accounts
 from shared.db import session_scope
 from shared.models import User
 from shared.tasks import send_task
-from shared.vocab import LANGUAGES, Role, Task
+from shared.vocab import DEFAULT_LANGUAGE, LANGUAGES, Role, Task
 from web.i18n import request_language, translate
 from web.security import DURING_FORCED_CHANGE, current_user, requires_admin
 
@@ -47,18 +46,14 @@ def _enqueue_invitation(user_id: int) -> None:
     send_task(Task.SEND_INVITATION, args=[user_id])
 
 
-@post("/language", name="language_set", opt={DURING_FORCED_CHANGE: True})
-async def language_set(request: Request[Any, Any, Any], data: Form) -> Redirect:
+@post("/language", name="language_set", opt={DURING_FORCED_CHANGE: True}, sync_to_thread=True)
+def language_set(request: Request[Any, Any, Any], data: Form) -> Redirect:
     """The footer's language switch for a signed-in user (saved with the user)."""
     language = _field(data, "language")
     user = current_user(request)
     if language in LANGUAGES:
-
-        def save() -> None:
-            with session_scope() as session:
-                accounts.set_language(session, user.id, language)
-
-        await anyio.to_thread.run_sync(save)
+        with session_scope() as session:
+            accounts.set_language(session, user.id, language)
     referer = request.headers.get("referer", "")
     base = str(request.base_url).rstrip("/")
     target = referer[len(base) :] if referer.startswith(base + "/") else "/"
@@ -95,44 +90,40 @@ def _form_context(values: dict[str, str] | None = None, error: str = "") -> dict
     }
 
 
-@get("/users", name="users_list", guards=[requires_admin])
-async def users_list(q: str = "") -> Template:
-    rows = await anyio.to_thread.run_sync(_user_rows, q[:200])
+@get("/users", name="users_list", guards=[requires_admin], sync_to_thread=True)
+def users_list(q: FromQuery[str] = "") -> Template:
+    rows = _user_rows(q[:200])
     return Template(
         template_name="users/list.html.j2",
         context={"rows": rows, "q": q[:200], "role_labels": ROLE_LABELS, **_form_context()},
     )
 
 
-@post("/users", name="users_create", guards=[requires_admin])
-async def users_create(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+@post("/users", name="users_create", guards=[requires_admin], sync_to_thread=True)
+def users_create(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
     admin = current_user(request)
     values = {name: _field(data, name) for name in ("username", "email", "full_name", "role", "language", "customers")}
 
-    def create() -> int:
+    try:
         with session_scope() as session:
-            user = accounts.create_user(
+            user_id = accounts.create_user(
                 session,
                 username=values["username"],
                 email=values["email"],
-                role=values["role"] or "customer",
+                role=values["role"] or Role.CUSTOMER,
                 customer_numbers=_numbers(values["customers"]),
-                language=values["language"] or "es",
+                language=values["language"] or DEFAULT_LANGUAGE,
                 full_name=values["full_name"],
                 by=admin.username,
-            )
-            return user.id
-
-    try:
-        user_id = await anyio.to_thread.run_sync(create)
+            ).id
     except accounts.AccountError as error:
-        rows = await anyio.to_thread.run_sync(_user_rows, "")
+        rows = _user_rows("")
         return Template(
             template_name="users/list.html.j2",
             context={"rows": rows, "q": "", "role_labels": ROLE_LABELS, **_form_context(values, str(error))},
             status_code=400,
         )
-    await anyio.to_thread.run_sync(_enqueue_invitation, user_id)
+    _enqueue_invitation(user_id)
     _flash(request, "Usuario creado; la invitación va en camino.")
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
@@ -155,31 +146,28 @@ def _load_user(user_id: int) -> dict[str, Any]:
         }
 
 
-@get("/users/{user_id:int}", name="users_detail", guards=[requires_admin])
-async def users_detail(user_id: int) -> Template:
-    row = await anyio.to_thread.run_sync(_load_user, user_id)
+@get("/users/{user_id:int}", name="users_detail", guards=[requires_admin], sync_to_thread=True)
+def users_detail(user_id: FromPath[int]) -> Template:
+    row = _load_user(user_id)
     return Template(
         template_name="users/detail.html.j2",
         context={"row": row, "role_labels": ROLE_LABELS, "error": "", "customers_value": "; ".join(row["customers"])},
     )
 
 
-@post("/users/{user_id:int}/customers", name="users_set_customers", guards=[requires_admin])
-async def users_set_customers(request: Request[Any, Any, Any], user_id: int, data: Form) -> Template | Redirect:
+@post("/users/{user_id:int}/customers", name="users_set_customers", guards=[requires_admin], sync_to_thread=True)
+def users_set_customers(request: Request[Any, Any, Any], user_id: FromPath[int], data: Form) -> Template | Redirect:
     admin = current_user(request)
     text = _field(data, "customers")
 
-    def save() -> None:
+    try:
         with session_scope() as session:
             user = session.get(User, user_id)
             if user is None:
                 raise NotFoundException()
             accounts.set_customer_grants(session, user, _numbers(text), by=admin.username)
-
-    try:
-        await anyio.to_thread.run_sync(save)
     except accounts.AccountError as error:
-        row = await anyio.to_thread.run_sync(_load_user, user_id)
+        row = _load_user(user_id)
         return Template(
             template_name="users/detail.html.j2",
             context={"row": row, "role_labels": ROLE_LABELS, "error": str(error), "customers_value": text},
@@ -189,33 +177,26 @@ async def users_set_customers(request: Request[Any, Any, Any], user_id: int, dat
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 
-@post("/users/{user_id:int}/status", name="users_set_status", guards=[requires_admin])
-async def users_set_status(request: Request[Any, Any, Any], user_id: int, data: Form) -> Redirect:
+@post("/users/{user_id:int}/status", name="users_set_status", guards=[requires_admin], sync_to_thread=True)
+def users_set_status(request: Request[Any, Any, Any], user_id: FromPath[int], data: Form) -> Redirect:
     admin = current_user(request)
     active = _field(data, "active") == "1"
 
-    def save() -> None:
-        with session_scope() as session:
-            user = session.get(User, user_id)
-            if user is None:
-                raise NotFoundException()
-            accounts.set_user_status(session, user, active, by=admin.username)
-
-    await anyio.to_thread.run_sync(save)
+    with session_scope() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFoundException()
+        accounts.set_user_status(session, user, active, by=admin.username)
     _flash(request, "Usuario activado." if active else "Usuario desactivado.")
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 
-@post("/users/{user_id:int}/invitation", name="users_resend_invitation", guards=[requires_admin])
-async def users_resend_invitation(request: Request[Any, Any, Any], user_id: int) -> Redirect:
+@post("/users/{user_id:int}/invitation", name="users_resend_invitation", guards=[requires_admin], sync_to_thread=True)
+def users_resend_invitation(request: Request[Any, Any, Any], user_id: FromPath[int]) -> Redirect:
     admin = current_user(request)
-    row = await anyio.to_thread.run_sync(_load_user, user_id)
-    await anyio.to_thread.run_sync(_enqueue_invitation, user_id)
-    await anyio.to_thread.run_sync(
-        lambda: accounts.record_event(
-            "invitation_resend_requested", username=row["username"], detail=f"by={admin.username}"
-        )
-    )
+    row = _load_user(user_id)
+    _enqueue_invitation(user_id)
+    accounts.record_event("invitation_resend_requested", username=row["username"], detail=f"by={admin.username}")
     _flash(request, "Invitación reenviada.")
     return Redirect(path=f"/users/{user_id}", status_code=303)
 

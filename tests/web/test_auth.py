@@ -483,7 +483,7 @@ def test_failed_sign_ins_grow_the_delay_but_never_lock_the_owner_out_of_the_rese
 
     waits: list[float] = []
 
-    async def record(seconds: float) -> None:
+    def record(seconds: float) -> None:
         waits.append(seconds)
 
     monkeypatch.setattr(web.auth, "sleep", record)

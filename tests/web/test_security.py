@@ -377,7 +377,7 @@ def test_failed_sign_ins_are_counted_across_web_processes(
 
     waits: list[float] = []
 
-    async def record(seconds: float) -> None:
+    def record(seconds: float) -> None:
         waits.append(seconds)
 
     monkeypatch.setattr(web.auth, "sleep", record)

@@ -1,0 +1,186 @@
+"""The statement page and its files (JSON, XLSX, PDF).
+
+Files come from the statement store when it holds the statement's current data; otherwise JSON and small XLSX
+files are rendered in the request, and PDF (and large XLSX) files by a worker behind a "preparing your file"
+page (202, `Retry-After`) that polls `file-status` and starts the download when the file is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Template
+
+from shared import render, statements
+from shared.clock import today
+from shared.render.html import statement_context
+from shared.statements import Statement
+from web.i18n import request_language
+from web.security import FILE
+from web.statements.addresses import (
+    content_disposition,
+    file_status_url,
+    load_statement_at,
+    parse_address,
+    selector_url,
+    statement_url,
+)
+from web.statements.selector import SelectorForm, selector_response
+
+# Seconds an automated client is asked to wait before asking again for a file being prepared.
+RETRY_AFTER_SECONDS = 2
+
+
+# --- the statement page and its files -----------------------------------------------------------------------
+
+
+# The formatted statement (figures, aging, every line's texts) by its data and language: reading the same
+# statement again, searching its lines or sorting them reuses it. Only reached after the grant check; equal
+# statements (same lines, figures and parties) share one entry.
+@lru_cache(maxsize=32)
+def _statement_context(statement: Statement, language: str) -> dict[str, Any]:
+    return statement_context(statement, language=language)
+
+
+def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: str, sort: str, direction: str) -> Any:
+    language = request_language(request)
+    query = q.strip()[:200]
+    direction = "desc" if direction == "desc" else "asc"
+    sort = sort if sort in statements.SORT_COLUMNS else ""
+    context = dict(_statement_context(statement, language))
+    rows = context["lines"]
+    shown_texts: dict[int, Sequence[str]] = {
+        index: (row.type_label, row.document_date_text, row.due_date_text, row.amount_text)
+        for index, row in enumerate(rows)
+    }
+    order = statements.line_order(statement.lines, query, sort, direction, shown=shown_texts if query else None)
+    company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
+    context.update(
+        lines=[rows[index] for index in order],
+        line_count=len(order),
+        page_language=language,
+        query=query,
+        sort=sort,
+        direction=direction,
+        sort_columns=statements.SORT_COLUMNS,
+        total_lines=len(statement.lines),
+        shown_lines=len(order),
+        urls={
+            "page": statement_url(company, customer, cutoff),
+            "xlsx": statement_url(company, customer, cutoff, "xlsx"),
+            "pdf": statement_url(company, customer, cutoff, "pdf"),
+            "json": statement_url(company, customer, cutoff, "json"),
+            "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat(), action="edit"),
+        },
+    )
+    return Template(template_name="statements/statement.html.j2", context=context, media_type=MediaType.HTML)
+
+
+def _file_response(statement: Statement, fmt: str, data: bytes) -> Response[bytes]:
+    return Response(
+        content=data,
+        media_type=render.CONTENT_TYPES[fmt],
+        headers={
+            "Content-Disposition": content_disposition(render.statement_filename(statement, fmt)),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _preparing_page(statement: Statement, fmt: str) -> Template:
+    company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
+    requested = render.render_requested_at(statement, fmt)
+    return Template(
+        template_name="statements/preparing.html.j2",
+        context={
+            "statement": statement,
+            "fmt": fmt,
+            "filename": render.statement_filename(statement, fmt),
+            "requested_at": requested.isoformat() if requested else "",
+            "download_url": statement_url(company, customer, cutoff, fmt),
+            "status_url": file_status_url(company, customer, cutoff, fmt),
+            "page_url": statement_url(company, customer, cutoff),
+            "retry_after": RETRY_AFTER_SECONDS,
+        },
+        status_code=202,
+        media_type=MediaType.HTML,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def _statement_file(statement: Statement, fmt: str) -> Any:
+    if fmt == "json":
+        return _file_response(statement, fmt, render.render_statement(statement, "json"))
+    data = render.stored_file(statement, fmt)
+    if data is not None:
+        return _file_response(statement, fmt, data)
+    if render.render_plan(statement, fmt).inline:
+        return _file_response(statement, fmt, render.render_into_store(statement, fmt))
+    render.request_render(statement, fmt)
+    return _preparing_page(statement, fmt)
+
+
+@get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
+def statement_page(
+    request: Request[Any, Any, Any],
+    company: FromPath[str],
+    customer: FromPath[str],
+    cutoff: FromPath[str],
+    q: FromQuery[str] = "",
+    sort: FromQuery[str] = "",
+    direction: Annotated[str, QueryParameter(name="dir")] = "asc",
+) -> Any:
+    """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`)."""
+    address = parse_address(company, customer, cutoff)
+    statement = load_statement_at(request, address)
+    future = address.cutoff > today()
+    if address.fmt is not None:
+        if future:
+            raise NotFoundException()
+        return _statement_file(statement, address.fmt)
+    if future:
+        form = SelectorForm(
+            customer=address.customer,
+            company=address.company,
+            cutoff=address.cutoff.isoformat(),
+            errors={"cutoff": "La fecha de corte no puede ser futura."},
+        )
+        return selector_response(request, form)
+    return _statement_page(request, statement, q, sort, direction)
+
+
+@get(
+    "/statements/{company:str}/{customer:str}/{cutoff:str}/file-status",
+    name="statement_file_status",
+    sync_to_thread=True,
+    opt={FILE: True},
+)
+def statement_file_status(
+    request: Request[Any, Any, Any],
+    company: FromPath[str],
+    customer: FromPath[str],
+    cutoff: FromPath[str],
+    fmt: Annotated[str, QueryParameter(name="format")] = "pdf",
+) -> Response[dict[str, Any]]:
+    """`{"ready": true}` once the file can be downloaded from the statement's address (polled by the
+    preparing page). Asks a worker again when an earlier request seems lost."""
+    if fmt not in ("xlsx", "pdf"):
+        raise NotFoundException()
+    address = parse_address(company, customer, cutoff)
+    if address.cutoff > today():
+        raise NotFoundException()
+    statement = load_statement_at(request, address)
+    # A small XLSX is made in the request itself: its address answers with the file at once.
+    inline = render.render_plan(statement, fmt).inline
+    ready = inline or render.is_stored(statement, fmt)
+    if not ready:
+        render.request_render(statement, fmt)
+    return Response(
+        {"ready": ready, "url": statement_url(address.company, address.customer, address.cutoff, fmt)},
+        headers={"Cache-Control": "no-store"},
+    )

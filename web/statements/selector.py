@@ -1,0 +1,148 @@
+"""The statement selector: pick the customer (among the user's), the company (among the customer's) and the
+cut-off date; and its two JSON helpers for the page's script (customers as you type, a customer's companies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import MediaType, Request, Response, get
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+
+from shared import statements
+from shared.clock import parse_day, today
+from shared.db import session_scope
+from web.security import current_user
+from web.statements.addresses import statement_url
+
+CUSTOMER_CHOICES = 50
+
+
+@dataclass
+class SelectorForm:
+    query: str = ""
+    customer: str = ""
+    company: str = ""
+    cutoff: str = ""
+    errors: dict[str, str] | None = None
+
+
+def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, status_code: int = 200) -> Template:
+    """The selector page showing `form` (400 when it carries errors)."""
+    user = current_user(request)
+    errors: dict[str, str] = dict(form.errors or {})
+    with session_scope() as session:
+        only_one = statements.visible_customers(session, user, "", limit=2)
+        has_customers = bool(only_one)
+        if len(only_one) == 1 and not form.customer:
+            form.customer = only_one[0].number
+        choices = statements.visible_customers(session, user, form.query, limit=CUSTOMER_CHOICES)
+        selected = None
+        if form.customer:
+            selected = next((c for c in choices if c.number == form.customer), None)
+            if selected is None:
+                selected = statements.visible_customer(session, user, form.customer)
+                if selected is not None:
+                    choices = [selected, *choices]
+        companies = statements.companies_for_customer(session, user, selected.number) if selected else []
+    if selected is None and form.customer:
+        errors.setdefault("customer", "Elige un cliente.")
+        form.customer = ""
+    if len(companies) == 1 and form.company not in {c.code for c in companies}:
+        form.company = companies[0].code
+    context = {
+        "form": form,
+        "errors": errors,
+        "choices": choices,
+        "choices_truncated": len(choices) >= CUSTOMER_CHOICES,
+        "has_customers": has_customers,
+        "selected": selected,
+        "companies": companies,
+        "today": today().isoformat(),
+    }
+    return Template(
+        template_name="statements/selector.html.j2",
+        context=context,
+        media_type=MediaType.HTML,
+        status_code=400 if errors else status_code,
+    )
+
+
+@get("/statements", name="statements", sync_to_thread=True)
+def statement_selector(
+    request: Request[Any, Any, Any],
+    q: FromQuery[str] = "",
+    customer: FromQuery[str] = "",
+    company: FromQuery[str] = "",
+    cutoff: FromQuery[str] = "",
+    action: FromQuery[str] = "",
+) -> Template | Redirect:
+    """Pick the customer (among the user's), the company (among the customer's) and the cut-off date.
+
+    *Generar* (`action=generate`) opens the statement. So does any submission of a complete form that asks for
+    nothing else (no button named, or *Buscar* with nothing to search), as a form-filling client would send it;
+    *Buscar* with a text searches the customers; `action=edit` only shows the form filled in.
+    """
+    form = SelectorForm(
+        query=q.strip()[:100], customer=customer.strip(), company=company.strip(), cutoff=cutoff.strip()
+    )
+    complete = bool(form.customer and form.company and form.cutoff)
+    if action == "generate":
+        wants_statement = True
+    elif action == "search":
+        wants_statement = complete and not form.query
+    else:
+        wants_statement = complete and action != "edit"
+    if not form.cutoff:
+        form.cutoff = today().isoformat()
+    if not wants_statement:
+        return selector_response(request, form)
+
+    errors: dict[str, str] = {}
+    day = parse_day(form.cutoff)
+    if day is None:
+        errors["cutoff"] = "Escribe la fecha de corte como AAAA-MM-DD."
+    elif day > today():
+        errors["cutoff"] = "La fecha de corte no puede ser futura."
+    user = current_user(request)
+    with session_scope() as session:
+        if not form.customer or not statements.can_see(session, user, form.customer):
+            errors["customer"] = "Elige un cliente."
+            codes: list[str] = []
+        else:
+            codes = [c.code for c in statements.companies_for_customer(session, user, form.customer)]
+    if "customer" not in errors:
+        if not form.company and len(codes) == 1:
+            form.company = codes[0]
+        if not form.company:
+            errors["company"] = "Elige una empresa."
+        elif form.company not in codes:
+            errors["company"] = "Ese cliente no tiene cuenta en esa empresa."
+    if errors or day is None:
+        form.errors = errors
+        return selector_response(request, form)
+    return Redirect(path=statement_url(form.company, form.customer, day), status_code=303)
+
+
+@get("/statements/customers", name="statement_customers", sync_to_thread=True)
+def statement_customers(request: Request[Any, Any, Any], q: FromQuery[str] = "") -> Response[dict[str, Any]]:
+    """The selector's search box, as you type: the user's customers matching `q` (JSON)."""
+    user = current_user(request)
+    with session_scope() as session:
+        found = statements.visible_customers(session, user, q.strip()[:100], limit=CUSTOMER_CHOICES)
+    return Response(
+        {
+            "customers": [{"number": c.number, "name": c.name} for c in found],
+            "truncated": len(found) >= CUSTOMER_CHOICES,
+        }
+    )
+
+
+@get("/statements/companies", name="statement_companies", sync_to_thread=True)
+def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str] = "") -> Response[dict[str, Any]]:
+    """The companies of one of the user's customers (JSON; empty for anyone else's)."""
+    user = current_user(request)
+    with session_scope() as session:
+        companies = statements.companies_for_customer(session, user, customer.strip())
+    return Response({"companies": [{"code": c.code, "name": c.name} for c in companies]})
