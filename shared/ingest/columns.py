@@ -223,6 +223,11 @@ SPECS: dict[str, FileSpec] = {
             Column("tax_id", _limited(64)),
             Column("address", text_of),
             Column("currency", read_currency),
+            # Second release: who customers call, and how they pay (optional).
+            Column("collections_name", _limited(255)),
+            Column("collections_email", read_email),
+            Column("collections_phone", _limited(64)),
+            Column("payment_instructions", _limited(2000)),
         ),
         ("company_code",),
     ),
@@ -236,6 +241,10 @@ SPECS: dict[str, FileSpec] = {
             Column("statement_emails", read_emails),
             Column("language", read_language),
             Column("statement_formats", read_formats),
+            # Second release: this customer's own collector, instead of the company's desk (optional).
+            Column("collector_name", _limited(255)),
+            Column("collector_email", read_email),
+            Column("collector_phone", _limited(64)),
         ),
         ("customer_number",),
     ),

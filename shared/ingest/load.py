@@ -100,13 +100,24 @@ def _given(values: dict[str, Any], *, drop: tuple[str, ...], defaults: dict[str,
 # --- the files, in load order -------------------------------------------------------------------------------
 
 
-COMPANY_DEFAULTS = {"tax_id": "", "address": "", "currency": "MXN"}
+COMPANY_DEFAULTS = {
+    "tax_id": "",
+    "address": "",
+    "currency": "MXN",
+    "collections_name": "",
+    "collections_email": "",
+    "collections_phone": "",
+    "payment_instructions": "",
+}
 CUSTOMER_DEFAULTS = {
     "tax_id": "",
     "address": "",
     "statement_emails": "",
     "language": DEFAULT_LANGUAGE,
     "statement_formats": ";".join(EMAILED_FORMATS),
+    "collector_name": "",
+    "collector_email": "",
+    "collector_phone": "",
 }
 
 

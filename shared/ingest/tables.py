@@ -28,9 +28,34 @@ class Table:
     columns: tuple[str, ...]
 
 
-COMPANIES = Table(Company, ("code",), ("name", "tax_id", "address", "currency"))
+COMPANIES = Table(
+    Company,
+    ("code",),
+    (
+        "name",
+        "tax_id",
+        "address",
+        "currency",
+        "collections_name",
+        "collections_email",
+        "collections_phone",
+        "payment_instructions",
+    ),
+)
 CUSTOMERS = Table(
-    Customer, ("number",), ("name", "tax_id", "address", "statement_emails", "language", "statement_formats")
+    Customer,
+    ("number",),
+    (
+        "name",
+        "tax_id",
+        "address",
+        "statement_emails",
+        "language",
+        "statement_formats",
+        "collector_name",
+        "collector_email",
+        "collector_phone",
+    ),
 )
 ACCOUNTS = Table(Account, ("company_id", "customer_id"), ("credit_limit", "currency", "payment_terms"))
 OPEN_ITEMS = Table(

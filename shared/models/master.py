@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shared.models.base import Base, Money
+from shared.models.base import AwareDateTime, Base, Money
 from shared.vocab import DEFAULT_LANGUAGE, DEFAULT_SCHEDULE
 
 
@@ -23,6 +23,13 @@ class Company(Base):
     currency: Mapped[str] = mapped_column(String(3), default="MXN")
     # Which cut-off rule the scheduled runs use for this company (beat_schedule.py).
     schedule: Mapped[str] = mapped_column(String(16), default=DEFAULT_SCHEDULE)
+    # The collections desk customers call, and how to pay (contract section 10).
+    collections_name: Mapped[str] = mapped_column(String(255), default="")
+    collections_email: Mapped[str] = mapped_column(String(320), default="")
+    collections_phone: Mapped[str] = mapped_column(String(64), default="")
+    payment_instructions: Mapped[str] = mapped_column(Text, default="")
+    # When the last import that changed this company's data committed (statements show it as "data as of").
+    data_as_of: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
 
 
 class Customer(Base):
@@ -37,6 +44,10 @@ class Customer(Base):
     statement_emails: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(2), default=DEFAULT_LANGUAGE)
     statement_formats: Mapped[str] = mapped_column(String(16), default="pdf;xlsx")
+    # This customer's own collector, instead of the company's collections desk (any field set).
+    collector_name: Mapped[str] = mapped_column(String(255), default="")
+    collector_email: Mapped[str] = mapped_column(String(320), default="")
+    collector_phone: Mapped[str] = mapped_column(String(64), default="")
 
     @property
     def recipients(self) -> list[str]:

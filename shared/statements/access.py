@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -23,10 +22,9 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, false
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
-from shared.statements.loading import StatementNotFound, open_items_at
-from shared.statements.rules import build_statement
-from shared.statements.values import ItemRow, Party, Statement
-from shared.vocab import DEFAULT_LANGUAGE, SEES_ALL_CUSTOMERS, Role, UserStatus
+from shared.statements.loading import HEAD_COLUMNS, StatementHead, StatementNotFound, open_items_at
+from shared.statements.values import ItemRow, Statement
+from shared.vocab import SEES_ALL_CUSTOMERS, Role, UserStatus
 
 
 class PortalUserLike(Protocol):
@@ -157,23 +155,7 @@ def companies_for_customer(session: Session, user: PortalUserLike | None, custom
 # then the customer's items there at the cut-off. `load_statement` reads the same rows; build_statement applies
 # the rules to them, so both give the same statement (tests/web/test_grants_portal.py compares them).
 _VISIBLE_HEAD = (
-    select(
-        Company.id,
-        Company.code,
-        Company.name,
-        Company.tax_id,
-        Company.address,
-        Company.currency,
-        Customer.id,
-        Customer.number,
-        Customer.name,
-        Customer.tax_id,
-        Customer.address,
-        Customer.language,
-        Account.currency,
-        Account.credit_limit,
-        Account.payment_terms,
-    )
+    select(*HEAD_COLUMNS)
     .select_from(Company)
     .join(Customer, Customer.number == bindparam("customer"))
     .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
@@ -200,48 +182,20 @@ def load_visible_statement(
     if user_id is None or not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
         raise StatementNotFound(f"{company}/{customer}")
     connection = session if isinstance(session, Connection) else session.connection()
-    head = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
-    if head is None:
+    row = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
+    if row is None:
         raise StatementNotFound(f"{company}/{customer}")
-    items = connection.execute(_VISIBLE_ITEMS, {"company_id": head[0], "customer_id": head[6], "cutoff": cutoff}).all()
-    return _built_statement(cutoff, tuple(head), tuple(tuple(item) for item in items))
+    head = StatementHead(*tuple[Any, ...](row))
+    items = connection.execute(
+        _VISIBLE_ITEMS, {"company_id": head.company_id, "customer_id": head.customer_id, "cutoff": cutoff}
+    ).all()
+    return _built_statement(cutoff, head, tuple(tuple(item) for item in items))
 
 
 # Statements built from the rows just read, keyed by those rows themselves (compared on every hit): reading the
 # same data again reuses the built statement and its fingerprint. Only ever reached after the grant check above.
 @lru_cache(maxsize=64)
-def _built_statement(cutoff: dt.date, head: tuple[Any, ...], items: tuple[tuple[Any, ...], ...]) -> Statement:
-    statement = _build_visible_statement(cutoff, head, [ItemRow(*item) for item in items])
+def _built_statement(cutoff: dt.date, head: StatementHead, items: tuple[tuple[Any, ...], ...]) -> Statement:
+    statement = head.statement(cutoff, [ItemRow(*item) for item in items])
     statement.fingerprint  # noqa: B018 - computed once here, then shared by every request for the same data
     return statement
-
-
-def _build_visible_statement(cutoff: dt.date, head: tuple[Any, ...], items: Sequence[Any]) -> Statement:
-    (
-        _company_id,
-        company_code,
-        company_name,
-        company_tax_id,
-        company_address,
-        company_currency,
-        _customer_id,
-        customer_number,
-        customer_name,
-        customer_tax_id,
-        customer_address,
-        customer_language,
-        account_currency,
-        credit_limit,
-        payment_terms,
-    ) = head
-    has_account = account_currency is not None
-    return build_statement(
-        Party(company_code, company_name, company_tax_id or "", company_address or ""),
-        Party(customer_number, customer_name, customer_tax_id or "", customer_address or ""),
-        cutoff,
-        list(items),
-        account_currency=account_currency if has_account else company_currency,
-        credit_limit=credit_limit if has_account else None,
-        language=customer_language or DEFAULT_LANGUAGE,
-        payment_terms=(payment_terms or "") if has_account else "",
-    )

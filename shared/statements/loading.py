@@ -7,6 +7,8 @@ scoped to the signed-in user's grants, are in `shared.statements.access`.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem
 from shared.statements.rules import build_statement, open_at
-from shared.statements.values import Party, Statement
+from shared.statements.values import Contact, Party, Statement
 from shared.vocab import DEFAULT_LANGUAGE
 
 
@@ -55,18 +57,104 @@ def load_statement(session: Session, company_code: str, customer_number: str, cu
     return statement_for(session, company, customer, account, cutoff)
 
 
+# The columns a statement's header needs, in `StatementHead` order: the portal selects them in one prepared
+# query (`shared.statements.access`), the runs and the command line read the ORM rows (`statement_for`).
+HEAD_COLUMNS = (
+    Company.id,
+    Company.code,
+    Company.name,
+    Company.tax_id,
+    Company.address,
+    Company.currency,
+    Company.collections_name,
+    Company.collections_email,
+    Company.collections_phone,
+    Company.payment_instructions,
+    Company.data_as_of,
+    Customer.id,
+    Customer.number,
+    Customer.name,
+    Customer.tax_id,
+    Customer.address,
+    Customer.language,
+    Customer.collector_name,
+    Customer.collector_email,
+    Customer.collector_phone,
+    Account.currency,
+    Account.credit_limit,
+    Account.payment_terms,
+)
+
+
+@dataclass(frozen=True)
+class StatementHead:
+    """What a statement shows besides its lines: the company, the customer and its account there (if any)."""
+
+    company_id: int
+    company_code: str
+    company_name: str
+    company_tax_id: str | None
+    company_address: str | None
+    company_currency: str
+    collections_name: str | None
+    collections_email: str | None
+    collections_phone: str | None
+    payment_instructions: str | None
+    data_as_of: dt.datetime | None
+    customer_id: int
+    customer_number: str
+    customer_name: str
+    customer_tax_id: str | None
+    customer_address: str | None
+    customer_language: str | None
+    collector_name: str | None
+    collector_email: str | None
+    collector_phone: str | None
+    account_currency: str | None  # None: no account at the company
+    credit_limit: Decimal | None
+    payment_terms: str | None
+
+    @classmethod
+    def of(cls, company: Company, customer: Customer, account: Account | None) -> StatementHead:
+        return cls(
+            *(getattr(company, column.key) for column in HEAD_COLUMNS if column.class_ is Company),
+            *(getattr(customer, column.key) for column in HEAD_COLUMNS if column.class_ is Customer),
+            *(
+                getattr(account, column.key) if account is not None else None
+                for column in HEAD_COLUMNS
+                if column.class_ is Account
+            ),
+        )
+
+    @property
+    def contact(self) -> Contact:
+        """The customer's collector when any of its fields is set, else the company's collections desk."""
+        collector = Contact(self.collector_name or "", self.collector_email or "", self.collector_phone or "")
+        if collector:
+            return collector
+        return Contact(self.collections_name or "", self.collections_email or "", self.collections_phone or "")
+
+    def statement(self, cutoff: dt.date, items: list[Any]) -> Statement:
+        """Apply the rules to `items` (the customer's items at the company, as `open_items_at` reads them)."""
+        has_account = self.account_currency is not None
+        return build_statement(
+            Party(self.company_code, self.company_name, self.company_tax_id or "", self.company_address or ""),
+            Party(self.customer_number, self.customer_name, self.customer_tax_id or "", self.customer_address or ""),
+            cutoff,
+            items,
+            account_currency=self.account_currency or self.company_currency,
+            credit_limit=self.credit_limit if has_account else None,
+            language=self.customer_language or DEFAULT_LANGUAGE,
+            payment_terms=(self.payment_terms or "") if has_account else "",
+            contact=self.contact,
+            payment_instructions=self.payment_instructions or "",
+            data_as_of=self.data_as_of,
+        )
+
+
 def statement_for(
     session: Session, company: Company, customer: Customer, account: Account | None, cutoff: dt.date
 ) -> Statement:
     """The statement of rows the caller already holds (the mailing run reads them in one query)."""
     items = session.execute(open_items_at(company.id, customer.id, cutoff)).all()
-    return build_statement(
-        Party(company.code, company.name, company.tax_id or "", company.address or ""),
-        Party(customer.number, customer.name, customer.tax_id or "", customer.address or ""),
-        cutoff,
-        list(items),
-        account_currency=account.currency if account else company.currency,
-        credit_limit=account.credit_limit if account else None,
-        language=customer.language or DEFAULT_LANGUAGE,
-        payment_terms=(account.payment_terms or "") if account else "",
-    )
+    return StatementHead.of(company, customer, account).statement(cutoff, list(items))

@@ -13,7 +13,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 
 from shared.models import OpenItem
-from shared.statements.values import BUCKETS, CENTS, CurrencyTotals, Party, Statement, StatementLine
+from shared.statements.values import (
+    BUCKETS,
+    CENTS,
+    NO_CONTACT,
+    Contact,
+    CurrencyTotals,
+    Party,
+    Statement,
+    StatementLine,
+)
 from shared.vocab import DEFAULT_LANGUAGE
 
 
@@ -37,6 +46,9 @@ def build_statement(
     credit_limit: Decimal | None,
     language: str = DEFAULT_LANGUAGE,
     payment_terms: str = "",
+    contact: Contact = NO_CONTACT,
+    payment_instructions: str = "",
+    data_as_of: dt.datetime | None = None,
 ) -> Statement:
     """Apply contract section 2 to the given open items of one customer at one company."""
     lines: list[StatementLine] = []
@@ -84,4 +96,7 @@ def build_statement(
         lines=lines,
         language=language,
         payment_terms=payment_terms,
+        contact=contact,
+        payment_instructions=payment_instructions,
+        data_as_of=data_as_of,
     )

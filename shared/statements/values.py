@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -10,12 +11,20 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from shared.clock import business_zone
 from shared.vocab import DEFAULT_LANGUAGE
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "91-120", "120+")
 CENTS = Decimal("0.01")
 # Bump when a renderer's output changes, so stored files made by older code are not reused.
 RENDER_VERSION = "1"
+
+
+def data_as_of_text(moment: dt.datetime | None) -> str | None:
+    """`2026-11-30T06:12:03-06:00`: ISO 8601 in the business time zone, to the second (None when never)."""
+    if moment is None:
+        return None
+    return moment.astimezone(business_zone()).isoformat(timespec="seconds")
 
 
 def money(value: Decimal) -> str:
@@ -44,6 +53,24 @@ class Party:
     name: str
     tax_id: str = ""
     address: str = ""
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who the customer calls about the statement: its collector, else the company's collections desk."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.name or self.email or self.phone)
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "email": self.email, "phone": self.phone}
+
+
+NO_CONTACT = Contact()
 
 
 @dataclass(frozen=True)
@@ -101,9 +128,23 @@ class Statement:
     lines: list[StatementLine]
     language: str = DEFAULT_LANGUAGE
     payment_terms: str = ""
+    contact: Contact = NO_CONTACT
+    payment_instructions: str = ""
+    # When the company's data last changed by an import (aware), None if never.
+    data_as_of: dt.datetime | None = None
 
     def __hash__(self) -> int:
-        return hash((self.company, self.customer, self.cutoff, self.credit_limit, self.language, tuple(self.lines)))
+        return hash(
+            (
+                self.company,
+                self.customer,
+                self.cutoff,
+                self.credit_limit,
+                self.language,
+                self.data_as_of,
+                tuple(self.lines),
+            )
+        )
 
     @property
     def has_lines(self) -> bool:
@@ -113,18 +154,7 @@ class Statement:
         """The same statement, to be rendered in another language (its fingerprint follows the language)."""
         if self.language == language:
             return self
-        return Statement(
-            company=self.company,
-            customer=self.customer,
-            cutoff=self.cutoff,
-            currency=self.currency,
-            credit_limit=self.credit_limit,
-            available_credit=self.available_credit,
-            totals=self.totals,
-            lines=self.lines,
-            language=language,
-            payment_terms=self.payment_terms,
-        )
+        return dataclasses.replace(self, language=language)
 
     def to_json(self) -> dict[str, Any]:
         """The contract section 3 document."""
@@ -157,6 +187,9 @@ class Statement:
                 }
                 for line in self.lines
             ],
+            "contact": self.contact.to_json(),
+            "payment_instructions": self.payment_instructions,
+            "data_as_of": data_as_of_text(self.data_as_of),
         }
 
     @cached_property

@@ -399,6 +399,9 @@ def test_json_document_has_the_contract_shape(make) -> None:  # type: ignore[no-
              "document_date": "2026-11-20", "due_date": "2026-12-20", "days_overdue": 0,
              "amount": "58.50", "currency": "MXN"},
         ],
+        "contact": {"name": "", "email": "", "phone": ""},
+        "payment_instructions": "",
+        "data_as_of": None,
     }  # fmt: skip
 
 
@@ -510,7 +513,7 @@ def check_invariants(statement: Statement, items: list[Item], credit_limit: Deci
             assert MONEY.fullmatch(value), value
 
     assert set(doc) == {"company", "customer", "cutoff", "currency", "credit_limit", "available_credit", "totals",
-                        "lines"}  # fmt: skip
+                        "lines", "contact", "payment_instructions", "data_as_of"}  # fmt: skip
     assert doc["currency"] == currency
     if credit_limit is None:
         assert doc["credit_limit"] is None and doc["available_credit"] is None
