@@ -1,10 +1,11 @@
 """The gettext catalogues: complete in English, in step with the code and templates (Babel's own extraction,
-run here in-process), and the words that reach the page, the PDF and the XLSX in both languages."""
+run here in-process), and the words that reach the page, the PDF, the XLSX and the emails in both languages."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from pypdf import PdfReader
 
 from shared.i18n import gettext, ngettext, read_catalogue
 from shared.i18n.catalog import TEMPLATE_PATH, is_translated
+from shared.mail import render_email
 from shared.render import render_statement
 from shared.render.html import render_html, statement_context
 from tests.shared.test_render import item, make_statement, sample_items
@@ -149,3 +151,45 @@ def test_the_xlsx_speaks_the_statement_language(language: str, title: str, expec
     assert workbook.sheetnames == [title]
     cells = {cell for row in workbook.active.iter_rows(values_only=True) for cell in row if isinstance(cell, str)}
     assert expected <= cells
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("es", ["Hola Laura,", "Usuario: laura", "Contraseña temporal: S3CRETO", "vence en 72 horas"]),
+        ("en", ["Hello Laura,", "User ID: laura", "Temporary password: S3CRETO", "expires in 72 hours"]),
+    ],
+)
+def test_account_emails_are_templates_of_the_catalogue(language: str, expected: list[str]) -> None:
+    context = {"language": language, "greeting": "Laura", "username": "laura", "url": "http://x/login"}
+    text = render_email("invitation.txt.j2", {**context, "password": "S3CRETO"})
+    for words in expected:
+        assert words in text
+    assert text.endswith(".\n")
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("es", "se cambió el 1 de diciembre de 2026, 12:05."),
+        ("en", "was changed on December 1, 2026, 12:05 PM."),
+    ],
+)
+def test_the_password_changed_email_gives_the_business_time(
+    sqlite_database: str, var_dir: Path, language: str, expected: str
+) -> None:
+    from shared import accounts
+    from shared.db import session_scope
+    from tests.conftest import outbox_messages
+
+    assert os.environ.get("EDOCTA_TIMEZONE", "America/Mexico_City") == "America/Mexico_City"
+    with session_scope() as session:
+        user = accounts.create_user(session, username="laura", email="laura@example.mx", language=language)
+        user.password_changed_at = dt.datetime(2026, 12, 1, 18, 5, tzinfo=dt.UTC)
+        session.flush()
+        user_id = user.id
+    assert accounts.send_password_changed(user_id)
+    (message,) = outbox_messages(var_dir)
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert expected in body.get_content()
