@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.accounts import LoginThrottle, create_counter_store
 from shared.db import get_engine
+from shared.i18n import N_, install_jinja
 from shared.settings import get_settings
 from web import auth, i18n, ops, statements, users
 from web.security import (
@@ -103,13 +104,14 @@ def template_directories() -> list[Path]:
 
 
 def create_template_engine() -> JinjaTemplateEngine:
-    from shared.i18n import install_jinja
-
+    """The portal's Jinja environment: its templates and the statement partials, the i18n extension reading the
+    catalogue in the request's language, and the portal's globals."""
     environment = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(path)) for path in template_directories()]),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
     environment.template_class = i18n.PortalTemplate
     install_jinja(environment)
@@ -118,6 +120,10 @@ def create_template_engine() -> JinjaTemplateEngine:
 
 
 # --- error pages --------------------------------------------------------------------------------------------
+
+
+SERVICE_UNAVAILABLE = N_("Servicio no disponible")
+SERVICE_UNAVAILABLE_MESSAGE = N_("El servicio no está disponible. Intenta más tarde.")
 
 
 def _error_page(request: Request[Any, Any, Any], status_code: int, title: str, message: str) -> Any:
@@ -140,38 +146,38 @@ def sign_in_required(request: Request[Any, Any, Any], _exc: Exception) -> Any:
 
 def password_change_required(request: Request[Any, Any, Any], _exc: Exception) -> Any:
     if is_file_request(request, request.scope.get("route_handler")):
-        return _error_page(request, 403, "Acceso denegado", "Primero cambia tu contraseña.")
+        return _error_page(request, 403, N_("Acceso denegado"), N_("Primero cambia tu contraseña."))
     return Redirect(path="/password/change", status_code=303)
 
 
 def not_found(request: Request[Any, Any, Any], _exc: Exception) -> Any:
-    return _error_page(request, 404, "Página no encontrada", "La página que buscas no existe.")
+    return _error_page(request, 404, N_("Página no encontrada"), N_("La página que buscas no existe."))
 
 
 def forbidden(request: Request[Any, Any, Any], _exc: Exception) -> Any:
-    return _error_page(request, 403, "Acceso denegado", "No tienes permiso para ver esta página.")
+    return _error_page(request, 403, N_("Acceso denegado"), N_("No tienes permiso para ver esta página."))
 
 
 def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Any:
     log.error("database unavailable: %s", type(exc).__name__)
-    return _error_page(request, 503, "Servicio no disponible", "El servicio no está disponible. Intenta más tarde.")
+    return _error_page(request, 503, SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_MESSAGE)
 
 
 def session_store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Any:
     log.error("session store unavailable: %s", type(exc).__name__)
-    return _error_page(request, 503, "Servicio no disponible", "El servicio no está disponible. Intenta más tarde.")
+    return _error_page(request, 503, SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_MESSAGE)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Any:
     if exc.status_code >= 500:
         log.error("HTTP %s on %s: %s", exc.status_code, request.url.path, exc.detail)
-        return _error_page(request, exc.status_code, "Error", "Ocurrió un error. Intenta más tarde.")
-    return _error_page(request, exc.status_code, "Solicitud no válida", "No pudimos procesar la solicitud.")
+        return _error_page(request, exc.status_code, N_("Error"), N_("Ocurrió un error. Intenta más tarde."))
+    return _error_page(request, exc.status_code, N_("Solicitud no válida"), N_("No pudimos procesar la solicitud."))
 
 
 def server_error(request: Request[Any, Any, Any], exc: Exception) -> Any:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return _error_page(request, 500, "Error", "Ocurrió un error. Intenta más tarde.")
+    return _error_page(request, 500, N_("Error"), N_("Ocurrió un error. Intenta más tarde."))
 
 
 # --- health -------------------------------------------------------------------------------------------------
@@ -243,7 +249,6 @@ def create_session_store(key_prefix: str) -> Store:
 def create_app(*, key_prefix: str = "edocta") -> Litestar:
     """The portal. `key_prefix` namespaces its Redis keys (sessions, sign-in counters)."""
     settings = get_settings()
-    i18n.register_translations()
     template_config = TemplateConfig(instance=create_template_engine())
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF

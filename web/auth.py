@@ -19,9 +19,10 @@ from litestar.response import Redirect, Template
 from shared import accounts
 from shared.accounts import LoginThrottle
 from shared.db import session_scope
+from shared.i18n import N_, gettext
 from shared.tasks import send_task
 from shared.vocab import Task
-from web.i18n import request_language, translate
+from web.i18n import request_language
 from web.security import (
     DURING_FORCED_CHANGE,
     PUBLIC,
@@ -34,7 +35,7 @@ from web.security import (
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-SIGN_IN_FAILED = "Usuario o contraseña incorrectos."
+SIGN_IN_FAILED = N_("Usuario o contraseña incorrectos.")
 
 
 def sleep(seconds: float) -> None:
@@ -66,7 +67,7 @@ def _safe_next(value: str | None) -> str:
 
 
 def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "info") -> None:
-    flash(request, translate(msgid, request_language(request)), category=category)
+    flash(request, gettext(msgid, request_language(request)), category=category)
 
 
 # --- sign-in / sign-out -------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
         return _login_page(
             request,
             username=username[:150],
-            error="Escribe tu usuario." if not username else "Escribe tu contraseña.",
+            error=N_("Escribe tu usuario.") if not username else N_("Escribe tu contraseña."),
             status=400,
         )
     ip = _client_ip(request)
@@ -132,7 +133,7 @@ def logout(request: Request[Any, Any, Any]) -> Redirect:
     end_session(request)
     if user is not None:
         accounts.record_event("sign_out", username=user.username, ip=_client_ip(request))
-        _flash(request, "Cerraste sesión.")
+        _flash(request, N_("Cerraste sesión."))
     return Redirect(path="/login", status_code=303)
 
 
@@ -183,7 +184,7 @@ def password_change_submit(request: Request[Any, Any, Any], data: Form) -> Templ
         end_session(request)
         return Redirect(path="/password/activated", status_code=303)
     start_session(request, user_id=user.id, password_version=version)
-    _flash(request, "Tu contraseña se cambió.", "success")
+    _flash(request, N_("Tu contraseña se cambió."), "success")
     return Redirect(path="/statements", status_code=303)
 
 
@@ -215,7 +216,7 @@ def password_forgot_submit(request: Request[Any, Any, Any], data: Form) -> Templ
     if not username:
         return Template(
             template_name="auth/forgot.html.j2",
-            context={"username": "", "error": "Escribe tu usuario."},
+            context={"username": "", "error": N_("Escribe tu usuario.")},
             status_code=400,
         )
     if len(username) <= 150:

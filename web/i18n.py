@@ -1,6 +1,6 @@
 """The portal's language: the signed-in user's, else the `edocta_lang` cookie (the footer switch on signed-out
-pages), else the browser's Accept-Language; Spanish by default. The UI strings are Spanish msgids with their
-English text registered here.
+pages), else the browser's Accept-Language; Spanish by default. The UI's words are Spanish msgids translated by
+the gettext catalogue (`shared.i18n`): in templates with `_()`, in Python with `gettext(msgid, language)`.
 
 Every template rendered for a request gets `language` and `user` in its context (`PortalTemplate`), next to
 Litestar's `request` and `csrf_input`.
@@ -83,12 +83,6 @@ async def remember_language_choice(message: Any, scope: Any) -> None:
     message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
 
 
-def translate(msgid: str, language: str) -> str:
-    from shared.i18n import translate as shared_translate
-
-    return shared_translate(msgid, language)
-
-
 class PortalTemplate(jinja2.Template):
     """Adds `language` and `user` to the context of every page rendered for a request."""
 
@@ -145,122 +139,3 @@ def get_flashes(context: jinja2.runtime.Context) -> list[dict[str, Any]]:
 def install_portal_globals(environment: jinja2.Environment) -> None:
     environment.globals["languages"] = LANGUAGES
     environment.globals["get_flashes"] = get_flashes
-
-
-UI_TRANSLATIONS_EN: dict[str, str] = {
-    # layout
-    "Estados de cuenta": "Account statements",
-    "Estado de cuenta": "Account statement",
-    "Cambiar contraseña": "Change password",
-    "Salir": "Sign out",
-    "Usuarios": "Users",
-    "Operación": "Operations",
-    "Menú principal": "Main menu",
-    "Idioma": "Language",
-    "Ir al contenido": "Skip to content",
-    "Sesión iniciada como": "Signed in as",
-    # errors
-    "Página no encontrada": "Page not found",
-    "La página que buscas no existe.": "The page you are looking for does not exist.",
-    "Acceso denegado": "Access denied",
-    "No tienes permiso para ver esta página.": "You are not allowed to see this page.",
-    "Primero cambia tu contraseña.": "Change your password first.",
-    "Servicio no disponible": "Service unavailable",
-    "El servicio no está disponible. Intenta más tarde.": "The service is unavailable. Please try again later.",
-    "Error": "Error",
-    "Ocurrió un error. Intenta más tarde.": "Something went wrong. Please try again later.",
-    "Solicitud no válida": "Invalid request",
-    "No pudimos procesar la solicitud.": "We could not process the request.",
-    "Volver al inicio": "Back to the start",
-    # sign-in
-    "Iniciar sesión": "Sign in",
-    "Usuario": "User ID",
-    "Contraseña": "Password",
-    "Ingresar": "Sign in",
-    "Olvidé mi contraseña": "I forgot my password",
-    "Usuario o contraseña incorrectos.": "Wrong user ID or password.",
-    "Escribe tu usuario.": "Enter your user ID.",
-    "Escribe tu contraseña.": "Enter your password.",
-    "Cerraste sesión.": "You signed out.",
-    "Tu sesión terminó. Vuelve a iniciar sesión.": "Your session ended. Please sign in again.",
-    # password change
-    "Contraseña actual": "Current password",
-    "Nueva contraseña": "New password",
-    "Confirmar contraseña": "Confirm password",
-    "Confirma la nueva contraseña": "Confirm the new password",
-    "Escribe la contraseña temporal que recibiste por correo y elige una contraseña personal.": (
-        "Enter the temporary password you received by email and choose a personal password."
-    ),
-    "Al menos 12 caracteres. Puedes usar espacios y cualquier carácter; una frase larga es buena idea.": (
-        "At least 12 characters. Spaces and any character are allowed; a long phrase is a good idea."
-    ),
-    "Tu contraseña se cambió.": "Your password was changed.",
-    "Usuario activado": "User activated",
-    "Tu usuario está activado. Comienza de nuevo e ingresa con tu usuario y tu contraseña personal.": (
-        "Your user is activated. Start again and sign in with your user ID and your personal password."
-    ),
-    "Comenzar de nuevo": "Start again",
-    "Revisa los campos marcados.": "Please check the marked fields.",
-    "La contraseña puede tener como máximo 128 caracteres.": "The password may have at most 128 characters.",
-    "La contraseña debe tener al menos 12 caracteres.": "The password must have at least 12 characters.",
-    "La contraseña no puede contener tu usuario.": "The password cannot contain your user ID.",
-    "Esa contraseña es demasiado común. Elige otra, por ejemplo una frase.": (
-        "That password is too common. Choose another one, a phrase for example."
-    ),
-    "Las contraseñas no coinciden.": "The passwords do not match.",
-    "Escribe tu contraseña actual.": "Enter your current password.",
-    "La contraseña actual no es correcta.": "The current password is not correct.",
-    "La nueva contraseña debe ser distinta de la temporal.": "The new password must differ from the temporary one.",
-    "La nueva contraseña debe ser distinta de la actual.": "The new password must differ from the current one.",
-    # forgot password
-    "Recuperar contraseña": "Recover password",
-    "Escribe tu usuario y te enviaremos una contraseña temporal al correo registrado.": (
-        "Enter your user ID and we will send a temporary password to the registered email."
-    ),
-    "Enviar": "Send",
-    "Solicitud recibida": "Request received",
-    "Si el usuario existe, enviamos una contraseña temporal al correo registrado. Tu contraseña actual sigue "
-    "funcionando hasta que uses la temporal.": (
-        "If the user exists, we sent a temporary password to the registered email. Your current password keeps "
-        "working until you use the temporary one."
-    ),
-    "Volver a iniciar sesión": "Back to sign in",
-    # users page
-    "Buscar": "Search",
-    "Buscar usuario, nombre o correo": "Search user, name or email",
-    "Nuevo usuario": "New user",
-    "Correo": "Email",
-    "Nombre completo": "Full name",
-    "Rol": "Role",
-    "Clientes": "Customers",
-    "Clientes (números separados por ;)": "Customers (numbers separated by ;)",
-    "Estado": "Status",
-    "Acciones": "Actions",
-    "Crear y enviar invitación": "Create and send invitation",
-    "Guardar clientes": "Save customers",
-    "Desactivar": "Disable",
-    "Activar": "Enable",
-    "Reenviar invitación": "Resend invitation",
-    "activo": "active",
-    "desactivado": "disabled",
-    "cliente": "customer",
-    "cobranza": "staff",
-    "administrador": "administrator",
-    "Español": "Spanish",
-    "Inglés": "English",
-    "No hay usuarios que coincidan.": "No users match.",
-    "Usuario creado; la invitación va en camino.": "User created; the invitation is on its way.",
-    "Usuario desactivado.": "User disabled.",
-    "Usuario activado.": "User enabled.",
-    "Clientes actualizados.": "Customers updated.",
-    "Invitación reenviada.": "Invitation sent again.",
-    "Editar": "Edit",
-    "Volver a usuarios": "Back to users",
-}
-
-
-def register_translations() -> None:
-    """Give the shared catalogue the portal's English strings (idempotent)."""
-    from shared.i18n import add_translations
-
-    add_translations("en", UI_TRANSLATIONS_EN)

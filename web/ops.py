@@ -20,7 +20,7 @@ from sqlalchemy import select
 from shared.broker import live_workers, queue_lengths
 from shared.clock import local_minute, parse_day, today
 from shared.db import session_scope
-from shared.i18n import translate
+from shared.i18n import N_, gettext
 from shared.mail import ResendError, failed_emails
 from shared.models import Company
 from shared.runs import RunError, list_runs, resend_email, start_run
@@ -34,60 +34,10 @@ log = logging.getLogger("edocta.web.ops")
 RUNS_SHOWN = 20
 FAILED_SHOWN = 100
 
-UI_TRANSLATIONS_EN: dict[str, str] = {
-    "Operación": "Operations",
-    "Corridas de estados de cuenta": "Statement runs",
-    "Correos fallidos": "Failed emails",
-    "Colas": "Queues",
-    "Trabajadores activos": "Live workers",
-    "Abrir Flower": "Open Flower",
-    "Corrida": "Run",
-    "Fecha de corte": "Cut-off date",
-    "Empresa": "Company",
-    "Todas": "All",
-    "Origen": "Trigger",
-    "Estado": "Status",
-    "Inicio": "Started",
-    "Fin": "Finished",
-    "Avance": "Progress",
-    "Cuentas": "Accounts",
-    "Generados": "Rendered",
-    "Enviados": "Sent",
-    "Fallidos": "Failed",
-    "Omitidos": "Skipped",
-    "Sin destinatarios": "No recipients",
-    "en curso": "running",
-    "terminada": "done",
-    "con fallas": "failed",
-    "Aún no hay corridas.": "No runs yet.",
-    "No hay correos fallidos.": "No failed emails.",
-    "Destinatario": "Recipient",
-    "Cliente": "Customer",
-    "Intentos": "Attempts",
-    "Motivo": "Reason",
-    "Última actualización": "Last update",
-    "Reenviar": "Resend",
-    "Cola": "Queue",
-    "Mensajes en espera": "Waiting messages",
-    "Ningún trabajador responde.": "No worker answers.",
-    "No se pudo consultar el broker.": "The broker could not be reached.",
-    "Iniciar corrida": "Start a run",
-    "Todas las empresas": "All companies",
-    "Iniciar": "Start",
-    "Correo reenviado a {recipient}.": "Email resent to {recipient}.",
-    "Ese correo ya no existe.": "That email no longer exists.",
-    "Corrida {id} iniciada.": "Run {id} started.",
-    "Escribe la fecha de corte como AAAA-MM-DD.": "Enter the cut-off date as YYYY-MM-DD.",
-    "La fecha de corte no puede ser futura.": "The cut-off date cannot be in the future.",
-    "No existe esa empresa.": "That company does not exist.",
-    "Se actualiza sola cada pocos segundos.": "Refreshes by itself every few seconds.",
-    "{done} de {total}": "{done} of {total}",
-}
-
 RUN_STATUS_LABELS: dict[str, str] = {
-    RunStatus.RUNNING: "en curso",
-    RunStatus.DONE: "terminada",
-    RunStatus.FAILED: "con fallas",
+    RunStatus.RUNNING: N_("en curso"),
+    RunStatus.DONE: N_("terminada"),
+    RunStatus.FAILED: N_("con fallas"),
 }
 
 
@@ -196,10 +146,10 @@ def ops_resend(request: Request[Any, Any, Any], outbox_id: FromPath[int]) -> Red
     try:
         recipient = resend_email(outbox_id, by_username=user.username)
     except ResendError:
-        flash(request, translate("Ese correo ya no existe.", language), "error")
+        flash(request, gettext("Ese correo ya no existe.", language), "error")
     else:
         log.info("ops: %s resent outbox %s", user.username, outbox_id)
-        flash(request, translate("Correo reenviado a {recipient}.", language).format(recipient=recipient), "success")
+        flash(request, gettext("Correo reenviado a %(recipient)s.", language) % {"recipient": recipient}, "success")
     return Redirect(path="/ops", status_code=303)
 
 
@@ -219,27 +169,19 @@ def ops_start_run(
     language = request_language(request)
     cutoff = parse_day((data.cutoff or "").strip())
     if cutoff is None:
-        flash(request, translate("Escribe la fecha de corte como AAAA-MM-DD.", language), "error")
+        flash(request, gettext("Escribe la fecha de corte como AAAA-MM-DD.", language), "error")
         return Redirect(path="/ops", status_code=303)
     if cutoff > today():
-        flash(request, translate("La fecha de corte no puede ser futura.", language), "error")
+        flash(request, gettext("La fecha de corte no puede ser futura.", language), "error")
         return Redirect(path="/ops", status_code=303)
     try:
         run_id = start_run(cutoff, company_code=(data.company or "").strip() or None, trigger=Trigger.ADMIN)
     except RunError:
-        flash(request, translate("No existe esa empresa.", language), "error")
+        flash(request, gettext("No existe esa empresa.", language), "error")
         return Redirect(path="/ops", status_code=303)
     log.info("ops: %s started run %s at %s", user.username, run_id, cutoff.isoformat())
-    flash(request, translate("Corrida {id} iniciada.", language).format(id=run_id), "success")
+    flash(request, gettext("Corrida %(id)s iniciada.", language) % {"id": run_id}, "success")
     return Redirect(path="/ops", status_code=303)
 
 
-def register_translations() -> None:
-    from shared.i18n import add_translations
-
-    add_translations("en", UI_TRANSLATIONS_EN)
-
-
 route_handlers: list[Any] = [ops_page, ops_runs, ops_resend, ops_start_run]
-
-register_translations()

@@ -15,16 +15,17 @@ from sqlalchemy.orm import selectinload
 
 from shared import accounts
 from shared.db import session_scope
+from shared.i18n import N_, gettext
 from shared.models import User
 from shared.tasks import send_task
 from shared.vocab import DEFAULT_LANGUAGE, LANGUAGES, Role, Task
-from web.i18n import request_language, translate
+from web.i18n import request_language
 from web.security import DURING_FORCED_CHANGE, current_user, requires_admin
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-ROLE_LABELS = {"customer": "cliente", "staff": "cobranza", "admin": "administrador"}
-LANGUAGE_LABELS = {"es": "Español", "en": "Inglés"}
+ROLE_LABELS = {"customer": N_("cliente"), "staff": N_("cobranza"), "admin": N_("administrador")}
+LANGUAGE_LABELS = {"es": N_("Español"), "en": N_("Inglés")}
 
 
 def _field(form: dict[str, Any], name: str) -> str:
@@ -39,7 +40,7 @@ def _numbers(text: str) -> list[str]:
 
 
 def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "success") -> None:
-    flash(request, translate(msgid, request_language(request)), category=category)
+    flash(request, gettext(msgid, request_language(request)), category=category)
 
 
 def _enqueue_invitation(user_id: int) -> None:
@@ -124,7 +125,7 @@ def users_create(request: Request[Any, Any, Any], data: Form) -> Template | Redi
             status_code=400,
         )
     _enqueue_invitation(user_id)
-    _flash(request, "Usuario creado; la invitación va en camino.")
+    _flash(request, N_("Usuario creado; la invitación va en camino."))
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 
@@ -173,7 +174,7 @@ def users_set_customers(request: Request[Any, Any, Any], user_id: FromPath[int],
             context={"row": row, "role_labels": ROLE_LABELS, "error": str(error), "customers_value": text},
             status_code=400,
         )
-    _flash(request, "Clientes actualizados.")
+    _flash(request, N_("Clientes actualizados."))
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 
@@ -187,7 +188,7 @@ def users_set_status(request: Request[Any, Any, Any], user_id: FromPath[int], da
         if user is None:
             raise NotFoundException()
         accounts.set_user_status(session, user, active, by=admin.username)
-    _flash(request, "Usuario activado." if active else "Usuario desactivado.")
+    _flash(request, N_("Usuario activado.") if active else N_("Usuario desactivado."))
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 
@@ -197,7 +198,7 @@ def users_resend_invitation(request: Request[Any, Any, Any], user_id: FromPath[i
     row = _load_user(user_id)
     _enqueue_invitation(user_id)
     accounts.record_event("invitation_resend_requested", username=row["username"], detail=f"by={admin.username}")
-    _flash(request, "Invitación reenviada.")
+    _flash(request, N_("Invitación reenviada."))
     return Redirect(path=f"/users/{user_id}", status_code=303)
 
 

@@ -1,103 +1,62 @@
-"""The account emails: the invitation, the password reset and the notice that the password changed. They go
-to the stored address only, with links built from `EDOCTA_BASE_URL`."""
+"""The account emails: the invitation, the password reset and the notice that the password changed, plain text
+from the templates of `shared/mail/templates/` in the user's language. They go to the stored address only, with
+links built from `EDOCTA_BASE_URL`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from shared.accounts.audit import audit, record_event
 from shared.accounts.signin import find_user
 from shared.accounts.temporary import RESET_RESEND_INTERVAL, issue_temporary_password, live_temporary_passwords
 from shared.clock import utcnow
 from shared.db import session_scope
-from shared.mail import build_message, get_mail_backend
+from shared.i18n import N_, format_datetime, gettext, normalize_language
+from shared.mail import build_message, get_mail_backend, render_email
 from shared.models import User
 from shared.settings import get_settings
-from shared.vocab import Language, TemporaryPurpose
+from shared.vocab import TemporaryPurpose
 
 log = logging.getLogger("edocta.accounts")
 
 
-def _login_url() -> str:
-    return f"{get_settings().base_url}/login"
-
-
-def _greeting(user: User) -> str:
-    return user.full_name or user.username
+def _account_email(user: User, subject: str, template: str, **values: Any) -> tuple[str, str]:
+    """The subject (a msgid) and the plain text of an account email, in the user's language."""
+    language = normalize_language(user.language)
+    context = {
+        "language": language,
+        "greeting": user.full_name or user.username,
+        "username": user.username,
+        "url": f"{get_settings().base_url}/login",
+        **values,
+    }
+    return gettext(subject, language), render_email(template, context)
 
 
 def _invitation_text(user: User, password: str) -> tuple[str, str]:
-    url = _login_url()
-    if user.language == Language.EN:
-        return (
-            "Your access to the account statements portal",
-            f"Hello {_greeting(user)},\n\n"
-            "An account was created for you on the account statements portal.\n\n"
-            f"Portal: {url}\n"
-            f"User ID: {user.username}\n"
-            f"Temporary password: {password}\n\n"
-            "This one-time password expires in 72 hours. When you sign in with it, the portal asks you to choose\n"
-            "a personal password; then start again and sign in with it.\n\n"
-            "If you did not expect this email, you can ignore it.\n",
-        )
-    return (
-        "Tu acceso al portal de estados de cuenta",
-        f"Hola {_greeting(user)},\n\n"
-        "Se creó tu acceso al portal de estados de cuenta.\n\n"
-        f"Portal: {url}\n"
-        f"Usuario: {user.username}\n"
-        f"Contraseña temporal: {password}\n\n"
-        "Esta contraseña sirve una sola vez y vence en 72 horas. Al ingresar con ella, el portal te pide elegir\n"
-        "una contraseña personal; después comienza de nuevo e ingresa con ella.\n\n"
-        "Si no esperabas este correo, puedes ignorarlo.\n",
-    )
+    subject = N_("Tu acceso al portal de estados de cuenta")
+    return _account_email(user, subject, "invitation.txt.j2", password=password)
 
 
 def _reset_text(user: User, password: str) -> tuple[str, str]:
-    url = _login_url()
-    if user.language == Language.EN:
-        return (
-            "Your temporary password",
-            f"Hello {_greeting(user)},\n\n"
-            "Someone (hopefully you) asked to reset the password of your account statements portal user.\n\n"
-            f"Portal: {url}\n"
-            f"User ID: {user.username}\n"
-            f"Temporary password: {password}\n\n"
-            "This one-time password expires in 1 hour. Your current password keeps working until you use it.\n"
-            "If you did not ask for it, ignore this email: nothing changes.\n",
-        )
-    return (
-        "Tu contraseña temporal",
-        f"Hola {_greeting(user)},\n\n"
-        "Alguien (esperamos que tú) pidió restablecer la contraseña de tu usuario del portal de estados de cuenta.\n\n"
-        f"Portal: {url}\n"
-        f"Usuario: {user.username}\n"
-        f"Contraseña temporal: {password}\n\n"
-        "Esta contraseña sirve una sola vez y vence en 1 hora. Tu contraseña actual sigue funcionando hasta que\n"
-        "la uses. Si no la pediste, ignora este correo: nada cambia.\n",
-    )
+    return _account_email(user, N_("Tu contraseña temporal"), "password_reset.txt.j2", password=password)
 
 
 def _changed_text(user: User) -> tuple[str, str]:
+    """The notice that the password changed, with the moment in the business time zone."""
     settings = get_settings()
-    forgot = f"{settings.base_url}/password/forgot"
-    when = (user.password_changed_at or utcnow()).strftime("%Y-%m-%d %H:%M UTC")
-    if user.language == Language.EN:
-        return (
-            "Your password was changed",
-            f"Hello {_greeting(user)},\n\n"
-            f"The password of your account statements portal user {user.username} was changed on {when}.\n\n"
-            "If it was you, there is nothing to do. If it was not, ask for a new password at once:\n"
-            f"{forgot}\n",
-        )
-    return (
-        "Tu contraseña se cambió",
-        f"Hola {_greeting(user)},\n\n"
-        f"La contraseña de tu usuario {user.username} del portal de estados de cuenta se cambió el {when}.\n\n"
-        "Si fuiste tú, no tienes que hacer nada. Si no, pide una contraseña nueva de inmediato:\n"
-        f"{forgot}\n",
+    changed_at = format_datetime(
+        user.password_changed_at or utcnow(), normalize_language(user.language), timezone=settings.timezone
+    )
+    return _account_email(
+        user,
+        N_("Tu contraseña se cambió"),
+        "password_changed.txt.j2",
+        changed_at=changed_at,
+        forgot_url=f"{settings.base_url}/password/forgot",
     )
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from shared.i18n import N_
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
 # Anything longer than this is refused before any normalization or hashing (a 1 MB "password" costs nothing).
@@ -121,14 +123,14 @@ def is_common_password(password: str) -> bool:
     return False
 
 
-# What is wrong with a new password, as Spanish msgids (the portal translates them).
-TOO_LONG = "La contraseña puede tener como máximo 128 caracteres."
-TOO_SHORT = "La contraseña debe tener al menos 12 caracteres."
-CONTAINS_USERNAME = "La contraseña no puede contener tu usuario."
-TOO_COMMON = "Esa contraseña es demasiado común. Elige otra, por ejemplo una frase."
-NO_MATCH = "Las contraseñas no coinciden."
-MISSING_CURRENT = "Escribe tu contraseña actual."
-WRONG_CURRENT = "La contraseña actual no es correcta."
+# What is wrong with a new password, as Spanish msgids of the catalogue (the portal translates them).
+TOO_LONG = N_("La contraseña puede tener como máximo 128 caracteres.")
+TOO_SHORT = N_("La contraseña debe tener al menos 12 caracteres.")
+CONTAINS_USERNAME = N_("La contraseña no puede contener tu usuario.")
+TOO_COMMON = N_("Esa contraseña es demasiado común. Elige otra, por ejemplo una frase.")
+NO_MATCH = N_("Las contraseñas no coinciden.")
+MISSING_CURRENT = N_("Escribe tu contraseña actual.")
+WRONG_CURRENT = N_("La contraseña actual no es correcta.")
 NEW_FIELD, CONFIRM_FIELD, CURRENT_FIELD = "new_password", "confirm_password", "current_password"
 
 

@@ -30,6 +30,7 @@ from shared.accounts.passwords import (
 )
 from shared.accounts.temporary import live_temporary_passwords, void_temporary_passwords
 from shared.clock import utcnow
+from shared.i18n import N_
 from shared.models import TemporaryPassword, User
 from shared.tasks import send_task
 from shared.vocab import Task
@@ -140,9 +141,9 @@ def change_password(
         raise PasswordRejected({CURRENT_FIELD: WRONG_CURRENT})
     if normalize(new) == normalize(current):
         message = (
-            "La nueva contraseña debe ser distinta de la temporal."
+            N_("La nueva contraseña debe ser distinta de la temporal.")
             if temporary_password_id is not None
-            else "La nueva contraseña debe ser distinta de la actual."
+            else N_("La nueva contraseña debe ser distinta de la actual.")
         )
         raise PasswordRejected({NEW_FIELD: message})
     user.password_hash = hash_password(new)

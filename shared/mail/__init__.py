@@ -1,5 +1,6 @@
-"""Email: addresses, safe messages, the two delivery backends (SMTP, an `.eml` folder), the statement email, and
-the outbox that sends each statement email exactly once per generation (claims, leases, retries)."""
+"""Email: addresses, safe messages, the email templates in both languages, the two delivery backends (SMTP, an
+`.eml` folder), the statement email, and the outbox that sends each statement email exactly once per generation
+(claims, leases, retries)."""
 
 from shared.mail.addresses import InvalidEmail, validate_email
 from shared.mail.backends import (
@@ -28,6 +29,7 @@ from shared.mail.outbox import (
     run_failed_emails,
     send_statement_email,
 )
+from shared.mail.rendering import render_email
 from shared.mail.statement_email import compose_statement_email, statement_figures, statement_subject, statement_url
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "get_mail_backend",
     "message_bytes",
     "queue_statement_emails",
+    "render_email",
     "renew_for_resend",
     "retry_delay",
     "run_failed_emails",

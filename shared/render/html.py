@@ -18,16 +18,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from shared.i18n import (
-    bucket_label,
-    document_type_label,
     format_date,
     format_datetime,
     format_money,
     format_number,
+    gettext,
     install_jinja,
     normalize_language,
-    translate,
 )
+from shared.render.labels import bucket_label, document_type_label
 from shared.statements import BUCKETS, Statement
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -182,7 +181,7 @@ def _aging_chart(currency: str, cells: list[AgingCell], language: str) -> AgingC
         plot_right=plot_right,
         zero_x=round(zero_x, 2),
         bars=bars,
-        title=translate("Gráfica de antigüedad de saldos", language) + f" ({currency})",
+        title=gettext("Gráfica de antigüedad de saldos", language) + f" ({currency})",
     )
 
 
@@ -191,7 +190,7 @@ def _generated_text(language: str, generated_at: dt.datetime | None) -> str:
 
     moment = generated_at or dt.datetime.now(dt.UTC)
     text = format_datetime(moment, language, timezone=get_settings().timezone)
-    return translate("Generado el {date}", language).format(date=text)
+    return gettext("Generado el %(date)s", language) % {"date": text}
 
 
 def statement_context(
@@ -207,7 +206,7 @@ def statement_context(
     The partials read these variables:
 
     - `statement`: the `Statement` value itself; `language`: "es" or "en" (the `_`, `money` and `date` helpers
-      read it); `for_pdf`: True while printing (the partials then leave out screen-only attributes).
+      and `{% trans %}` read it); `for_pdf`: True while printing (the partials then leave out screen-only attributes).
     - `company`, `customer`: `Party` (code, name, tax_id, address); `cutoff`: the `date`; `cutoff_text`:
       "30 de noviembre de 2026"; `cutoff_short`: "30/11/2026"; `account_currency`: "MXN"; `payment_terms`: text.
     - `figures`: list of `FigureRow`, the account's currency first, then the others alphabetically; one row
@@ -245,8 +244,8 @@ def statement_context(
             available = statement.available_credit
             available_text = format_money(available, currency, language) if available is not None else ""
         elif has_credit:
-            credit_limit_text = translate("Sin límite", language)
-            available, available_text = None, translate("Sin límite", language)
+            credit_limit_text = gettext("Sin límite", language)
+            available, available_text = None, gettext("Sin límite", language)
         else:
             credit_limit_text, available, available_text = "", None, ""
         figures.append(
@@ -351,9 +350,8 @@ def statement_context(
         "show_currency_column": any(line.currency != account_currency for line in statement.lines),
         "line_count": len(lines),
         "line_totals": line_totals,
-        "title": translate("Estado de cuenta {customer} al {date}", language).format(
-            customer=statement.customer.name, date=cutoff_text
-        ),
+        "title": gettext("Estado de cuenta %(customer)s al %(date)s", language)
+        % {"customer": statement.customer.name, "date": cutoff_text},
         "generated_text": _generated_text(language, generated_at),
     }
 
@@ -363,13 +361,15 @@ def statement_context(
 
 @lru_cache(maxsize=1)
 def get_environment() -> Environment:
-    """One Jinja environment per process over `TEMPLATE_DIR`, autoescaping every HTML template."""
+    """One Jinja environment per process over `TEMPLATE_DIR`, autoescaping every HTML template, with the i18n
+    extension reading the catalogue (`shared.i18n.install_jinja`)."""
     environment = Environment(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=select_autoescape(enabled_extensions=("html", "j2", "svg"), default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
     install_jinja(environment)
     return environment

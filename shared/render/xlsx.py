@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from openpyxl import Workbook
@@ -24,12 +25,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from shared.i18n import (
-    bucket_label,
-    document_type_label,
-    normalize_language,
-    translate,
-)
+from shared.i18n import gettext, locale_for, normalize_language
+from shared.render.labels import bucket_label, document_type_label
 from shared.statements import BUCKETS, Statement
 
 # Strings a spreadsheet could take for a formula when the cell is edited; they also get Excel's quote prefix.
@@ -59,8 +56,6 @@ new_cell: Any = WriteOnlyCell
 def currency_format(currency: str, language: str) -> str:
     """An Excel number format showing the currency the way the locale does: `"$"#,##0.00` for MXN in Spanish."""
     from babel.numbers import get_currency_symbol
-
-    from shared.i18n import locale_for
 
     symbol = get_currency_symbol(currency, locale=locale_for(language))
     if symbol and symbol[-1].isalpha():
@@ -142,7 +137,7 @@ class SheetWriter:
 def _write_header_block(writer: SheetWriter, statement: Statement) -> None:
     language = writer.language
     company, customer = statement.company, statement.customer
-    _ = lambda msgid: translate(msgid, language)  # noqa: E731 (a short local alias)
+    _ = partial(gettext, language=language)
 
     writer.append([writer.text(company.name, TITLE_FONT)])
     company_details = "  ·  ".join(
@@ -217,7 +212,7 @@ def _write_header_block(writer: SheetWriter, statement: Statement) -> None:
 def render_xlsx(statement: Statement) -> bytes:
     """The statement as an XLSX workbook in the statement's language."""
     language = normalize_language(statement.language)
-    _ = lambda msgid: translate(msgid, language)  # noqa: E731 (a short local alias)
+    _ = partial(gettext, language=language)
 
     workbook = Workbook(write_only=True)
     workbook.properties.title = f"{_('Estado de cuenta')} {statement.customer.code} {statement.cutoff.isoformat()}"
@@ -283,7 +278,7 @@ def render_xlsx(statement: Statement) -> bytes:
         for currency, totals in statement.totals.items():
             writer.append(
                 [
-                    writer.text(_("Total {currency}").format(currency=currency), BOLD, border=TOTAL_BORDER),
+                    writer.text(_("Total %(currency)s") % {"currency": currency}, BOLD, border=TOTAL_BORDER),
                     *(writer.text("", border=TOTAL_BORDER) for _column in range(5)),
                     writer.number(totals.total, writer.money_format(currency), font=BOLD, border=TOTAL_BORDER),
                     writer.text(currency, BOLD, border=TOTAL_BORDER),

@@ -9,13 +9,12 @@ import pytest
 from jinja2 import Environment
 
 from shared.i18n import (
-    add_translations,
     format_date,
     format_datetime,
     format_money,
+    gettext,
     install_jinja,
     normalize_language,
-    translate,
 )
 
 NBSP = "\u00a0"
@@ -71,13 +70,11 @@ def test_languages_are_normalized(value: str | None, expected: str) -> None:
 
 
 def test_catalogue_translates_spanish_ids_and_falls_back_to_them() -> None:
-    assert translate("Saldo vencido", "es") == "Saldo vencido"
-    assert translate("Saldo vencido", "en") == "Overdue balance"
-    assert translate("Página {page} de {pages}", "en").format(page=2, pages=9) == "Page 2 of 9"
-    assert translate("Una frase sin traducción", "en") == "Una frase sin traducción"
-    add_translations("en-US", {"Una frase de prueba del portal": "A portal test phrase"})
-    assert translate("Una frase de prueba del portal", "en") == "A portal test phrase"
-    assert translate("Una frase de prueba del portal", "es") == "Una frase de prueba del portal"
+    assert gettext("Saldo vencido", "es") == "Saldo vencido"
+    assert gettext("Saldo vencido", "en") == "Overdue balance"
+    assert gettext("Saldo vencido", "en-US") == "Overdue balance"
+    assert gettext("Generado el %(date)s", "en") % {"date": "December 1, 2026"} == "Generated on December 1, 2026"
+    assert gettext("Una frase sin traducción", "en") == "Una frase sin traducción"
 
 
 def test_jinja_helpers_read_the_language_from_the_context() -> None:
@@ -85,7 +82,7 @@ def test_jinja_helpers_read_the_language_from_the_context() -> None:
     install_jinja(environment)
     template = environment.from_string(
         '{{ _("Saldo total") }}|{{ amount|money("MXN") }}|{{ day|date }}|{{ day|date("short") }}'
-        '|{{ gettext("Total {currency}", currency="<b>") }}'
+        '|{{ gettext("Total %(currency)s", currency="<b>") }}'
     )
     values = {"amount": Decimal("1234.5"), "day": dt.date(2026, 11, 30)}
     assert template.render(language="es", **values) == (

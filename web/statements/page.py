@@ -18,6 +18,7 @@ from litestar.response import Template
 
 from shared import render, statements
 from shared.clock import today
+from shared.i18n import N_
 from shared.render.html import statement_context
 from shared.statements import Statement
 from web.i18n import request_language
@@ -148,7 +149,7 @@ def statement_page(
             customer=address.customer,
             company=address.company,
             cutoff=address.cutoff.isoformat(),
-            errors={"cutoff": "La fecha de corte no puede ser futura."},
+            errors={"cutoff": N_("La fecha de corte no puede ser futura.")},
         )
         return selector_response(request, form)
     return _statement_page(request, statement, q, sort, direction)

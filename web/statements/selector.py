@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from shared import statements
 from shared.clock import parse_day, today
 from shared.db import session_scope
+from shared.i18n import N_
 from web.security import current_user
 from web.statements.addresses import statement_url
 
@@ -47,7 +48,7 @@ def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, st
                     choices = [selected, *choices]
         companies = statements.companies_for_customer(session, user, selected.number) if selected else []
     if selected is None and form.customer:
-        errors.setdefault("customer", "Elige un cliente.")
+        errors.setdefault("customer", N_("Elige un cliente."))
         form.customer = ""
     if len(companies) == 1 and form.company not in {c.code for c in companies}:
         form.company = companies[0].code
@@ -102,13 +103,13 @@ def statement_selector(
     errors: dict[str, str] = {}
     day = parse_day(form.cutoff)
     if day is None:
-        errors["cutoff"] = "Escribe la fecha de corte como AAAA-MM-DD."
+        errors["cutoff"] = N_("Escribe la fecha de corte como AAAA-MM-DD.")
     elif day > today():
-        errors["cutoff"] = "La fecha de corte no puede ser futura."
+        errors["cutoff"] = N_("La fecha de corte no puede ser futura.")
     user = current_user(request)
     with session_scope() as session:
         if not form.customer or not statements.can_see(session, user, form.customer):
-            errors["customer"] = "Elige un cliente."
+            errors["customer"] = N_("Elige un cliente.")
             codes: list[str] = []
         else:
             codes = [c.code for c in statements.companies_for_customer(session, user, form.customer)]
@@ -116,9 +117,9 @@ def statement_selector(
         if not form.company and len(codes) == 1:
             form.company = codes[0]
         if not form.company:
-            errors["company"] = "Elige una empresa."
+            errors["company"] = N_("Elige una empresa.")
         elif form.company not in codes:
-            errors["company"] = "Ese cliente no tiene cuenta en esa empresa."
+            errors["company"] = N_("Ese cliente no tiene cuenta en esa empresa.")
     if errors or day is None:
         form.errors = errors
         return selector_response(request, form)
