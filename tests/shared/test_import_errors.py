@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import outbox_messages
-from tests.shared.test_import import GOOD, dump, run_cli, write_folder, write_workbook
+from tests.factories import GOOD, dump, run_cli, write_folder, write_workbook
 
 ITEM_HEADER = "company_code,customer_number,document_number,document_type,reference,document_date,due_date,amount,"
 ITEM_HEADER += "currency,cleared_on\n"

@@ -17,12 +17,10 @@ import pytest
 from litestar.testing import TestClient
 
 from shared import accounts
-from shared.db import session_scope
-from shared.models import User
 from shared.vocab import Task
 from tests.conftest import REDIS_TEST_URL, use_environment
+from tests.factories import TestUser, create_test_user
 
-DEFAULT_PASSWORD = "una frase de prueba bastante larga"
 BASE_URL = "http://127.0.0.1:8000"
 # A Redis database of its own for the portal's tests (never database 0, never flushed).
 REDIS_WEB_TEST_DB = 13
@@ -46,44 +44,6 @@ def hidden_inputs(html: str) -> dict[str, str]:
         if name:
             found[name.group(1)] = value.group(1) if value else ""
     return found
-
-
-@dataclass(frozen=True)
-class TestUser:
-    __test__ = False
-
-    id: int
-    username: str
-    email: str
-    password: str
-    role: str
-
-
-def create_test_user(
-    *,
-    role: str = "customer",
-    customers: tuple[str, ...] | list[str] = (),
-    password: str = DEFAULT_PASSWORD,
-    username: str | None = None,
-    email: str | None = None,
-    language: str = "es",
-    full_name: str = "",
-) -> TestUser:
-    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
-    email = email or f"{username}@example.com"
-    with session_scope() as session:
-        user = accounts.create_user(
-            session,
-            username=username,
-            email=email,
-            role=role,
-            customer_numbers=list(customers),
-            language=language,
-            full_name=full_name,
-        )
-        user.password_hash = accounts.hash_password(password)
-        user_id = user.id
-    return TestUser(id=user_id, username=username, email=email, password=password, role=role)
 
 
 @pytest.fixture
@@ -182,10 +142,3 @@ def run_account_tasks(var: Path) -> list[QueuedTask]:
             task.path.unlink()
             done.append(task)
     return done
-
-
-def user_row(username: str) -> User:
-    with session_scope() as session:
-        user = session.query(User).filter_by(username=username).one()
-        session.expunge(user)
-        return user

@@ -24,15 +24,8 @@ from shared.db import session_scope
 from shared.models import TemporaryPassword, User
 from shared.vocab import Task
 from tests.conftest import outbox_messages
-from tests.web.conftest import (
-    DEFAULT_PASSWORD,
-    TestUser,
-    hidden_inputs,
-    queued_tasks,
-    run_account_tasks,
-    sign_in,
-    user_row,
-)
+from tests.factories import PASSWORD, TestUser, user_row
+from tests.web.conftest import hidden_inputs, queued_tasks, run_account_tasks, sign_in
 
 NEW_PASSWORD = "otra frase larga para el portal"
 
@@ -296,7 +289,7 @@ def test_a_password_change_voids_pending_temporary_passwords(
 def test_repeated_reset_requests_do_not_void_the_password_just_sent(database: str, var_dir: Path) -> None:
     user_id = invite("spam", "spam@example.com")
     with session_scope() as session:
-        session.get(User, user_id).password_hash = accounts.hash_password(DEFAULT_PASSWORD)  # type: ignore[union-attr]
+        session.get(User, user_id).password_hash = accounts.hash_password(PASSWORD)  # type: ignore[union-attr]
     assert accounts.send_password_reset("spam")
     sent = temporary_password_in(emails_to(var_dir, "spam@example.com")[-1])
     # Someone keeps asking: no new email within minutes, so the one the owner has keeps working.

@@ -15,8 +15,8 @@ import pytest
 from litestar.testing import TestClient
 
 from shared.accounts import revoke_customers
+from tests.factories import CUTOFF, PASSWORD, give_passwords, seed_portal_data
 from tests.web.conftest import sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
 
 DAY = CUTOFF.isoformat()
 # Addresses by target (company, customer, cut-off text), as seen by alice, whose only customer is 100001.
@@ -66,7 +66,7 @@ def portal_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestC
     give_passwords()
 
     def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
+        response = sign_in(app_client, name, PASSWORD)
         assert response.status_code == 303, response.text
         assert response.headers["location"] == "/statements"
         return app_client

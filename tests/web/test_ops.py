@@ -18,8 +18,8 @@ from sqlalchemy import select
 from shared.db import session_scope
 from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, RunAccount, StatementRun
 from shared.vocab import Task
+from tests.factories import CUTOFF, PASSWORD, give_passwords, seed_portal_data
 from tests.web.conftest import hidden_inputs, sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
 
 REASON = "550 5.1.1 <nadie@example.com>: no such user"
 
@@ -78,7 +78,7 @@ def ops_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestClie
     give_passwords()
 
     def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
+        response = sign_in(app_client, name, PASSWORD)
         assert response.status_code == 303, response.text
         return app_client
 

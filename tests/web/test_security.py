@@ -18,15 +18,8 @@ from shared import accounts
 from shared.db import session_scope
 from shared.models import AuditEvent
 from tests.conftest import use_environment
-from tests.web.conftest import (
-    BASE_URL,
-    TestUser,
-    _client,
-    hidden_inputs,
-    queued_tasks,
-    sign_in,
-    user_row,
-)
+from tests.factories import TestUser, user_row
+from tests.web.conftest import BASE_URL, _client, hidden_inputs, queued_tasks, sign_in
 
 NEW_PASSWORD = "una contraseña nueva y larga"
 SESSION = "edocta_session"

@@ -26,8 +26,8 @@ from shared.render import render_on_demand
 from shared.statements import load_statement
 from shared.store import StoreKey, get_store
 from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
+from tests.factories import CUTOFF, PASSWORD, give_passwords, seed_portal_data
 from tests.web.conftest import sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
 from web.statements import content_disposition
 
 DAY = CUTOFF.isoformat()
@@ -44,7 +44,7 @@ def portal_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestC
     give_passwords()
 
     def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
+        response = sign_in(app_client, name, PASSWORD)
         assert response.status_code == 303, response.text
         return app_client
 

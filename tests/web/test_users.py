@@ -16,7 +16,8 @@ from shared.db import session_scope
 from shared.models import Customer, TemporaryPassword, User
 from shared.vocab import Task
 from tests.conftest import outbox_messages
-from tests.web.conftest import TestUser, hidden_inputs, queued_tasks, run_account_tasks, sign_in, user_row
+from tests.factories import TestUser, user_row
+from tests.web.conftest import hidden_inputs, queued_tasks, run_account_tasks, sign_in
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Celery worker and beat started as subprocesses with the test's environment, and 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import random
 import signal
@@ -15,20 +14,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import redis
 
-from shared.db import session_scope
-from shared.models import Account, Company, Customer, OpenItem
 from shared.tasks import reset_clients
 from tests.conftest import REDIS_TEST_URL, SMTPServer, use_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
-CUTOFF = dt.date(2026, 10, 31)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> None:
@@ -293,89 +288,3 @@ def services_on_private_redis(
     yield running
     running.stop_all()
     reset_clients()
-
-
-# --- data -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CustomerSpec:
-    number: str
-    name: str
-    emails: str = ""
-    language: str = "es"
-    formats: str = "pdf;xlsx"
-    items: tuple[tuple[str, str, str, str], ...] = ()  # (document, due date, amount, currency)
-    credit_limit: str | None = "100000.00"
-
-
-def add_company(code: str, name: str, schedule: str = "monthly", currency: str = "MXN") -> int:
-    with session_scope() as session:
-        company = Company(
-            code=code,
-            name=name,
-            tax_id=f"RFC{code}",
-            address="Av. Juárez 100, León, Gto.",
-            currency=currency,
-            schedule=schedule,
-        )
-        session.add(company)
-        session.flush()
-        return company.id
-
-
-def add_customers(company_code: str, specs: list[CustomerSpec]) -> None:
-    with session_scope() as session:
-        company = session.query(Company).filter_by(code=company_code).one()
-        for spec in specs:
-            customer = session.query(Customer).filter_by(number=spec.number).one_or_none()
-            if customer is None:
-                customer = Customer(
-                    number=spec.number,
-                    name=spec.name,
-                    tax_id="",
-                    address="",
-                    statement_emails=spec.emails,
-                    language=spec.language,
-                    statement_formats=spec.formats,
-                )
-                session.add(customer)
-                session.flush()
-            session.add(
-                Account(
-                    company_id=company.id,
-                    customer_id=customer.id,
-                    currency=company.currency,
-                    credit_limit=None if spec.credit_limit is None else Decimal(spec.credit_limit),
-                    payment_terms="30 días",
-                )
-            )
-            for document, due, amount, currency in spec.items:
-                due_date = dt.date.fromisoformat(due)
-                session.add(
-                    OpenItem(
-                        company_id=company.id,
-                        customer_id=customer.id,
-                        document_number=f"{spec.number}-{document}",
-                        document_type="invoice",
-                        reference=f"PO-{document}",
-                        document_date=due_date - dt.timedelta(days=30),
-                        due_date=due_date,
-                        amount=Decimal(amount),
-                        currency=currency,
-                    )
-                )
-
-
-def many_customers(prefix: str, count: int, lines: int = 3, domain: str = "example.com") -> list[CustomerSpec]:
-    """`count` customers with one recipient each and a few lines."""
-    return [
-        CustomerSpec(
-            number=f"{prefix}{n:04d}",
-            name=f"Cliente {prefix}{n:04d} S.A. de C.V.",
-            emails=f"pagos{prefix}{n:04d}@{domain}",
-            formats="pdf",
-            items=tuple((f"F{k}", f"2026-{8 + k % 3:02d}-15", f"{1000 + n * 10 + k}.50", "MXN") for k in range(lines)),
-        )
-        for n in range(count)
-    ]
