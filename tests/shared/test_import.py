@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from shared.cli.demo_data import write_demo_data
-from tests.conftest import outbox_messages
 from tests.factories import COMPANIES, GOOD, OPEN_ITEMS, dump, run_cli, write_folder, write_workbook
+from tests.servers import outbox_messages
 
 
 def item(data: dict[str, list[tuple[Any, ...]]], company: str, document: str) -> tuple[Any, ...]:

@@ -4,22 +4,16 @@ passwords, sign-in through the real form, and the account tasks the web enqueued
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from shared import accounts
-from shared.vocab import Task
-from tests.conftest import REDIS_TEST_URL, use_environment
 from tests.factories import TestUser, create_test_user
+from tests.servers import REDIS_TEST_URL, use_environment
 
 BASE_URL = "http://127.0.0.1:8000"
 # A Redis database of its own for the portal's tests (never database 0, never flushed).
@@ -101,44 +95,3 @@ def redis_url(monkeypatch: pytest.MonkeyPatch) -> str:
 def redis_app_client(postgres_database: str, redis_url: str) -> Iterator[TestClient[Any]]:
     """The portal as in production: PostgreSQL, sessions and sign-in counters in Redis (own key prefix)."""
     yield from _client(f"edocta-test-{uuid.uuid4().hex[:8]}")
-
-
-# --- account tasks the web enqueued -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueuedTask:
-    name: str
-    args: list[Any]
-    path: Path
-
-
-def queued_tasks(var: Path) -> list[QueuedTask]:
-    """Tasks waiting in the embedded (filesystem) broker, oldest first."""
-    folder = var / "broker" / "messages"
-    if not folder.exists():
-        return []
-    tasks = []
-    for path in sorted(folder.glob("*.msg"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
-        message = json.loads(path.read_text())
-        body = json.loads(base64.b64decode(message["body"]))
-        tasks.append(QueuedTask(name=message["headers"]["task"], args=list(body[0]), path=path))
-    return tasks
-
-
-ACCOUNT_TASKS: dict[str, Callable[..., Any]] = {
-    Task.SEND_INVITATION: accounts.send_invitation,
-    Task.SEND_PASSWORD_RESET: accounts.send_password_reset,
-    Task.SEND_PASSWORD_CHANGED: accounts.send_password_changed,
-}
-
-
-def run_account_tasks(var: Path) -> list[QueuedTask]:
-    """Do what a worker would with the queued account tasks (same service functions), and take them off."""
-    done = []
-    for task in queued_tasks(var):
-        if task.name in ACCOUNT_TASKS:
-            ACCOUNT_TASKS[task.name](*task.args)
-            task.path.unlink()
-            done.append(task)
-    return done

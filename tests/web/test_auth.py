@@ -23,9 +23,9 @@ from shared.accounts import passwords
 from shared.db import session_scope
 from shared.models import TemporaryPassword, User
 from shared.vocab import Task
-from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, TestUser, user_row
-from tests.web.conftest import hidden_inputs, queued_tasks, run_account_tasks, sign_in
+from tests.servers import emails_to, outbox_messages, queued_tasks, run_account_tasks
+from tests.web.conftest import hidden_inputs, sign_in
 
 NEW_PASSWORD = "otra frase larga para el portal"
 
@@ -40,10 +40,6 @@ def temporary_password_in(message: EmailMessage) -> str:
     match = re.search(r"(?:temporal|temporary password)[^:\n]*:\s*(\S{16,})", body_text(message), re.IGNORECASE)
     assert match, body_text(message)
     return match.group(1)
-
-
-def emails_to(var: Path, address: str) -> list[EmailMessage]:
-    return [m for m in outbox_messages(var) if address in str(m["To"])]
 
 
 def post_form(client: TestClient[Any], page_path: str, action: str, fields: dict[str, str]) -> Any:

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from shared import accounts
 from shared.db import session_scope
 from shared.models import AuditEvent
-from tests.conftest import use_environment
 from tests.factories import TestUser, user_row
-from tests.web.conftest import BASE_URL, _client, hidden_inputs, queued_tasks, sign_in
+from tests.servers import queued_tasks, use_environment
+from tests.web.conftest import BASE_URL, _client, hidden_inputs, sign_in
 
 NEW_PASSWORD = "una contraseña nueva y larga"
 SESSION = "edocta_session"

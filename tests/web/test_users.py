@@ -15,9 +15,9 @@ from shared import accounts
 from shared.db import session_scope
 from shared.models import Customer, TemporaryPassword, User
 from shared.vocab import Task
-from tests.conftest import outbox_messages
 from tests.factories import TestUser, user_row
-from tests.web.conftest import hidden_inputs, queued_tasks, run_account_tasks, sign_in
+from tests.servers import outbox_messages, queued_tasks, run_account_tasks
+from tests.web.conftest import hidden_inputs, sign_in
 
 
 @pytest.fixture
