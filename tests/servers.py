@@ -374,6 +374,8 @@ def emails_to(var: Path, address: str) -> list[EmailMessage]:
 class QueuedTask:
     name: str
     args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str
     path: Path
 
 
@@ -386,7 +388,8 @@ def queued_tasks(var: Path) -> list[QueuedTask]:
     for path in sorted(folder.glob("*.msg"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
         message = json.loads(path.read_text())
         body = json.loads(base64.b64decode(message["body"]))
-        tasks.append(QueuedTask(name=message["headers"]["task"], args=list(body[0]), path=path))
+        queue = message["properties"]["delivery_info"]["routing_key"]
+        tasks.append(QueuedTask(message["headers"]["task"], list(body[0]), body[1], queue, path))
     return tasks
 
 

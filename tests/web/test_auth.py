@@ -24,8 +24,8 @@ from shared.db import session_scope
 from shared.models import TemporaryPassword, User
 from shared.vocab import Task
 from tests.factories import PASSWORD, TestUser, user_row
+from tests.portal import hidden_inputs, post_form, sign_in
 from tests.servers import emails_to, outbox_messages, queued_tasks, run_account_tasks
-from tests.web.conftest import hidden_inputs, sign_in
 
 NEW_PASSWORD = "otra frase larga para el portal"
 
@@ -40,13 +40,6 @@ def temporary_password_in(message: EmailMessage) -> str:
     match = re.search(r"(?:temporal|temporary password)[^:\n]*:\s*(\S{16,})", body_text(message), re.IGNORECASE)
     assert match, body_text(message)
     return match.group(1)
-
-
-def post_form(client: TestClient[Any], page_path: str, action: str, fields: dict[str, str]) -> Any:
-    page = client.get(page_path)
-    data = hidden_inputs(page.text)
-    data.update(fields)
-    return client.post(action, data=data, follow_redirects=False)
 
 
 def change_password(client: TestClient[Any], current: str, new: str, confirm: str | None = None) -> Any:
