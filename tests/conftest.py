@@ -1,5 +1,5 @@
-"""Fixtures shared by the whole suite: real PostgreSQL and SQLite databases, an isolated var/ folder, Redis,
-and a real SMTP server (aiosmtpd).
+"""Fixtures shared by the whole suite: real PostgreSQL and SQLite databases, an isolated var/ folder, a
+database of the shared Redis server, and a real SMTP server (aiosmtpd).
 
 The environment is set before any application module reads its settings; each test gets its own var/
 folder (statement store, outbox, broker) and a migrated database.
@@ -28,7 +28,7 @@ from shared.db import dispose_engines  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.models import Base  # noqa: E402
 from shared.settings import reset_settings  # noqa: E402
-from tests.servers import SMTPServer, running_smtp_server, use_environment  # noqa: E402
+from tests.servers import SMTPServer, claimed_redis_database, running_smtp_server, use_environment  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("EDOCTA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ARTIFACTS = Path(os.environ.get("EDOCTA_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -108,6 +108,15 @@ def postgres_database(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str
     _truncate_postgres(postgres_url)
     use_environment(monkeypatch, EDOCTA_DATABASE_URL=postgres_url)
     return postgres_url
+
+
+@pytest.fixture
+def redis_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of the shared Redis server that no other test, fixture or pytest session uses meanwhile
+    (claimed in database 0, see `claimed_redis_database`), empty, and the application pointed at it."""
+    with claimed_redis_database() as url:
+        use_environment(monkeypatch, EDOCTA_REDIS_URL=url)
+        yield url
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -126,6 +127,61 @@ def running_smtp_server(server: SMTPServer, handler: object = None, **options: A
 
 
 # --- Redis --------------------------------------------------------------------------------------------------
+
+REDIS_CLAIM_PREFIX = "edocta-test:db:"
+REDIS_CLAIM_SECONDS = 900
+"""How long a claim lasts: longer than any test may run (pytest-timeout), so a killed session frees its own."""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _claim_redis_database(control: redis.Redis, token: str, wait: float) -> int:
+    """The lowest database number (never 0) whose claim key this call could set; waits while all are held."""
+    try:
+        count = int(control.config_get("databases").get("databases", 16))
+    except redis.ResponseError:  # CONFIG disabled on this server: Redis' default
+        count = 16
+    deadline = time.monotonic() + wait
+    while True:
+        for number in range(1, count):
+            if control.set(f"{REDIS_CLAIM_PREFIX}{number}", token, nx=True, ex=REDIS_CLAIM_SECONDS):
+                return number
+        if time.monotonic() > deadline:
+            holders = {n: control.get(f"{REDIS_CLAIM_PREFIX}{n}") for n in range(1, count)}
+            raise RuntimeError(f"no free Redis database after {wait:.0f} s; claims: {holders}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def claimed_redis_database(server_url: str = REDIS_TEST_URL, wait: float = 120) -> Iterator[str]:
+    """The URL of a database of the shared Redis server that is this block's alone, empty.
+
+    Every user of the shared server (each fixture, each concurrently running pytest session) claims a number
+    with `SET edocta-test:db:<n> <pid>:<random> NX EX 900` in database 0, which holds nothing but these
+    claims. The database is flushed when claimed (a killed holder's leftovers) and at the end, and the
+    claim is released, both only while the claim is still this block's.
+    """
+    base = server_url.rstrip("/")
+    control = redis.Redis.from_url(f"{base}/0", decode_responses=True)
+    token = f"{os.getpid()}:{uuid.uuid4().hex}"
+    number = _claim_redis_database(control, token, wait)
+    key = f"{REDIS_CLAIM_PREFIX}{number}"
+    url = f"{base}/{number}"
+    data = redis.Redis.from_url(url)
+    try:
+        data.flushdb()
+        yield url
+    finally:
+        if control.get(key) == token:
+            data.flushdb()
+        data.close()
+        control.eval(_RELEASE, 1, key, token)
+        control.close()
 
 
 @dataclass

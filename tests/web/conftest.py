@@ -12,10 +12,6 @@ from litestar.testing import TestClient
 
 from tests.factories import PASSWORD, TestUser, create_test_user, give_passwords, seed_portal_data
 from tests.portal import portal_test_client, sign_in
-from tests.servers import REDIS_TEST_URL, use_environment
-
-# A Redis database of its own for the portal's tests (never database 0, never flushed).
-REDIS_WEB_TEST_DB = 13
 
 
 @pytest.fixture
@@ -62,13 +58,6 @@ def portal_client(app_client: TestClient[Any]) -> Callable[[str], TestClient[Any
         return app_client
 
     return as_user
-
-
-@pytest.fixture
-def redis_url(monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"{REDIS_TEST_URL.rstrip('/')}/{REDIS_WEB_TEST_DB}"
-    use_environment(monkeypatch, EDOCTA_REDIS_URL=url)
-    return url
 
 
 @pytest.fixture
