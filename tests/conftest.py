@@ -1,5 +1,5 @@
-"""Fixtures shared by the whole suite: real PostgreSQL and SQLite databases, an isolated var/ folder, Redis,
-and a real SMTP server (aiosmtpd).
+"""Fixtures shared by the whole suite: real PostgreSQL and SQLite databases, an isolated var/ folder, a
+database of the shared Redis server, and a real SMTP server (aiosmtpd).
 
 The environment is set before any application module reads its settings; each test gets its own var/
 folder (statement store, outbox, broker) and a migrated database.
@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,21 +28,10 @@ from shared.db import dispose_engines  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.models import Base  # noqa: E402
 from shared.settings import reset_settings  # noqa: E402
+from tests.servers import SMTPServer, claimed_redis_database, running_smtp_server, use_environment  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("EDOCTA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("EDOCTA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 ARTIFACTS = Path(os.environ.get("EDOCTA_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
-
-
-def use_environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> None:
-    """Set (or unset, with None) EDOCTA_* variables and make the application read them afresh."""
-    for name, value in variables.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    reset_settings()
-    dispose_engines()
 
 
 @pytest.fixture(autouse=True)
@@ -126,66 +110,20 @@ def postgres_database(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str
     return postgres_url
 
 
-# --- a real SMTP server -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SMTPServer:
-    """An aiosmtpd server on a free local port. `replies` maps a recipient to an SMTP reply to force a fault."""
-
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    replies: dict[str, str] = field(default_factory=dict)
-    refuse_all: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
-
-    def received_by(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if address in str(m.get("To", ""))]
-
-
-class _Handler:
-    def __init__(self, server: SMTPServer) -> None:
-        self.server = server
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
-        if self.server.refuse_all:
-            return self.server.refuse_all
-        reply = self.server.replies.get(address)
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        with self.server.lock:
-            self.server.messages.append(message)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at the moment."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture
+def redis_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of the shared Redis server that no other test, fixture or pytest session uses meanwhile
+    (claimed in database 0, see `claimed_redis_database`), empty, and the application pointed at it."""
+    with claimed_redis_database() as url:
+        use_environment(monkeypatch, EDOCTA_REDIS_URL=url)
+        yield url
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPServer]:
-    from aiosmtpd.controller import Controller
-
-    server = SMTPServer(host="127.0.0.1", port=free_port())
-    # aiosmtpd's start() connects to the configured port to finish its setup, so the port cannot be 0.
-    controller = Controller(_Handler(server), hostname="127.0.0.1", port=server.port)
-    controller.start()
-    yield server
-    controller.stop()
+    """A real SMTP server (aiosmtpd) on a free local port, for the test's own."""
+    with running_smtp_server(SMTPServer(host="127.0.0.1", port=0)) as server:
+        yield server
 
 
 @pytest.fixture
@@ -194,15 +132,3 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     path = ARTIFACTS / request.node.name.replace("/", "_")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def outbox_messages(var: Path) -> list[EmailMessage]:
-    """The emails the outbox-folder backend wrote, oldest first."""
-    folder = var / "outbox"
-    if not folder.exists():
-        return []
-    files = sorted(folder.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]  # type: ignore[misc]
-
-
-WaitFor = Callable[[Callable[[], bool], float], bool]

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import ROOT, Portal, free_port
 
 CHROMIUM = os.environ.get("EDOCTA_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,34 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Portal:
-    url: str
-    root: Path
-    env: dict[str, str]
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "var" / "outbox"
-
-    def edocta(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
 
 
 def _start(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -79,7 +51,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
             "EDOCTA_VAR_DIR": str(root / "var"),
             "EDOCTA_BASE_URL": f"http://127.0.0.1:{port}",
             "EDOCTA_SECRET_KEY": "e2e-secret-key",
-            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            "PYTHONPATH": str(ROOT),
         }
     )
     portal = Portal(url=f"http://127.0.0.1:{port}", root=root, env=env)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.conftest import Portal
+from tests.servers import Portal, emails_to
 
 pytestmark = pytest.mark.e2e
 
 NEW_PASSWORD = "mi contraseña de pruebas 2026"
 NEWER_PASSWORD = "otra frase bastante larga 77"
-
-
-def emails_to(portal: Portal, address: str) -> list[EmailMessage]:
-    if not portal.outbox.exists():
-        return []
-    files = sorted(portal.outbox.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]
-    return [m for m in messages if address in str(m["To"])]  # type: ignore[misc]
 
 
 TEMPORARY = re.compile(r"(?:temporal|temporary password)[^:\n]*:\s*(\S{16,})", re.IGNORECASE)
@@ -41,7 +32,7 @@ def plain_text(message: EmailMessage) -> str:
 
 def temporary_passwords(portal: Portal, address: str) -> list[str]:
     """The temporary passwords emailed to `address`, oldest first."""
-    found = (TEMPORARY.search(plain_text(m)) for m in emails_to(portal, address))
+    found = (TEMPORARY.search(plain_text(m)) for m in emails_to(portal.var, address))
     return [match.group(1) for match in found if match]
 
 
@@ -98,7 +89,7 @@ def test_first_access_statement_downloads_and_forgotten_password(
 
     # 1. First access: the invitation carries the user ID, a temporary password and the portal's address.
     temporary = wait_for_temporary_password(portal, address, 1)
-    invitation_text = plain_text(emails_to(portal, address)[0])
+    invitation_text = plain_text(emails_to(portal.var, address)[0])
     assert "nueva" in invitation_text
     assert portal.url in invitation_text
 

@@ -21,7 +21,7 @@ from shared.i18n.catalog import TEMPLATE_PATH, is_translated
 from shared.mail import render_email
 from shared.render import render_statement
 from shared.render.html import render_html, statement_context
-from tests.shared.test_render import item, make_statement, sample_items
+from tests.factories import item, make_statement, sample_items
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_FOLDERS = ("shared", "web")
@@ -180,7 +180,7 @@ def test_the_password_changed_email_gives_the_business_time(
 ) -> None:
     from shared import accounts
     from shared.db import session_scope
-    from tests.conftest import outbox_messages
+    from tests.servers import outbox_messages
 
     assert os.environ.get("EDOCTA_TIMEZONE", "America/Mexico_City") == "America/Mexico_City"
     with session_scope() as session:

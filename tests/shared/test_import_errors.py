@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import outbox_messages
-from tests.shared.test_import import GOOD, dump, run_cli, write_folder, write_workbook
+from tests.factories import GOOD, dump, run_cli, write_folder, write_workbook
+from tests.servers import outbox_messages
 
 ITEM_HEADER = "company_code,customer_number,document_number,document_type,reference,document_date,due_date,amount,"
 ITEM_HEADER += "currency,cleared_on\n"

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from shared.mail import (
@@ -32,7 +31,7 @@ from shared.mail import (
     send_message,
     validate_email,
 )
-from tests.conftest import SMTPServer, _Handler, free_port, outbox_messages, use_environment
+from tests.servers import SMTPHandler, SMTPServer, outbox_messages, running_smtp_server, use_environment
 
 PDF = b"%PDF-1.7\n" + os.urandom(150_000) + b"\n%%EOF\n"
 XLSX = b"PK\x03\x04" + os.urandom(40_000)
@@ -238,7 +237,7 @@ def test_452_mailbox_full_is_transient(smtp_server: SMTPServer) -> None:
     assert caught.value.code == 452
 
 
-class RefusingHandler(_Handler):
+class RefusingHandler(SMTPHandler):
     """Answers MAIL FROM or DATA with a fixed reply."""
 
     def __init__(self, server: SMTPServer, stage: str, reply: str) -> None:
@@ -268,7 +267,7 @@ class RefusingHandler(_Handler):
 )
 def test_refusals_of_the_sender_or_the_message_keep_the_servers_reply(stage, reply, error, code) -> None:  # type: ignore[no-untyped-def]
     server = SMTPServer(host="127.0.0.1", port=0)
-    with running_controller(server, RefusingHandler(server, stage, reply)), pytest.raises(error) as caught:
+    with running_smtp_server(server, RefusingHandler(server, stage, reply)), pytest.raises(error) as caught:
         SMTPBackend.from_url(server.url).send(statement_message())
     assert caught.value.code == code
     assert caught.value.reply == reply.split(" ", 1)[1]
@@ -382,7 +381,7 @@ def test_a_connection_dropped_before_the_message_was_accepted_is_transient(drop_
 
 def test_a_non_ascii_recipient_is_delivered_with_smtputf8() -> None:
     server = SMTPServer(host="127.0.0.1", port=0)
-    with running_controller(server, enable_SMTPUTF8=True):
+    with running_smtp_server(server, enable_SMTPUTF8=True):
         SMTPBackend.from_url(server.url).send(statement_message("josé@dominio.mx"))
     assert len(server.messages) == 1
     assert server.messages[0]["To"] == "josé@dominio.mx"
@@ -413,23 +412,6 @@ def server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return context
 
 
-class running_controller:
-    """Run an aiosmtpd server with extra options (TLS, AUTH) around a block."""
-
-    def __init__(self, server: SMTPServer, handler: object = None, **options: object) -> None:
-        self.server = server
-        server.port = free_port()
-        handler = handler or _Handler(server)
-        self.controller = Controller(handler, hostname="127.0.0.1", port=server.port, **options)
-
-    def __enter__(self) -> SMTPServer:
-        self.controller.start()
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
-
-
 USERS = {"estados": "pa:ss/wörd@1?"}
 AUTHENTICATED: list[str] = []
 
@@ -451,7 +433,7 @@ def test_starttls_with_auth_delivers(certificate: tuple[Path, Path]) -> None:
     server = SMTPServer(host="127.0.0.1", port=0)
     options = {"tls_context": server_tls(certificate), "require_starttls": True, "authenticator": authenticate}
     AUTHENTICATED.clear()
-    with running_controller(server, auth_required=True, **options):
+    with running_smtp_server(server, auth_required=True, **options):
         url = f"smtp://{credentials()}127.0.0.1:{server.port}?starttls=1&cafile={certificate[0]}"
         SMTPBackend.from_url(url).send(statement_message())
     assert AUTHENTICATED == ["estados"]
@@ -461,7 +443,7 @@ def test_starttls_with_auth_delivers(certificate: tuple[Path, Path]) -> None:
 
 def test_starttls_refuses_an_untrusted_certificate_unless_told_not_to_verify(certificate: tuple[Path, Path]) -> None:
     server = SMTPServer(host="127.0.0.1", port=0)
-    with running_controller(server, tls_context=server_tls(certificate), require_starttls=True):
+    with running_smtp_server(server, tls_context=server_tls(certificate), require_starttls=True):
         with pytest.raises(TransientMailError, match=r"(?i)certificate"):
             SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?starttls=1").send(statement_message())
         assert server.messages == []
@@ -481,7 +463,7 @@ def test_smtps_implicit_tls_delivers(certificate: tuple[Path, Path]) -> None:
     options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
     with (
         pytest.warns(UserWarning, match="AUTH"),
-        running_controller(server, ssl_context=server_tls(certificate), **options),
+        running_smtp_server(server, ssl_context=server_tls(certificate), **options),
     ):
         url = f"smtps://{credentials()}127.0.0.1:{server.port}?cafile={certificate[0]}"
         SMTPBackend.from_url(url).send(statement_message())
@@ -492,7 +474,7 @@ def test_smtps_implicit_tls_delivers(certificate: tuple[Path, Path]) -> None:
 def test_auth_over_plain_connection_and_a_wrong_password(caplog: pytest.LogCaptureFixture) -> None:
     server = SMTPServer(host="127.0.0.1", port=0)
     options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
-    with pytest.warns(UserWarning, match="AUTH"), running_controller(server, **options):
+    with pytest.warns(UserWarning, match="AUTH"), running_smtp_server(server, **options):
         SMTPBackend.from_url(f"smtp://{credentials()}127.0.0.1:{server.port}").send(statement_message())
         # Wrong credentials are a setting to fix, not a reason to drop the mail: the error is transient.
         with pytest.raises(TransientMailError) as caught:

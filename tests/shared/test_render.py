@@ -15,63 +15,8 @@ import pytest
 
 from shared.render import CONTENT_TYPES, render_statement, statement_filename
 from shared.render.html import TEMPLATE_DIR, render_html, statement_context
-from shared.statements import ItemRow, Party, Statement, build_statement
-
-CUTOFF = dt.date(2026, 11, 30)
-COMPANY = Party("1000", "Tinacos del Bajío, S.A. de C.V.", "TBA850101AB1", "Av. Industrias 1234\nCelaya, Gto.")
-CUSTOMER = Party("0000100011", "Ferretería Ñandú & Hijos", "FNH900202XY9", "Calle Hidalgo 45\nQuerétaro, Qro.")
-
-
-def item(
-    number: str,
-    amount: str,
-    *,
-    due: dt.date,
-    posted: dt.date | None = None,
-    kind: str = "invoice",
-    reference: str = "",
-    currency: str = "MXN",
-) -> ItemRow:
-    return ItemRow(number, kind, reference, posted or due - dt.timedelta(days=30), due, Decimal(amount), currency, None)
-
-
-def make_statement(
-    items: list[ItemRow],
-    *,
-    language: str = "es",
-    credit_limit: str | None = "250000.00",
-    company: Party = COMPANY,
-    customer: Party = CUSTOMER,
-    payment_terms: str = "30 días",
-) -> Statement:
-    return build_statement(
-        company,
-        customer,
-        CUTOFF,
-        items,
-        account_currency="MXN",
-        credit_limit=None if credit_limit is None else Decimal(credit_limit),
-        language=language,
-        payment_terms=payment_terms,
-    )
-
-
-def sample_items() -> list[ItemRow]:
-    """Four MXN lines: 45 days overdue, due on the cut-off (not overdue), a credit note, one not yet due."""
-    return [
-        item("FAC-1", "1234.50", due=CUTOFF - dt.timedelta(days=45), reference="PO-7"),
-        item("FAC-2", "1000.00", due=CUTOFF, reference="PO-8"),
-        item("NC-1", "-200.00", due=CUTOFF - dt.timedelta(days=5), kind="credit_note"),
-        item("FAC-3", "5000.00", due=CUTOFF + dt.timedelta(days=20)),
-    ]
-
-
-def many_items(count: int, *, currency: str = "MXN") -> list[ItemRow]:
-    return [
-        item(f"FAC-{n:05d}", f"{100 + n}.25", due=CUTOFF - dt.timedelta(days=n % 150), currency=currency)
-        for n in range(count)
-    ]
-
+from shared.statements import Party
+from tests.factories import STATEMENT_CUTOFF, item, make_statement, sample_items
 
 # --- formats, names, JSON -------------------------------------------------------------------------------------
 
@@ -140,7 +85,7 @@ def test_html_in_english_formats_money_and_dates_for_en_us() -> None:
 def test_html_escapes_every_piece_of_data() -> None:
     hostile = '<script>alert("x")</script>'
     statement = make_statement(
-        [item("<b>FAC</b>", "10.00", due=CUTOFF, reference=hostile)],
+        [item("<b>FAC</b>", "10.00", due=STATEMENT_CUTOFF, reference=hostile)],
         company=Party("1000", f"ACME {hostile}", "<i>RFC</i>", "Calle 'uno' & <dos>"),
         customer=Party("K1", f"Cliente {hostile}", "", ""),
         payment_terms="<u>30</u>",
@@ -163,7 +108,7 @@ def test_an_empty_statement_says_there_is_nothing_at_the_cutoff() -> None:
 
 
 def test_lines_table_has_sortable_columns_and_a_total_per_currency() -> None:
-    items = [*sample_items(), item("INV-USD", "99.90", due=CUTOFF - dt.timedelta(days=100), currency="USD")]
+    items = [*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF - dt.timedelta(days=100), currency="USD")]
     html = render_statement(make_statement(items), "html").decode()
     table = html.split('id="statement-lines"', 1)[1]
     headers = re.findall(r'<th scope="col" data-sort="(\w+)" data-key="(\w+)"', table)
@@ -193,7 +138,7 @@ def test_single_currency_lines_name_the_currency_in_the_amount_header() -> None:
 
 
 def test_context_orders_figures_by_account_currency_and_keeps_credit_to_it() -> None:
-    items = [*sample_items(), item("INV-USD", "99.90", due=CUTOFF, currency="USD")]
+    items = [*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF, currency="USD")]
     context = statement_context(make_statement(items), generated_at=dt.datetime(2026, 12, 1, 15, 30, tzinfo=dt.UTC))
     mxn, usd = context["figures"]
     assert (mxn.currency, usd.currency) == ("MXN", "USD")
@@ -226,8 +171,8 @@ def test_context_says_no_limit_when_the_account_has_none() -> None:
 
 def test_the_aging_chart_draws_one_bar_per_bucket_and_credits_to_the_left() -> None:
     items = [
-        item("FAC-1", "300.00", due=CUTOFF),
-        item("NC-1", "-100.00", due=CUTOFF - dt.timedelta(days=10), kind="credit_note"),
+        item("FAC-1", "300.00", due=STATEMENT_CUTOFF),
+        item("NC-1", "-100.00", due=STATEMENT_CUTOFF - dt.timedelta(days=10), kind="credit_note"),
     ]
     context = statement_context(make_statement(items))
     chart = context["aging"][0].chart
@@ -285,7 +230,7 @@ def test_load_statement_renders_every_format(database: str) -> None:
             )
         )
     with session_scope() as session:
-        statement = load_statement(session, "1000", "0000100011", CUTOFF)
+        statement = load_statement(session, "1000", "0000100011", STATEMENT_CUTOFF)
 
     assert json.loads(render_statement(statement, "json"))["lines"][0]["days_overdue"] == 30
     html = render_statement(statement, "html").decode()

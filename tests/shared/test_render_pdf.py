@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from shared.render import render_statement
 from shared.render.pdf import prepare_pdf_renderer, render_pdf
 from shared.statements import Party
-from tests.shared.test_render import CUTOFF, item, make_statement, many_items, sample_items
+from tests.factories import STATEMENT_CUTOFF, item, make_statement, many_items, sample_items
 
 
 def pdf_pages(data: bytes) -> list[str]:
@@ -82,7 +82,7 @@ def test_long_statement_numbers_every_page_and_repeats_the_table_header() -> Non
 
 def test_markup_and_quotes_in_data_are_printed_as_text() -> None:
     statement = make_statement(
-        [item("FAC-<1>", "10.00", due=CUTOFF, reference='"PO" & <script>x</script>')],
+        [item("FAC-<1>", "10.00", due=STATEMENT_CUTOFF, reference='"PO" & <script>x</script>')],
         customer=Party("K1", 'Comercial "El Águila" & Cía <S.A.>'),
     )
     (page,) = pdf_pages(render_pdf(statement))
@@ -94,9 +94,9 @@ def test_markup_and_quotes_in_data_are_printed_as_text() -> None:
 
 def test_credit_balance_and_two_currencies() -> None:
     items = [
-        item("NC-1", "-1500.00", due=CUTOFF - dt.timedelta(days=10), kind="credit_note"),
-        item("PAG-1", "-250.00", due=CUTOFF, kind="payment"),
-        item("INV-USD", "99.90", due=CUTOFF - dt.timedelta(days=100), currency="USD"),
+        item("NC-1", "-1500.00", due=STATEMENT_CUTOFF - dt.timedelta(days=10), kind="credit_note"),
+        item("PAG-1", "-250.00", due=STATEMENT_CUTOFF, kind="payment"),
+        item("INV-USD", "99.90", due=STATEMENT_CUTOFF - dt.timedelta(days=100), currency="USD"),
     ]
     (page,) = pdf_pages(render_pdf(make_statement(items, credit_limit="1000.00")))
     text = flat(page)

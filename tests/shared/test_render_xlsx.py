@@ -14,7 +14,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from shared.render import render_statement
 from shared.statements import Party
-from tests.shared.test_render import CUTOFF, item, make_statement, many_items, sample_items
+from tests.factories import STATEMENT_CUTOFF, item, make_statement, many_items, sample_items
 
 
 def open_sheet(data: bytes) -> Worksheet:
@@ -75,7 +75,7 @@ def test_header_block_has_company_customer_cutoff_figures_and_aging() -> None:
     sheet = open_sheet(render_statement(make_statement(sample_items()), "xlsx"))
     assert sheet["A1"].value == "Tinacos del Bajío, S.A. de C.V."
     cutoff_row = find_row(sheet, "Fecha de corte")
-    assert sheet.cell(cutoff_row, 2).value.date() == CUTOFF
+    assert sheet.cell(cutoff_row, 2).value.date() == STATEMENT_CUTOFF
     assert sheet.cell(find_row(sheet, "Número de cliente"), 2).value == "0000100011"  # zeros kept: text
     assert sheet.cell(find_row(sheet, "Cliente"), 2).value == "Ferretería Ñandú & Hijos"
 
@@ -123,7 +123,7 @@ def test_header_block_has_company_customer_cutoff_figures_and_aging() -> None:
 @pytest.mark.parametrize("text", ["=1+1", "+52 55 1234", "-3", "@x", "\tTAB", "\rCR", '=HYPERLINK("http://x","y")'])
 def test_text_that_looks_like_a_formula_stays_text(text: str) -> None:
     statement = make_statement(
-        [item(text, "10.00", due=CUTOFF, reference=text)],
+        [item(text, "10.00", due=STATEMENT_CUTOFF, reference=text)],
         company=Party("1000", text),
         customer=Party(text, text, text, text),
         payment_terms=text,
@@ -137,14 +137,14 @@ def test_text_that_looks_like_a_formula_stays_text(text: str) -> None:
 
 
 def test_control_characters_are_dropped_not_fatal() -> None:
-    statement = make_statement([item("FAC\x01-1", "10.00", due=CUTOFF, reference="PO\x0b-2")])
+    statement = make_statement([item("FAC\x01-1", "10.00", due=STATEMENT_CUTOFF, reference="PO\x0b-2")])
     sheet = open_sheet(render_statement(statement, "xlsx"))
     header = find_row(sheet, "Documento")
     assert row_values(sheet, header + 1)[:3] == ["FAC-1", "Factura", "PO-2"]
 
 
 def test_two_currencies_get_their_own_formats_and_totals_in_english() -> None:
-    items = [*sample_items(), item("INV-USD", "99.90", due=CUTOFF - dt.timedelta(days=100), currency="USD")]
+    items = [*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF - dt.timedelta(days=100), currency="USD")]
     sheet = open_sheet(render_statement(make_statement(items, language="en"), "xlsx"))
     header = find_row(sheet, "Document")
     assert row_values(sheet, header)[-1] == "Currency"

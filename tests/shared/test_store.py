@@ -95,7 +95,7 @@ def test_empty_data_is_refused_and_nothing_written(tmp_path: Path) -> None:
 
 
 def test_get_store_uses_the_configured_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import use_environment  # imported here: spawned writer processes import this module
+    from tests.servers import use_environment  # imported here: spawned writer processes import this module
 
     folder = tmp_path / "shared-volume"
     use_environment(monkeypatch, EDOCTA_STORE_DIR=str(folder))

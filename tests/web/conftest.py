@@ -1,89 +1,17 @@
-"""Fixtures for the portal: the app through Litestar's TestClient on the test's database, users with known
-passwords, sign-in through the real form, and the account tasks the web enqueued (run here as a worker would).
+"""Fixtures for the portal: the app through Litestar's TestClient on the test's database (and on Redis, as in
+production), users with known passwords, and clients signed in through the real form.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from shared import accounts
-from shared.db import session_scope
-from shared.models import User
-from shared.vocab import Task
-from tests.conftest import REDIS_TEST_URL, use_environment
-
-DEFAULT_PASSWORD = "una frase de prueba bastante larga"
-BASE_URL = "http://127.0.0.1:8000"
-# A Redis database of its own for the portal's tests (never database 0, never flushed).
-REDIS_WEB_TEST_DB = 13
-
-CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    """The hidden CSRF input of a page's form (as a browser would submit it)."""
-    match = CSRF_INPUT.search(html)
-    assert match, "the page has no CSRF input"
-    return match.group(1)
-
-
-def hidden_inputs(html: str) -> dict[str, str]:
-    """Every hidden input of the page, as an automated client submits them."""
-    found: dict[str, str] = {}
-    for tag in re.findall(r"<input[^>]*type=\"hidden\"[^>]*>", html):
-        name = re.search(r'name="([^"]+)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            found[name.group(1)] = value.group(1) if value else ""
-    return found
-
-
-@dataclass(frozen=True)
-class TestUser:
-    __test__ = False
-
-    id: int
-    username: str
-    email: str
-    password: str
-    role: str
-
-
-def create_test_user(
-    *,
-    role: str = "customer",
-    customers: tuple[str, ...] | list[str] = (),
-    password: str = DEFAULT_PASSWORD,
-    username: str | None = None,
-    email: str | None = None,
-    language: str = "es",
-    full_name: str = "",
-) -> TestUser:
-    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
-    email = email or f"{username}@example.com"
-    with session_scope() as session:
-        user = accounts.create_user(
-            session,
-            username=username,
-            email=email,
-            role=role,
-            customer_numbers=list(customers),
-            language=language,
-            full_name=full_name,
-        )
-        user.password_hash = accounts.hash_password(password)
-        user_id = user.id
-    return TestUser(id=user_id, username=username, email=email, password=password, role=role)
+from tests.factories import PASSWORD, TestUser, create_test_user, give_passwords, seed_portal_data
+from tests.portal import portal_test_client, sign_in
 
 
 @pytest.fixture
@@ -94,14 +22,6 @@ def make_user(database: str) -> Callable[..., TestUser]:
         return create_test_user(role=role, **options)
 
     return make
-
-
-def sign_in(client: TestClient[Any], username: str, password: str) -> Any:
-    """Sign in through the real form: fetch /login, submit its hidden inputs with the credentials."""
-    page = client.get("/login")
-    form = hidden_inputs(page.text)
-    form.update({"username": username, "password": password})
-    return client.post("/login", data=form, follow_redirects=False)
 
 
 @pytest.fixture
@@ -117,75 +37,31 @@ def signed_in() -> Callable[[TestClient[Any], TestUser], TestClient[Any]]:
     return do
 
 
-def _client(key_prefix: str) -> Iterator[TestClient[Any]]:
-    from web.app import create_app
-
-    with TestClient(app=create_app(key_prefix=key_prefix), base_url=BASE_URL) as client:
+@pytest.fixture
+def app_client(database: str) -> Iterator[TestClient[Any]]:
+    """The portal on the test's database (SQLite and PostgreSQL), embedded session and counter stores."""
+    with portal_test_client() as client:
         yield client
 
 
 @pytest.fixture
-def app_client(database: str) -> Iterator[TestClient[Any]]:
-    """The portal on the test's database (SQLite and PostgreSQL), embedded session and counter stores."""
-    yield from _client(f"edocta-test-{uuid.uuid4().hex[:8]}")
+def portal_client(app_client: TestClient[Any]) -> Callable[[str], TestClient[Any]]:
+    """`portal_client(name)`: the portal with the portal's people of `seed_portal_data`, signed in as `name`
+    (alice, bruno, carla, sofia, ana) through the sign-in form."""
+    seed_portal_data()
+    give_passwords()
 
+    def as_user(name: str) -> TestClient[Any]:
+        response = sign_in(app_client, name, PASSWORD)
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == "/statements"
+        return app_client
 
-@pytest.fixture
-def redis_url(monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"{REDIS_TEST_URL.rstrip('/')}/{REDIS_WEB_TEST_DB}"
-    use_environment(monkeypatch, EDOCTA_REDIS_URL=url)
-    return url
+    return as_user
 
 
 @pytest.fixture
 def redis_app_client(postgres_database: str, redis_url: str) -> Iterator[TestClient[Any]]:
     """The portal as in production: PostgreSQL, sessions and sign-in counters in Redis (own key prefix)."""
-    yield from _client(f"edocta-test-{uuid.uuid4().hex[:8]}")
-
-
-# --- account tasks the web enqueued -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueuedTask:
-    name: str
-    args: list[Any]
-    path: Path
-
-
-def queued_tasks(var: Path) -> list[QueuedTask]:
-    """Tasks waiting in the embedded (filesystem) broker, oldest first."""
-    folder = var / "broker" / "messages"
-    if not folder.exists():
-        return []
-    tasks = []
-    for path in sorted(folder.glob("*.msg"), key=lambda p: (p.stat().st_mtime_ns, p.name)):
-        message = json.loads(path.read_text())
-        body = json.loads(base64.b64decode(message["body"]))
-        tasks.append(QueuedTask(name=message["headers"]["task"], args=list(body[0]), path=path))
-    return tasks
-
-
-ACCOUNT_TASKS: dict[str, Callable[..., Any]] = {
-    Task.SEND_INVITATION: accounts.send_invitation,
-    Task.SEND_PASSWORD_RESET: accounts.send_password_reset,
-    Task.SEND_PASSWORD_CHANGED: accounts.send_password_changed,
-}
-
-
-def run_account_tasks(var: Path) -> list[QueuedTask]:
-    """Do what a worker would with the queued account tasks (same service functions), and take them off."""
-    done = []
-    for task in queued_tasks(var):
-        if task.name in ACCOUNT_TASKS:
-            ACCOUNT_TASKS[task.name](*task.args)
-            task.path.unlink()
-            done.append(task)
-    return done
-
-
-def user_row(username: str) -> User:
-    with session_scope() as session:
-        user = session.query(User).filter_by(username=username).one()
-        session.expunge(user)
-        return user
+    with portal_test_client() as client:
+        yield client

@@ -23,16 +23,9 @@ from shared.accounts import passwords
 from shared.db import session_scope
 from shared.models import TemporaryPassword, User
 from shared.vocab import Task
-from tests.conftest import outbox_messages
-from tests.web.conftest import (
-    DEFAULT_PASSWORD,
-    TestUser,
-    hidden_inputs,
-    queued_tasks,
-    run_account_tasks,
-    sign_in,
-    user_row,
-)
+from tests.factories import PASSWORD, TestUser, user_row
+from tests.portal import hidden_inputs, post_form, sign_in
+from tests.servers import emails_to, outbox_messages, queued_tasks, run_account_tasks
 
 NEW_PASSWORD = "otra frase larga para el portal"
 
@@ -47,17 +40,6 @@ def temporary_password_in(message: EmailMessage) -> str:
     match = re.search(r"(?:temporal|temporary password)[^:\n]*:\s*(\S{16,})", body_text(message), re.IGNORECASE)
     assert match, body_text(message)
     return match.group(1)
-
-
-def emails_to(var: Path, address: str) -> list[EmailMessage]:
-    return [m for m in outbox_messages(var) if address in str(m["To"])]
-
-
-def post_form(client: TestClient[Any], page_path: str, action: str, fields: dict[str, str]) -> Any:
-    page = client.get(page_path)
-    data = hidden_inputs(page.text)
-    data.update(fields)
-    return client.post(action, data=data, follow_redirects=False)
 
 
 def change_password(client: TestClient[Any], current: str, new: str, confirm: str | None = None) -> Any:
@@ -296,7 +278,7 @@ def test_a_password_change_voids_pending_temporary_passwords(
 def test_repeated_reset_requests_do_not_void_the_password_just_sent(database: str, var_dir: Path) -> None:
     user_id = invite("spam", "spam@example.com")
     with session_scope() as session:
-        session.get(User, user_id).password_hash = accounts.hash_password(DEFAULT_PASSWORD)  # type: ignore[union-attr]
+        session.get(User, user_id).password_hash = accounts.hash_password(PASSWORD)  # type: ignore[union-attr]
     assert accounts.send_password_reset("spam")
     sent = temporary_password_in(emails_to(var_dir, "spam@example.com")[-1])
     # Someone keeps asking: no new email within minutes, so the one the owner has keeps working.

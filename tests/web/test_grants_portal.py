@@ -4,7 +4,6 @@ statement. The web routes' matrix is in test_grants_routes.py; these pin the rul
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import delete, select
 
 from shared.clock import parse_day
 from shared.db import session_scope
-from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
+from shared.models import Company, Customer, OpenItem, User, UserCustomer
 from shared.statements import (
     StatementNotFound,
     can_see,
@@ -22,104 +21,7 @@ from shared.statements import (
     sort_lines,
     visible_customers,
 )
-
-CUTOFF = dt.date(2026, 10, 31)
-
-
-@dataclass(frozen=True)
-class Ids:
-    """User ids by name, as a signed-in user is known to the portal."""
-
-    id: int
-
-
-def seed_portal_data() -> dict[str, Ids]:
-    """Two companies, four customers, items, and one user of each kind. Returns the users by name.
-
-    - alice (customer) holds a grant for 100001 (two companies: 1000 and 2000);
-    - bruno (customer, English) holds a grant for 100002;
-    - carla (customer) holds no grant; dario (customer, disabled) held 100001;
-    - sofia is staff, ana is admin.
-    """
-    with session_scope() as session:
-        bajio = Company(code="1000", name="Tinacos del Bajío", tax_id="TBA010101AB1", address="León, Gto.")
-        norte = Company(code="2000", name="Rotomoldeo del Norte", tax_id="RNO020202CD2", currency="USD")
-        unused = Company(code="3000", name="Sin clientes", currency="MXN")
-        session.add_all([bajio, norte, unused])
-        alvarez = Customer(number="100001", name='Ferretería Álvarez & Hijos <b>"Q"</b>', tax_id="FAH990101XY9")
-        acme = Customer(number="100002", name="Acme Supplies", language="en")
-        zeros = Customer(number="0000100011", name="Agua Pura del Bajio")
-        lonely = Customer(number="100004", name="Sin cuenta")
-        session.add_all([alvarez, acme, zeros, lonely])
-        session.flush()
-        session.add_all(
-            [
-                Account(company_id=bajio.id, customer_id=alvarez.id, credit_limit=Decimal("250000"), currency="MXN"),
-                Account(company_id=norte.id, customer_id=alvarez.id, credit_limit=None, currency="USD"),
-                Account(company_id=bajio.id, customer_id=acme.id, credit_limit=Decimal("1000"), currency="MXN"),
-                Account(company_id=bajio.id, customer_id=zeros.id, credit_limit=None, currency="MXN"),
-            ]
-        )
-
-        def item(company: Company, customer: Customer, number: str, **values: object) -> OpenItem:
-            defaults: dict[str, object] = {
-                "document_type": "invoice",
-                "reference": "",
-                "document_date": dt.date(2026, 9, 1),
-                "due_date": dt.date(2026, 9, 30),
-                "amount": Decimal("100.00"),
-                "currency": company.currency,
-                "cleared_on": None,
-            }
-            defaults.update(values)
-            return OpenItem(company_id=company.id, customer_id=customer.id, document_number=number, **defaults)
-
-        session.add_all(
-            [
-                item(bajio, alvarez, "FAC-1", reference="PO-7", amount=Decimal("1234.50")),
-                item(
-                    bajio,
-                    alvarez,
-                    "FAC-2",
-                    reference="<script>alert(1)</script>",
-                    document_date=dt.date(2026, 10, 20),
-                    due_date=dt.date(2026, 11, 19),
-                    amount=Decimal("5000.00"),
-                ),
-                item(
-                    bajio,
-                    alvarez,
-                    "NC-3",
-                    document_type="credit_note",
-                    reference="Devolución Bajío",
-                    document_date=dt.date(2026, 6, 1),
-                    due_date=dt.date(2026, 6, 1),
-                    amount=Decimal("-200.00"),
-                ),
-                item(bajio, alvarez, "FAC-FUTURE", document_date=dt.date(2026, 11, 5), due_date=dt.date(2026, 12, 5)),
-                item(norte, alvarez, "INV-9", amount=Decimal("77.00"), currency="USD"),
-                item(bajio, acme, "FAC-100", amount=Decimal("999.99")),
-                item(bajio, zeros, "FAC-200", amount=Decimal("1.00")),
-            ]
-        )
-        users = {
-            "alice": User(username="alice", email="alice@example.com", role="customer", language="es"),
-            "bruno": User(username="bruno", email="bruno@example.com", role="customer", language="en"),
-            "carla": User(username="carla", email="carla@example.com", role="customer"),
-            "dario": User(username="dario", email="dario@example.com", role="customer", status="disabled"),
-            "sofia": User(username="sofia", email="sofia@example.com", role="staff"),
-            "ana": User(username="ana", email="ana@example.com", role="admin"),
-        }
-        session.add_all(users.values())
-        session.flush()
-        session.add_all(
-            [
-                UserCustomer(user_id=users["alice"].id, customer_id=alvarez.id),
-                UserCustomer(user_id=users["bruno"].id, customer_id=acme.id),
-                UserCustomer(user_id=users["dario"].id, customer_id=alvarez.id),
-            ]
-        )
-        return {name: Ids(user.id) for name, user in users.items()}
+from tests.factories import CUTOFF, Ids, seed_portal_data
 
 
 @pytest.fixture
@@ -247,19 +149,6 @@ def test_lines_filter_and_sort(people: dict[str, Ids]) -> None:
     assert [x.document_number for x in sort_lines(lines, "document_number", "asc")] == ["FAC-1", "FAC-2", "NC-3"]
     assert [x.document_number for x in sort_lines(lines, "days_overdue", "desc")] == ["NC-3", "FAC-1", "FAC-2"]
     assert sort_lines(lines, "password_hash", "asc") == lines
-
-
-PORTAL_PASSWORD = "una frase de prueba bastante larga"
-
-
-def give_passwords(password: str = PORTAL_PASSWORD) -> None:
-    """Give every seeded user the same known password (one hash), so tests sign in through the real form."""
-    from shared.accounts import hash_password
-
-    hashed = hash_password(password)
-    with session_scope() as session:
-        for user in session.scalars(select(User)):
-            user.password_hash = hashed
 
 
 def test_the_portals_loader_gives_the_same_statement_as_load_statement(people: dict[str, Ids]) -> None:

@@ -8,15 +8,14 @@ with the very same page, so a URL guess learns nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
 from shared.accounts import revoke_customers
-from tests.web.conftest import sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
+from tests.factories import CUTOFF, seed_portal_data
 
 DAY = CUTOFF.isoformat()
 # Addresses by target (company, customer, cut-off text), as seen by alice, whose only customer is 100001.
@@ -58,20 +57,6 @@ SEES = {
 def normalized(body: str) -> str:
     """The page without its CSRF token (the only part allowed to differ between two identical answers)."""
     return re.sub(r'name="_csrf_token" value="[^"]*"', 'name="_csrf_token" value=""', body)
-
-
-@pytest.fixture
-def portal_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestClient[Any]]]:
-    seed_portal_data()
-    give_passwords()
-
-    def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
-        assert response.status_code == 303, response.text
-        assert response.headers["location"] == "/statements"
-        return app_client
-
-    yield as_user
 
 
 @pytest.mark.parametrize("user", sorted(SEES))

@@ -3,11 +3,9 @@ workers, starting a run."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ from sqlalchemy import select
 from shared.db import session_scope
 from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, RunAccount, StatementRun
 from shared.vocab import Task
-from tests.web.conftest import hidden_inputs, sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
+from tests.factories import CUTOFF
+from tests.portal import hidden_inputs
+from tests.servers import queued_tasks
 
 REASON = "550 5.1.1 <nadie@example.com>: no such user"
 
@@ -63,32 +62,13 @@ def seed_run() -> dict[str, int]:
 
 
 def send_tasks(var: Path) -> list[list[Any]]:
-    folder = var / "broker" / "messages"
-    found = []
-    for path in sorted(folder.glob("*.msg")) if folder.exists() else []:
-        message = json.loads(path.read_text())
-        if message["headers"]["task"] == Task.SEND_EMAIL:
-            found.append(json.loads(base64.b64decode(message["body"]))[0])
-    return found
+    return [task.args for task in queued_tasks(var) if task.name == Task.SEND_EMAIL]
 
 
-@pytest.fixture
-def ops_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestClient[Any]]]:
-    seed_portal_data()
-    give_passwords()
-
-    def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
-        assert response.status_code == 303, response.text
-        return app_client
-
-    yield as_user
-
-
-def test_ops_page_is_for_admins_only(ops_client: Callable[[str], TestClient[Any]]) -> None:
+def test_ops_page_is_for_admins_only(portal_client: Callable[[str], TestClient[Any]]) -> None:
     ids = seed_run()
     for name in ("alice", "sofia"):
-        client = ops_client(name)
+        client = portal_client(name)
         page = client.get("/ops", follow_redirects=False)
         assert page.status_code == 403, name
         assert "nadie@example.com" not in page.text and REASON not in page.text
@@ -105,14 +85,14 @@ def test_ops_page_is_for_admins_only(ops_client: Callable[[str], TestClient[Any]
 
 
 def test_ops_page_shows_runs_failed_emails_queues_and_workers(
-    ops_client: Callable[[str], TestClient[Any]], monkeypatch: pytest.MonkeyPatch
+    portal_client: Callable[[str], TestClient[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = seed_run()
     monkeypatch.setenv("EDOCTA_FLOWER_URL", "http://127.0.0.1:5555/flower")
     from shared.settings import reset_settings
 
     reset_settings()
-    page = ops_client("ana").get("/ops")
+    page = portal_client("ana").get("/ops")
     assert page.status_code == 200
     assert "no-store" in page.headers["cache-control"]
     text = page.text
@@ -132,15 +112,15 @@ def test_ops_page_shows_runs_failed_emails_queues_and_workers(
     assert 'id="ops-queues"' in text and "<td>mail</td>" in text and "<td>render</td>" in text
     assert "Ningún trabajador responde." in text
     assert 'href="http://127.0.0.1:5555/flower"' in text
-    data = ops_client("ana").get("/ops/runs.json").json()
+    data = portal_client("ana").get("/ops/runs.json").json()
     assert [(run["id"], run["sent"], run["failed"]) for run in data["runs"]] == [(ids["run"], 1, 1)]
 
 
 def test_resend_needs_the_csrf_token_and_queues_a_new_attempt(
-    ops_client: Callable[[str], TestClient[Any]], var_dir: Path
+    portal_client: Callable[[str], TestClient[Any]], var_dir: Path
 ) -> None:
     ids = seed_run()
-    client = ops_client("ana")
+    client = portal_client("ana")
     page = client.get("/ops")
     refused = client.post(f"/ops/emails/{ids['failed']}/resend", data={}, follow_redirects=False)
     assert refused.status_code == 403
@@ -165,8 +145,8 @@ def test_resend_needs_the_csrf_token_and_queues_a_new_attempt(
     assert "Ese correo ya no existe." in missing.text
 
 
-def test_an_admin_starts_a_run_and_a_future_cutoff_is_refused(ops_client: Callable[[str], TestClient[Any]]) -> None:
-    client = ops_client("ana")
+def test_an_admin_starts_a_run_and_a_future_cutoff_is_refused(portal_client: Callable[[str], TestClient[Any]]) -> None:
+    client = portal_client("ana")
     form = hidden_inputs(client.get("/ops").text)
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     refused = client.post("/ops/runs", data={**form, "cutoff": future}, follow_redirects=True)

@@ -17,16 +17,9 @@ from sqlalchemy import select
 from shared import accounts
 from shared.db import session_scope
 from shared.models import AuditEvent
-from tests.conftest import use_environment
-from tests.web.conftest import (
-    BASE_URL,
-    TestUser,
-    _client,
-    hidden_inputs,
-    queued_tasks,
-    sign_in,
-    user_row,
-)
+from tests.factories import TestUser, user_row
+from tests.portal import BASE_URL, hidden_inputs, portal_test_client, post_form, sign_in
+from tests.servers import queued_tasks, use_environment
 
 NEW_PASSWORD = "una contraseña nueva y larga"
 SESSION = "edocta_session"
@@ -43,11 +36,6 @@ def session_exists(client: TestClient[Any], session_id: str) -> bool:
 
 def set_cookie_headers(response: Any, name: str) -> list[str]:
     return [c for c in response.headers.get_list("set-cookie") if c.startswith(f"{name}=")]
-
-
-def post_form(client: TestClient[Any], page_path: str, action: str, fields: dict[str, str]) -> Any:
-    page = client.get(page_path)
-    return client.post(action, data={**hidden_inputs(page.text), **fields}, follow_redirects=False)
 
 
 def is_signed_in(client: TestClient[Any]) -> bool:
@@ -124,9 +112,7 @@ def test_cookies_are_secure_when_the_base_url_is_https(
 ) -> None:
     use_environment(monkeypatch, EDOCTA_BASE_URL="https://portal.example.com", EDOCTA_DATABASE_URL=database)
     user = make_user("customer")
-    from web.app import create_app
-
-    with TestClient(app=create_app(key_prefix="edocta-test-https"), base_url="https://portal.example.com") as client:
+    with portal_test_client(base_url="https://portal.example.com") as client:
         page = client.get("/login")
         (csrf,) = set_cookie_headers(page, "edocta_csrf")
         assert "Secure" in csrf and "HttpOnly" in csrf and "SameSite=lax" in csrf
@@ -383,18 +369,16 @@ def test_failed_sign_ins_are_counted_across_web_processes(
     monkeypatch.setattr(web.auth, "sleep", record)
     user = make_user("customer")
     prefix = f"edocta-test-shared-{user.username}"
-    first, second = _client(prefix), _client(prefix)
-    one, two = next(first), next(second)
     try:
-        for attempt in range(7):
-            client = one if attempt % 2 == 0 else two
-            assert sign_in(client, user.username, "not it at all").status_code == 401
-        assert waits == [1.0, 2.0]
-        # The owner's reset request is answered as usual by either process.
-        assert post_form(two, "/password/forgot", "/password/forgot", {"username": user.username}).status_code == 303
+        with portal_test_client(prefix) as one, portal_test_client(prefix) as two:
+            for attempt in range(7):
+                client = one if attempt % 2 == 0 else two
+                assert sign_in(client, user.username, "not it at all").status_code == 401
+            assert waits == [1.0, 2.0]
+            # The owner's reset request is answered as usual by either process.
+            reset = post_form(two, "/password/forgot", "/password/forgot", {"username": user.username})
+            assert reset.status_code == 303
     finally:
-        for generator in (first, second):
-            generator.close()
         raw = redis.Redis.from_url(redis_url)
         for key in raw.scan_iter(f"{prefix}:*"):
             raw.delete(key)
@@ -410,14 +394,10 @@ def test_with_the_session_store_down_nobody_is_let_in(
     assert session_id
     # The same portal while its Redis does not answer (a closed port stands in for a restarting server).
     use_environment(monkeypatch, EDOCTA_REDIS_URL="redis://127.0.0.1:1/0")
-    portal = _client("edocta-test-down")
-    down = next(portal)
-    try:
+    with portal_test_client("edocta-test-down") as down:
         plant_session(down, session_id)
         page = down.get("/users", follow_redirects=False)
         assert page.status_code == 503 and user.username not in page.text
         attempt = sign_in(down, user.username, user.password)
         assert attempt.status_code == 503
         assert not set_cookie_headers(attempt, SESSION)
-    finally:
-        portal.close()

@@ -3,12 +3,10 @@ sort, both languages) and the downloads (JSON, XLSX in the request, PDF through 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,8 @@ from shared.render import render_on_demand
 from shared.statements import load_statement
 from shared.store import StoreKey, get_store
 from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
-from tests.web.conftest import sign_in
-from tests.web.test_grants_portal import CUTOFF, PORTAL_PASSWORD, give_passwords, seed_portal_data
+from tests.factories import CUTOFF
+from tests.servers import queued_tasks
 from web.statements import content_disposition
 
 DAY = CUTOFF.isoformat()
@@ -36,19 +34,6 @@ PAGE = f"/statements/1000/100001/{DAY}"
 
 def business_today() -> dt.date:
     return dt.datetime.now(ZoneInfo("America/Mexico_City")).date()
-
-
-@pytest.fixture
-def portal_client(app_client: TestClient[Any]) -> Iterator[Callable[[str], TestClient[Any]]]:
-    seed_portal_data()
-    give_passwords()
-
-    def as_user(name: str) -> TestClient[Any]:
-        response = sign_in(app_client, name, PORTAL_PASSWORD)
-        assert response.status_code == 303, response.text
-        return app_client
-
-    yield as_user
 
 
 def option_values(html: str, select_id: str) -> list[tuple[str, bool]]:
@@ -78,15 +63,7 @@ def line_numbers(html: str) -> list[str]:
 
 def broker_tasks(var: Path, name: str) -> list[dict[str, Any]]:
     """Messages for task `name` waiting in the embedded broker: kwargs and queue."""
-    folder = var / "broker" / "messages"
-    found = []
-    for path in sorted(folder.glob("*.msg")) if folder.exists() else []:
-        message = json.loads(path.read_text())
-        if message["headers"]["task"] != name:
-            continue
-        _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        found.append({"kwargs": kwargs, "queue": message["properties"]["delivery_info"]["routing_key"]})
-    return found
+    return [{"kwargs": task.kwargs, "queue": task.queue} for task in queued_tasks(var) if task.name == name]
 
 
 # --- the selector -------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from shared import accounts
 from shared.db import session_scope
 from shared.models import Customer, TemporaryPassword, User
 from shared.vocab import Task
-from tests.conftest import outbox_messages
-from tests.web.conftest import TestUser, hidden_inputs, queued_tasks, run_account_tasks, sign_in, user_row
+from tests.factories import TestUser, user_row
+from tests.portal import BASE_URL, post_form, sign_in
+from tests.servers import outbox_messages, queued_tasks, run_account_tasks
 
 
 @pytest.fixture
@@ -40,12 +41,6 @@ def admin_client(
     return signed_in(app_client, admin)  # type: ignore[no-any-return]
 
 
-def submit(client: TestClient[Any], page: str, action: str, fields: dict[str, str]) -> Any:
-    html = client.get(page).text
-    form = hidden_inputs(html)
-    return client.post(action, data={**form, **fields}, follow_redirects=False)
-
-
 def user_count() -> int:
     with session_scope() as session:
         return int(session.scalar(select(func.count()).select_from(User)) or 0)
@@ -60,7 +55,7 @@ def grants(username: str) -> list[str]:
 def test_an_admin_creates_a_user_who_gets_the_invitation(
     admin_client: TestClient[Any], customers: list[str], var_dir: Path
 ) -> None:
-    created = submit(
+    created = post_form(
         admin_client,
         "/users",
         "/users",
@@ -100,7 +95,7 @@ def test_bad_user_data_is_refused_with_a_reason_and_nothing_is_created(
     admin_client: TestClient[Any], customers: list[str], var_dir: Path, fields: dict[str, str], message: str
 ) -> None:
     before = user_count()
-    response = submit(admin_client, "/users", "/users", {"role": "customer", "language": "es", **fields})
+    response = post_form(admin_client, "/users", "/users", {"role": "customer", "language": "es", **fields})
     assert response.status_code == 400
     assert message in response.text
     assert f'value="{fields["username"]}"' in response.text  # the form keeps what was typed
@@ -133,24 +128,24 @@ def test_disable_enable_grants_and_resend(
 ) -> None:
     user = make_user("customer", customers=["100002"])
     page = f"/users/{user.id}"
-    with TestClient(app=admin_client.app, base_url="http://127.0.0.1:8000") as theirs:
+    with TestClient(app=admin_client.app, base_url=BASE_URL) as theirs:
         assert sign_in(theirs, user.username, user.password).status_code == 303
-        assert submit(admin_client, page, f"{page}/status", {"active": "0"}).status_code == 303
+        assert post_form(admin_client, page, f"{page}/status", {"active": "0"}).status_code == 303
         assert "Usuario desactivado." in admin_client.get(page).text
         # Their session ends at once, and they cannot sign in.
         assert theirs.get("/password/change", follow_redirects=False).headers["location"].startswith("/login")
         assert sign_in(theirs, user.username, user.password).status_code == 401
-        submit(admin_client, page, f"{page}/status", {"active": "1"})
+        post_form(admin_client, page, f"{page}/status", {"active": "1"})
         assert sign_in(theirs, user.username, user.password).status_code == 303
 
-    assert submit(admin_client, page, f"{page}/customers", {"customers": "100003;0000100011"}).status_code == 303
+    assert post_form(admin_client, page, f"{page}/customers", {"customers": "100003;0000100011"}).status_code == 303
     assert grants(user.username) == ["0000100011", "100003"]
-    refused = submit(admin_client, page, f"{page}/customers", {"customers": "100003;nope"})
+    refused = post_form(admin_client, page, f"{page}/customers", {"customers": "100003;nope"})
     assert refused.status_code == 400 and "unknown customer" in refused.text
     assert grants(user.username) == ["0000100011", "100003"]
 
-    assert submit(admin_client, page, f"{page}/invitation", {}).status_code == 303
-    assert submit(admin_client, page, f"{page}/invitation", {}).status_code == 303
+    assert post_form(admin_client, page, f"{page}/invitation", {}).status_code == 303
+    assert post_form(admin_client, page, f"{page}/invitation", {}).status_code == 303
     run_account_tasks(var_dir)
     assert len(outbox_messages(var_dir)) == 2
     with session_scope() as session:
@@ -197,7 +192,7 @@ def test_a_signed_in_user_sees_their_language_and_can_change_it(
     signed_in(app_client, user)
     page = app_client.get("/users", headers={"Accept-Language": "es"})
     assert "Users" in page.text and "Sign out" in page.text and "Change password" in page.text
-    switched = submit(app_client, "/users", "/language", {"language": "es"})
+    switched = post_form(app_client, "/users", "/language", {"language": "es"})
     assert switched.status_code == 303
     assert user_row(user.username).language == "es"
     page = app_client.get("/users")

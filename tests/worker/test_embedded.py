@@ -11,18 +11,8 @@ from pathlib import Path
 import pytest
 
 from shared.broker import live_workers, queue_lengths
-from tests.conftest import outbox_messages
-from tests.worker.conftest import (
-    CUTOFF,
-    ROOT,
-    CustomerSpec,
-    Process,
-    add_company,
-    add_customers,
-    many_customers,
-    service_environment,
-    wait_for,
-)
+from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers, many_customers
+from tests.servers import ROOT, Process, outbox_messages, service_environment, wait_for
 
 pytestmark = pytest.mark.slow
 EDOCTA = str(Path(sys.executable).parent / "edocta")

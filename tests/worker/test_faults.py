@@ -17,16 +17,8 @@ from shared.models import OutboxEmail
 from shared.runs import enqueue_run_accounts, run_progress, start_run
 from shared.tasks import send_task
 from shared.vocab import Task
-from tests.conftest import SMTPServer
-from tests.worker.conftest import (
-    CUTOFF,
-    PrivateRedis,
-    Services,
-    add_company,
-    add_customers,
-    many_customers,
-    wait_for,
-)
+from tests.factories import CUTOFF, add_company, add_customers, many_customers
+from tests.servers import PrivateRedis, Services, SMTPServer, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from shared.db import session_scope
 from shared.mail import claim_email, send_statement_email
 from shared.models import OutboxEmail, RunAccount, utcnow
 from shared.runs import process_account, resend_email, start_run
-from tests.conftest import SMTPServer, use_environment
-from tests.worker.conftest import CUTOFF, CustomerSpec, add_company, add_customers
+from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
+from tests.servers import SMTPServer, use_environment
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from shared.broker import live_workers, queue_lengths
 from shared.runs import start_run
 from shared.tasks import send_task
 from shared.vocab import LARGE_STATEMENT_LINES, Task
-from tests.worker.conftest import CUTOFF, CustomerSpec, add_company, add_customers
+from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
 
 
 def test_large_statements_go_to_their_own_queue_and_emails_to_the_mail_queue(

@@ -23,8 +23,8 @@ from shared.db import session_scope
 from shared.mail import failed_emails
 from shared.models import AuditEvent, OpenItem, OutboxEmail, StatementRun
 from shared.runs import list_runs, resend_email, run_progress, start_run
-from tests.conftest import SMTPServer
-from tests.worker.conftest import CUTOFF, CustomerSpec, Services, add_company, add_customers, wait_for
+from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
+from tests.servers import Services, SMTPServer, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from shared.models import RunAccount, StatementRun
 from shared.runs import scheduled_tick
 from shared.runs.schedule import UnknownRule, cutoff_for, due_runs, local_date
 from shared.vocab import Queue, Task
-from tests.worker.conftest import CustomerSpec, add_company, add_customers
+from tests.factories import CustomerSpec, add_company, add_customers
 
 D = dt.date
 MEXICO = "America/Mexico_City"
