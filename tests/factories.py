@@ -89,6 +89,44 @@ def many_items(count: int, *, currency: str = "MXN") -> list[ItemRow]:
     ]
 
 
+def widest_statement(language: str = "es", lines: int = 60) -> Statement:
+    """A statement with the widest values a page must hold: long names and addresses, two-digit days and months
+    in every date, amounts in the tens of millions (credits among them), overdue days in the hundreds, and totals
+    in the hundreds of millions."""
+    items = []
+    for n in range(lines):
+        due = dt.date(2025, 10, 28) + dt.timedelta(days=n * 7)
+        credit = n % 6 == 5
+        items.append(
+            item(
+                f"FAC-2026-{n:07d}",
+                f"{'-' if credit else ''}{12_888_888.88 - n * 111_111:.2f}",
+                due=due,
+                posted=due - dt.timedelta(days=31),
+                kind="credit_note" if credit else "invoice",
+                reference=f"OC-ZWMW-{n:010d}-{'W' * 12}",
+            )
+        )
+    return make_statement(
+        items,
+        language=language,
+        credit_limit="900000000.00",
+        company=Party(
+            "1000",
+            "Tinacos, Tuberías y Conexiones Hidráulicas del Bajío y Occidente, S.A.P.I. de C.V.",
+            "TTC850101AB1",
+            "Av. Industrias Manufactureras 12345, Parque Industrial Castro del Río\nCelaya, Gto. 38010",
+        ),
+        customer=Party(
+            "0000100011",
+            "Ferretería, Plomería y Materiales para la Construcción Ñandú & Hijos, S. de R.L. de C.V.",
+            "FNH900202XY9",
+            "Calle Miguel Hidalgo y Costilla 4567, Interior 89\nSantiago de Querétaro, Qro. 76000",
+        ),
+        payment_terms="Crédito a 30 días naturales",
+    )
+
+
 # --- import files and the command that loads them ---------------------------------------------------------------
 
 

@@ -12,17 +12,22 @@ import datetime as dt
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from shared.render.html import PRINT_STYLESHEET, STYLESHEET, render_html
+from shared.render.html import PRINT_STYLESHEET, STATIC_DIR, STYLESHEET, render_html
 from shared.statements import Statement
+
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT_FILES = (FONT_DIR / "LiberationSans-Regular.ttf", FONT_DIR / "LiberationSans-Bold.ttf")
+PDF_VARIANT = "pdf/ua-1"
 
 
 @dataclass(frozen=True)
 class PdfRenderer:
     font_config: Any  # weasyprint.text.fonts.FontConfiguration
     stylesheet: Any  # weasyprint.CSS, parsed with font_config
-    url_fetcher: Any  # refuses every URL: a statement embeds nothing from outside
+    url_fetcher: Any  # fetches the shipped fonts and refuses every other URL
     pid: int  # the process that built it: a forked child builds its own
 
 
@@ -30,15 +35,33 @@ _RENDERER: PdfRenderer | None = None
 _LOCK = threading.Lock()
 
 
+def _font_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that answers the `file:` URLs of `FONT_FILES` and refuses every other URL."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    allowed = {path.as_uri(): path for path in FONT_FILES}
+
+    class PackageFontFetcher(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            path = allowed.get(url)
+            if path is None:
+                raise ValueError(f"a statement fetches nothing but its own fonts: {url!r} refused")
+            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "font/ttf"})
+
+    return PackageFontFetcher(allowed_protocols=("file",))
+
+
 def _build_renderer() -> PdfRenderer:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
-    from weasyprint.urls import URLFetcher
 
     font_config = FontConfiguration()
-    url_fetcher = URLFetcher(allowed_protocols=())
+    url_fetcher = _font_fetcher()
     css_text = STYLESHEET.read_text(encoding="utf-8") + "\n" + PRINT_STYLESHEET.read_text(encoding="utf-8")
-    stylesheet = CSS(string=css_text, font_config=font_config, url_fetcher=url_fetcher)
+    # Relative URLs (the fonts) resolve against the stylesheets' own folder.
+    stylesheet = CSS(
+        string=css_text, base_url=STATIC_DIR.as_uri() + "/", font_config=font_config, url_fetcher=url_fetcher
+    )
     return PdfRenderer(font_config=font_config, stylesheet=stylesheet, url_fetcher=url_fetcher, pid=os.getpid())
 
 
@@ -64,7 +87,9 @@ def html_to_pdf(html: str, renderer: PdfRenderer | None = None) -> bytes:
 
     renderer = renderer or prepare_pdf_renderer()
     document = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
-    pdf = document.write_pdf(stylesheets=[renderer.stylesheet], font_config=renderer.font_config)
+    pdf = document.write_pdf(
+        stylesheets=[renderer.stylesheet], font_config=renderer.font_config, pdf_variant=PDF_VARIANT
+    )
     assert isinstance(pdf, bytes)
     return pdf
 
