@@ -435,6 +435,58 @@ def seed_portal_data() -> dict[str, Ids]:
         return {name: Ids(user.id) for name, user in users.items()}
 
 
+def set_password(username: str, password: str = PASSWORD) -> None:
+    """Give one user a known password (as if they had chosen it), so a test signs in through the real form."""
+    with session_scope() as session:
+        session.query(User).filter_by(username=username).one().password_hash = accounts.hash_password(password)
+
+
+def write_experience_data(folder: Path, anchor: dt.date) -> dict[str, str]:
+    """Import files for the portal's look and feel: customer 990001 at companies 1000 and 2000 of the demo data,
+    with 226 lines at 1000 (credit notes among them, some in USD beside the account's MXN, one line of
+    104,282.12) and long names; customer 990002 at company 1000 only; a Spanish and an English customer user
+    holding both, and an admin. Returns what the tests look for."""
+    customers = (
+        "customer_number,name,tax_id,address,statement_emails,language\n"
+        '990001,"Constructora y Materiales Ñandú & Hijos del Occidente, S.A.P.I. de C.V.",CMN900202XY9,'
+        '"Calle Miguel Hidalgo y Costilla 4567, Interior 89, Santiago de Querétaro, Qro.",pagos@example.com,es\n'
+        "990002,Abarrotes La Única,,,,es\n"
+    )
+    accounts_csv = (
+        "company_code,customer_number,credit_limit,payment_terms\n"
+        "1000,990001,3000000.00,30 días\n2000,990001,,Contado\n1000,990002,50000,15 días\n"
+    )
+    items = [
+        "company_code,customer_number,document_number,document_type,reference,document_date,due_date,amount,currency"
+    ]
+    for n in range(226):
+        posted = anchor - dt.timedelta(days=3 + (n * 7) % 240)
+        due = posted + dt.timedelta(days=30)
+        credit = n % 9 == 4
+        amount = "104282.12" if n == 17 else f"{'-' if credit else ''}{1000 + (n * 7919) % 250000}.{n % 100:02d}"
+        currency = "USD" if n % 25 == 7 else "MXN"
+        kind = "credit_note" if credit else "invoice"
+        items.append(f"1000,990001,UX-{n:05d},{kind},OC-{n * 37:06d},{posted},{due},{amount},{currency}")
+    items.append(f"2000,990001,UX-N-1,invoice,,{anchor - dt.timedelta(days=40)},{anchor - dt.timedelta(days=10)},5000,")
+    items.append(f"1000,990002,UX-U-1,invoice,,{anchor - dt.timedelta(days=20)},{anchor + dt.timedelta(days=10)},750,")
+    users = (
+        "username,email,full_name,role,customers,language\n"
+        "ux-es,ux-es@example.com,Lucía Fernández,customer,990001;990002,es\n"
+        "ux-en,ux-en@example.com,Laura Smith,customer,990001;990002,en\n"
+        "ux-admin,ux-admin@example.com,Adela Ruiz,admin,,es\n"
+    )
+    write_folder(
+        folder,
+        {
+            "customers.csv": customers,
+            "accounts.csv": accounts_csv,
+            "open_items.csv": "\n".join(items) + "\n",
+            "users.csv": users,
+        },
+    )
+    return {"customer": "990001", "single": "990002", "company": "1000", "amount": "104,282.12"}
+
+
 def give_passwords(password: str = PASSWORD) -> None:
     """Give every seeded user the same known password (one hash), so tests sign in through the real form."""
     hashed = accounts.hash_password(password)

@@ -34,6 +34,7 @@ from web.security import (
     PasswordChangeRequired,
     SignInRequired,
     is_file_request,
+    load_user_after_error,
     optional_user,
     session_config,
     session_guard,
@@ -276,6 +277,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],
+        after_exception=[load_user_after_error],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="edocta_csrf",

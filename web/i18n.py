@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import jinja2
 from litestar.connection import ASGIConnection
+from markupsafe import Markup
 from sqlalchemy import select
 
 from shared.db import session_scope
@@ -136,6 +137,14 @@ def get_flashes(context: jinja2.runtime.Context) -> list[dict[str, Any]]:
     return list(session.pop("_messages", []))
 
 
+def css_string(value: object) -> Markup:
+    """`value` as a quoted CSS string, every character but letters, digits and spaces escaped (`\\e1 `), so it is
+    safe inside a `<style>` element or a style attribute (used for the words CSS shows, such as phone labels)."""
+    escaped = "".join(ch if ch.isascii() and (ch.isalnum() or ch == " ") else f"\\{ord(ch):x} " for ch in str(value))
+    return Markup(f'"{escaped}"')  # noqa: S704 (escaped above)
+
+
 def install_portal_globals(environment: jinja2.Environment) -> None:
     environment.globals["languages"] = LANGUAGES
     environment.globals["get_flashes"] = get_flashes
+    environment.filters["css_string"] = css_string

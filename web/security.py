@@ -12,6 +12,7 @@ reuses an id the server itself issued and still holds, and issues a fresh one wh
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,7 +20,7 @@ from typing import Any, cast
 import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.types import Empty, Message, ScopeSession
@@ -28,6 +29,8 @@ from sqlalchemy import bindparam, select
 
 from shared.db import get_engine
 from shared.models import User
+
+log = logging.getLogger("edocta.web")
 
 SESSION_COOKIE = "edocta_session"
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
@@ -275,6 +278,23 @@ def is_file_request(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if handler is not None and handler.opt.get(FILE):
         return True
     return connection.url.path.lower().endswith(FILE_SUFFIXES)
+
+
+async def load_user_after_error(exc: Exception, scope: Any) -> None:
+    """An `after_exception` hook: an address no route answers never reaches the session middleware nor the guard,
+    so its "not found" page would lose the menu of a signed-in user. Read the session and the user here (read only:
+    nothing is written back), before the error page is drawn."""
+    if not isinstance(exc, NotFoundException) or scope.get("type") != "http" or _USER_KEY in scope.get("state", {}):
+        return
+    connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+    try:
+        if not isinstance(scope.get("session"), dict):
+            config = session_config(secure=False)  # only the cookie's name and the store's name are read
+            scope["session"] = await ServerSideSessionBackend(config=config).load_from_connection(connection)
+        await load_current_user(connection)
+    except Exception:  # the menu is decoration: a store or database fault must not replace the "not found" page
+        log.debug("no user for the error page", exc_info=True)
+        scope.setdefault("state", {})[_USER_KEY] = None
 
 
 # --- guards -------------------------------------------------------------------------------------------------

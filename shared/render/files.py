@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from shared.i18n import N_, gettext
 from shared.statements import Statement
 from shared.vocab import Format
 
@@ -18,7 +19,8 @@ CONTENT_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
 }
 
-FILENAME_PREFIX = "estado-de-cuenta"
+# The file name's first word, in the statement's language ("account-statement" in English).
+FILENAME_PREFIX = N_("estado-de-cuenta")
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -29,13 +31,14 @@ def _filename_part(value: str) -> str:
 
 
 def statement_filename(statement: Statement, fmt: str) -> str:
-    """The server-chosen file name: `estado-de-cuenta_1000_100001_2026-11-30.pdf` (company, customer, cut-off)."""
+    """The server-chosen file name, in the statement's language: `estado-de-cuenta_1000_100001_2026-11-30.pdf`
+    (company, customer, cut-off), `account-statement_1000_100001_2026-11-30.pdf` in English."""
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return (
         "_".join(
             (
-                FILENAME_PREFIX,
+                _filename_part(gettext(FILENAME_PREFIX, statement.language)),
                 _filename_part(statement.company.code),
                 _filename_part(statement.customer.code),
                 statement.cutoff.isoformat(),

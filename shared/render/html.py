@@ -140,17 +140,29 @@ class CurrencyTotal:
     money_text: str  # with the currency symbol
 
 
-CHART_BAR_HEIGHT = 16
-CHART_ROW_GAP = 5
-CHART_WIDTH = 360
-CHART_LABEL_WIDTH = 92
-CHART_VALUE_WIDTH = 96
+@dataclass(frozen=True)
+class ChartGeometry:
+    """The aging chart's viewBox: total width, label and value columns, bar height and gap (user units)."""
+
+    width: int
+    label_width: int
+    value_width: int
+    bar_height: int
+    row_gap: int
 
 
-def _aging_chart(currency: str, cells: list[AgingCell], language: str) -> AgingChart:
+# Printed at 10 units. On screen the text is set to 12 px (statements.css) and the chart drawn at least 1:1, so
+# its columns are wider and the chart narrower, to fit a phone's width (320 px inside the page) at that size.
+PRINT_CHART = ChartGeometry(width=360, label_width=92, value_width=96, bar_height=16, row_gap=5)
+SCREEN_CHART = ChartGeometry(width=320, label_width=100, value_width=118, bar_height=18, row_gap=5)
+
+
+def _aging_chart(
+    currency: str, cells: list[AgingCell], language: str, geometry: ChartGeometry = PRINT_CHART
+) -> AgingChart:
     """Bars scaled to the largest absolute amount; credits (negative amounts) extend left of the zero line."""
-    plot_left = CHART_LABEL_WIDTH + 6
-    plot_right = CHART_WIDTH - CHART_VALUE_WIDTH - 6
+    plot_left = geometry.label_width + 6
+    plot_right = geometry.width - geometry.value_width - 6
     span = plot_right - plot_left
     highest = max((cell.amount for cell in cells if cell.amount > 0), default=ZERO)
     lowest = -min((cell.amount for cell in cells if cell.amount < 0), default=ZERO)
@@ -166,17 +178,17 @@ def _aging_chart(currency: str, cells: list[AgingCell], language: str) -> AgingC
                 label=cell.label,
                 text=cell.text,
                 x=round(zero_x - length if negative else zero_x, 2),
-                y=index * (CHART_BAR_HEIGHT + CHART_ROW_GAP) + 2,
+                y=index * (geometry.bar_height + geometry.row_gap) + 2,
                 width=round(max(length, 0.0), 2),
                 negative=negative,
             )
         )
-    height = len(cells) * (CHART_BAR_HEIGHT + CHART_ROW_GAP) + 2
+    height = len(cells) * (geometry.bar_height + geometry.row_gap) + 2
     return AgingChart(
-        width=CHART_WIDTH,
+        width=geometry.width,
         height=height,
-        bar_height=CHART_BAR_HEIGHT,
-        label_width=CHART_LABEL_WIDTH,
+        bar_height=geometry.bar_height,
+        label_width=geometry.label_width,
         plot_left=plot_left,
         plot_right=plot_right,
         zero_x=round(zero_x, 2),
@@ -283,7 +295,7 @@ def statement_context(
                 cells=cells,
                 total=total,
                 total_text=format_money(total, currency, language),
-                chart=_aging_chart(currency, cells, language),
+                chart=_aging_chart(currency, cells, language, PRINT_CHART if for_pdf else SCREEN_CHART),
             )
         )
 

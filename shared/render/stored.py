@@ -96,7 +96,8 @@ def render_plan(statement: Statement, fmt: str) -> RenderPlan:
 
 
 def _store_key(statement: Statement, fmt: str) -> StoreKey:
-    # Files are always in the customer's language (like the emails), so the run's files are reused here.
+    # Files are in the statement's language: the customer's for the emails, the reader's in the portal (the
+    # portal passes `statement.in_language(...)`); the run's files are reused when the two agree.
     return StoreKey.for_statement(statement, fmt)
 
 
@@ -110,7 +111,7 @@ def is_stored(statement: Statement, fmt: str) -> bool:
 
 
 def render_into_store(statement: Statement, fmt: str) -> bytes:
-    """Render `fmt` (in the customer's language) and keep it in the store; returns the bytes."""
+    """Render `fmt` (in the statement's language) and keep it in the store; returns the bytes."""
     data = render_statement(statement, fmt)
     get_store().put(_store_key(statement, fmt), data)
     _clear_request_marker(statement, fmt)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared.statements.access import fold
 from shared.statements.values import StatementLine
+
+# A thousands separator between digits ("104,282.12"): searching ignores it, so `104282.12` finds what
+# `104,282.12` finds and the reverse.
+_GROUPING = re.compile(r"(?<=\d),(?=\d{3})")
 
 SORT_COLUMNS = (
     "document_number",
@@ -32,7 +37,13 @@ def _search_fields(line: StatementLine, extra: Iterable[str]) -> str:
         line.currency,
         *extra,
     ]
-    return fold(" \x00 ".join(parts))
+    folded = fold(" \x00 ".join(parts))
+    return f"{folded} \x00 {_GROUPING.sub('', folded)}"
+
+
+def _search_word(word: str) -> str:
+    """A word of the query, case- and accent-insensitive, without thousands separators between digit groups."""
+    return _GROUPING.sub("", fold(word))
 
 
 def _sort_key(column: str) -> Any:
@@ -52,13 +63,13 @@ def line_order(
     shown: dict[int, Sequence[str]] | None = None,
 ) -> list[int]:
     """The indices of the lines to show, in order: those containing every word of `query` in some column
-    (case- and accent-insensitive), ordered by `column` (one of `SORT_COLUMNS`; others keep the statement's
-    order), `asc` or `desc`; ties keep the statement's order.
+    (case- and accent-insensitive, thousands separators ignored), ordered by `column` (one of `SORT_COLUMNS`;
+    others keep the statement's order), `asc` or `desc`; ties keep the statement's order.
 
     `shown` may map a line's index to the texts the page displays for it (formatted dates, translated type),
     so what the user reads can be searched too.
     """
-    words = [fold(word) for word in (query or "").split()]
+    words = [_search_word(word) for word in (query or "").split()]
     indices = list(range(len(lines)))
     if words:
         extra = shown or {}

@@ -93,7 +93,8 @@ def test_selector_for_staff_searches_all_customers_and_picks_the_only_company(
     ]
     assert not any(selected for _, selected in option_values(page.text, "customer"))
     found = client.get("/statements", params={"q": "acme", "action": "search"})
-    assert option_values(found.text, "customer") == [("100002", False)]
+    assert option_values(found.text, "customer") == [("100002", True)]  # the one match is chosen
+    assert option_values(found.text, "company") == [("1000", True)]  # and so is its only company
     chosen = client.get("/statements", params={"q": "acme", "customer": "100002", "action": "search"})
     assert option_values(chosen.text, "company") == [("1000", True)]
     none = client.get("/statements", params={"q": "no existe nadie así"})

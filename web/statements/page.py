@@ -31,7 +31,7 @@ from web.statements.addresses import (
     selector_url,
     statement_url,
 )
-from web.statements.selector import SelectorForm, selector_response
+from web.statements.selector import SelectorForm, remember_choice, selector_response
 
 # Seconds an automated client is asked to wait before asking again for a file being prepared.
 RETRY_AFTER_SECONDS = 2
@@ -61,6 +61,7 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
     }
     order = statements.line_order(statement.lines, query, sort, direction, shown=shown_texts if query else None)
     company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
+    remember_choice(request, company, customer)
     context.update(
         lines=[rows[index] for index in order],
         line_count=len(order),
@@ -75,6 +76,8 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
             "page": statement_url(company, customer, cutoff),
             "xlsx": statement_url(company, customer, cutoff, "xlsx"),
             "pdf": statement_url(company, customer, cutoff, "pdf"),
+            "xlsx_status": file_status_url(company, customer, cutoff, "xlsx"),
+            "pdf_status": file_status_url(company, customer, cutoff, "pdf"),
             "json": statement_url(company, customer, cutoff, "json"),
             "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat(), action="edit"),
         },
@@ -136,14 +139,14 @@ def statement_page(
     sort: FromQuery[str] = "",
     direction: Annotated[str, QueryParameter(name="dir")] = "asc",
 ) -> Any:
-    """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`)."""
+    """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`), in the language on screen."""
     address = parse_address(company, customer, cutoff)
     statement = load_statement_at(request, address)
     future = address.cutoff > today()
     if address.fmt is not None:
         if future:
             raise NotFoundException()
-        return _statement_file(statement, address.fmt)
+        return _statement_file(statement.in_language(request_language(request)), address.fmt)
     if future:
         form = SelectorForm(
             customer=address.customer,
@@ -175,7 +178,7 @@ def statement_file_status(
     address = parse_address(company, customer, cutoff)
     if address.cutoff > today():
         raise NotFoundException()
-    statement = load_statement_at(request, address)
+    statement = load_statement_at(request, address).in_language(request_language(request))
     # A small XLSX is made in the request itself: its address answers with the file at once.
     inline = render.render_plan(statement, fmt).inline
     ready = inline or render.is_stored(statement, fmt)

@@ -18,6 +18,8 @@ from web.security import current_user
 from web.statements.addresses import statement_url
 
 CUSTOMER_CHOICES = 50
+# The session remembers the last statement's company and customer: the menu's "Estado de cuenta" opens there.
+LAST_CHOICE = "last_statement"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class SelectorForm:
     company: str = ""
     cutoff: str = ""
     errors: dict[str, str] | None = None
+    searched: bool = False  # *Buscar* was pressed: a single match becomes the chosen customer
 
 
 def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, status_code: int = 200) -> Template:
@@ -39,6 +42,8 @@ def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, st
         if len(only_one) == 1 and not form.customer:
             form.customer = only_one[0].number
         choices = statements.visible_customers(session, user, form.query, limit=CUSTOMER_CHOICES)
+        if form.query and len(choices) == 1 and (form.searched or not form.customer):
+            form.customer = choices[0].number
         selected = None
         if form.customer:
             selected = next((c for c in choices if c.number == form.customer), None)
@@ -70,6 +75,25 @@ def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, st
     )
 
 
+def remember_choice(request: Request[Any, Any, Any], company: str, customer: str) -> None:
+    """Remember the statement on screen (the session is written only when the choice changes)."""
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get(LAST_CHOICE) != [company, customer]:
+        session[LAST_CHOICE] = [company, customer]
+
+
+def _remembered_choice(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+    """The last statement's (company, customer), if the user may still see it there."""
+    session = request.scope.get("session")
+    last = session.get(LAST_CHOICE) if isinstance(session, dict) else None
+    if not (isinstance(last, list) and len(last) == 2 and all(isinstance(code, str) for code in last)):
+        return None
+    company, customer = last
+    with session_scope() as session_:
+        codes = {c.code for c in statements.companies_for_customer(session_, current_user(request), customer)}
+    return (company, customer) if company in codes else None
+
+
 @get("/statements", name="statements", sync_to_thread=True)
 def statement_selector(
     request: Request[Any, Any, Any],
@@ -83,11 +107,19 @@ def statement_selector(
 
     *Generar* (`action=generate`) opens the statement. So does any submission of a complete form that asks for
     nothing else (no button named, or *Buscar* with nothing to search), as a form-filling client would send it;
-    *Buscar* with a text searches the customers; `action=edit` only shows the form filled in.
+    *Buscar* with a text searches the customers, and selects the customer when exactly one matches; `action=edit`
+    only shows the form filled in. Opened with nothing (the menu), the form starts at the last statement's
+    customer and company.
     """
     form = SelectorForm(
-        query=q.strip()[:100], customer=customer.strip(), company=company.strip(), cutoff=cutoff.strip()
+        query=q.strip()[:100],
+        customer=customer.strip(),
+        company=company.strip(),
+        cutoff=cutoff.strip(),
+        searched=action == "search",
     )
+    if not (form.query or form.customer or form.company or form.cutoff or action):
+        form.company, form.customer = _remembered_choice(request) or ("", "")
     complete = bool(form.customer and form.company and form.cutoff)
     if action == "generate":
         wants_statement = True

@@ -4,6 +4,8 @@
  *   companies (the server's "Buscar" button does the same without JavaScript).
  * - Statement page: the lines' Search box filters the rows as you type; column headers sort the rows
  *   (the "Ordenar por" form and ?q= do the same on the server).
+ * - Statement page: Descargar PDF/XLS start the download; a file still being prepared shows its progress in
+ *   place and downloads by itself when ready (without this script, the link opens the preparing page).
  * - Preparing page: polls the file's status, shows the elapsed time and starts the download when ready.
  */
 (function () {
@@ -14,6 +16,11 @@
       .normalize("NFKD")
       .replace(/[\u0300-\u036f]/g, "")
       .toLowerCase();
+  }
+
+  /* Searching ignores thousands separators, like the server: "104282.12" finds "104,282.12" and the reverse. */
+  function ungroup(text) {
+    return text.replace(/(\d),(?=\d{3})/g, "$1");
   }
 
   function debounce(fn, ms) {
@@ -97,7 +104,10 @@
     var body = table.tBodies[0];
     if (!body) { return; }
     var rows = Array.prototype.slice.call(body.rows);
-    var texts = rows.map(function (row) { return fold(row.textContent); });
+    var texts = rows.map(function (row) {
+      var folded = fold(row.textContent);
+      return folded + "\u0000" + ungroup(folded);
+    });
     var total = rows.length;
     var template = tools.dataset.countTemplate || "";
 
@@ -108,7 +118,7 @@
     }
 
     function filter() {
-      var words = fold(input.value).split(/\s+/).filter(Boolean);
+      var words = ungroup(fold(input.value)).split(/\s+/).filter(Boolean);
       var shown = 0;
       rows.forEach(function (row, i) {
         var match = words.every(function (w) { return texts[i].indexOf(w) !== -1; });
@@ -157,6 +167,69 @@
     });
   }
 
+  /* --- the statement's downloads ------------------------------------------------------------------------- */
+
+  /* "Descargar PDF" / "Descargar XLS": ask whether the file is ready (which asks a worker for it if not); when it
+     is, the download starts; while it is prepared, the page shows the progress in place and starts the download
+     by itself. Without this script the link opens the "preparing your file" page. */
+  function enhanceDownloads(links, panel) {
+    var text = panel.querySelector(".download-status__text");
+    var bar = panel.querySelector(".progress");
+    var busy = false;
+
+    function say(message) { if (text) { text.textContent = message; } }
+
+    links.forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) { return; }
+        event.preventDefault();
+        if (busy) { return; }
+        busy = true;
+        var started = Date.now();
+        var delay = 700;
+        var clock = null;
+
+        function progress() {
+          var seconds = Math.floor((Date.now() - started) / 1000);
+          say(panel.dataset.preparing + " " + panel.dataset.elapsed + ": " + seconds + " s");
+        }
+
+        function stop() {
+          busy = false;
+          if (clock) { clearInterval(clock); }
+        }
+
+        function poll() {
+          getJSON(link.dataset.statusUrl).then(function (data) {
+            if (data.ready) {
+              stop();
+              if (!panel.hidden) {
+                if (bar) { bar.classList.add("progress--done"); }
+                say(panel.dataset.ready);
+              }
+              window.location.href = data.url || link.href;
+              return;
+            }
+            if (panel.hidden) {
+              panel.hidden = false;
+              if (bar) { bar.classList.remove("progress--done"); }
+              progress();
+              clock = setInterval(progress, 1000);
+            }
+            delay = Math.min(delay * 1.3, 5000);
+            setTimeout(poll, delay);
+          }).catch(function () {
+            stop();
+            panel.hidden = false;
+            say(panel.dataset.failed);
+          });
+        }
+        panel.hidden = true;
+        poll();
+      });
+    });
+  }
+
   /* --- the preparing page --------------------------------------------------------------------------------- */
 
   function enhancePreparing(section) {
@@ -200,6 +273,9 @@
     var tools = document.getElementById("lines-tools");
     var table = document.getElementById("statement-lines");
     if (tools && table) { enhanceLines(tools, table); }
+    var downloads = document.querySelectorAll(".statement-actions a[data-status-url]");
+    var panel = document.getElementById("download-status");
+    if (downloads.length && panel) { enhanceDownloads(Array.prototype.slice.call(downloads), panel); }
     var preparing = document.getElementById("file-preparing");
     if (preparing) { enhancePreparing(preparing); }
   }
