@@ -91,14 +91,19 @@ def check_everyone_can_read(page: Any) -> None:
     assert_no_sideways_scroll(page)
 
 
+def looked_at_statement(page: Any, portal: Portal, experience: dict[str, str], artifacts: Path, name: str) -> Any:
+    """The statement of the customer with many lines, opened, saved as a screenshot and checked for everyone."""
+    page.goto(portal.url + statement_path(experience))
+    shot(page, artifacts, name)
+    check_everyone_can_read(page)
+    return page
+
+
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_statement_on_a_phone_stacks_figures_and_lines(
     pages: dict[tuple[str, str], Any], portal: Portal, experience: dict[str, str], language: str, artifacts_dir: Path
 ) -> None:
-    page = pages[(language, "phone")]
-    page.goto(portal.url + statement_path(experience))
-    shot(page, artifacts_dir, f"statement-phone-{language}")
-    check_everyone_can_read(page)
+    page = looked_at_statement(pages[(language, "phone")], portal, experience, artifacts_dir, f"phone-{language}")
 
     # The figures stack: one under the other, each label beside its amount, inside the screen.
     figures = page.locator(".st-figures__table tbody tr").first.locator("td")
@@ -129,10 +134,7 @@ def test_statement_on_a_phone_stacks_figures_and_lines(
 def test_statement_on_a_desktop_is_a_table_whose_header_stays_in_view(
     pages: dict[tuple[str, str], Any], portal: Portal, experience: dict[str, str], language: str, artifacts_dir: Path
 ) -> None:
-    page = pages[(language, "desktop")]
-    page.goto(portal.url + statement_path(experience))
-    shot(page, artifacts_dir, f"statement-desktop-{language}")
-    check_everyone_can_read(page)
+    page = looked_at_statement(pages[(language, "desktop")], portal, experience, artifacts_dir, f"desktop-{language}")
     rows = page.locator("#statement-lines tbody tr")
     assert rows.count() == 226
     assert rows.first.evaluate("(row) => getComputedStyle(row).display") == "table-row"

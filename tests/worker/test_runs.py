@@ -139,7 +139,7 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
 
     # English for an English-speaking customer, only the format they asked for, codes with their zeros.
     rio = by_subject[("cxp@rio.example", "Statement as of October 31, 2026 — Tinacos del Bajío")]
-    assert sorted(attachments(rio)) == ["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"]
+    assert sorted(attachments(rio)) == ["account-statement_1000_0000100002_2026-10-31.xlsx"]
     assert "Not yet due" in body(rio, "plain")
     assert "https://estados.example.com/statements/1000/0000100002/2026-10-31" in body(rio, "plain")
 
@@ -211,8 +211,8 @@ def test_changed_data_and_an_admin_resend_render_once_and_send_one_email(
     resent = smtp_server.messages[-1]
     assert str(resent["To"]) == "cxp@rio.example"
     files = attachments(resent)
-    assert list(files) == ["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"]
-    assert 1234.56 in xlsx_values(files["estado-de-cuenta_1000_0000100002_2026-10-31.xlsx"])
+    assert list(files) == ["account-statement_1000_0000100002_2026-10-31.xlsx"]
+    assert 1234.56 in xlsx_values(files["account-statement_1000_0000100002_2026-10-31.xlsx"])
     assert "1,234.56" in body(resent, "plain")
     # One new file in the store (the older version of it pruned); the rest untouched.
     stored = [p for p in (var_dir / "statements").rglob("*.xlsx") if "0000100002" in str(p)]
