@@ -18,6 +18,7 @@ import jinja2
 from litestar.connection import ASGIConnection
 from sqlalchemy import select
 
+from shared.clock import local_minute
 from shared.db import session_scope
 from shared.models import Company
 from shared.settings import get_settings
@@ -139,3 +140,4 @@ def get_flashes(context: jinja2.runtime.Context) -> list[dict[str, Any]]:
 def install_portal_globals(environment: jinja2.Environment) -> None:
     environment.globals["languages"] = LANGUAGES
     environment.globals["get_flashes"] = get_flashes
+    environment.filters["local_minute"] = local_minute
