@@ -1,0 +1,205 @@
+"""Each account's outcome in a run, for the run's page: filtered by outcome, searched by customer, a page at a time;
+and what a run at a cut-off would find already mailed, before it starts and after.
+
+An account's outcome is its own state, and for an account whose emails were queued, the state of its statement's
+emails at the run's cut-off (company, customer, cut-off: an email an earlier run at the same cut-off sent counts
+as sent, since it will not be sent again). Precedence: failed, then sending, then cancelled, then sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy.orm import Session
+
+from shared.db import Page, contains_text, page_of
+from shared.models import Account, Company, Customer, OutboxEmail, RunAccount, StatementRun
+from shared.vocab import AccountStatus, EmailStatus, RunAccountOutcome
+
+
+@dataclass(frozen=True)
+class EmailLine:
+    id: int
+    recipient: str
+    status: str
+    sent_at: dt.datetime | None
+    last_error: str
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """One account of a run as its page shows it."""
+
+    run_account_id: int
+    company_code: str
+    customer_number: str
+    customer_name: str
+    outcome: str  # RunAccountOutcome
+    error: str  # why the account failed
+    updated_at: dt.datetime
+    emails: list[EmailLine] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every reason it failed: the account's error, each refused email's reply."""
+        found = [self.error] if self.outcome == RunAccountOutcome.FAILED and self.error else []
+        return found + [f"{e.recipient}: {e.last_error}" for e in self.emails if e.status == EmailStatus.FAILED]
+
+
+def _statement_emails(cutoff: dt.date, statuses: list[str]) -> ColumnElement[bool]:
+    return exists().where(
+        OutboxEmail.company_id == Account.company_id,
+        OutboxEmail.customer_id == Account.customer_id,
+        OutboxEmail.cutoff == cutoff,
+        OutboxEmail.status.in_(statuses),
+    )
+
+
+def outcome_of(cutoff: dt.date) -> Any:
+    """The SQL expression of a `RunAccount`'s outcome (joined to its `Account`) in a run at `cutoff`."""
+    return case(
+        (RunAccount.status != AccountStatus.DONE, RunAccount.status),
+        (_statement_emails(cutoff, [EmailStatus.FAILED]), literal(RunAccountOutcome.FAILED.value)),
+        (
+            _statement_emails(cutoff, [EmailStatus.PENDING, EmailStatus.SENDING]),
+            literal(RunAccountOutcome.SENDING.value),
+        ),
+        (_statement_emails(cutoff, [EmailStatus.CANCELLED]), literal(RunAccountOutcome.CANCELLED.value)),
+        else_=literal(RunAccountOutcome.SENT.value),
+    )
+
+
+def outcome_counts(session: Session, run: StatementRun) -> dict[str, int]:
+    """How many of the run's accounts have each outcome (every outcome present, zero or not)."""
+    outcome = outcome_of(run.cutoff)
+    counts = {str(o): 0 for o in RunAccountOutcome}
+    rows = session.execute(
+        select(outcome, func.count())
+        .select_from(RunAccount)
+        .join(Account, Account.id == RunAccount.account_id)
+        .where(RunAccount.run_id == run.id)
+        .group_by(outcome)
+    )
+    for name, number in rows:
+        counts[str(name)] = int(number)
+    return counts
+
+
+def account_lines(
+    session: Session, run: StatementRun, *, outcome: str = "", query: str = "", page: int = 1, size: int = 50
+) -> Page[AccountLine]:
+    """A page of the run's accounts (by company, then customer), of one outcome or all, matching `query` (customer
+    number or name), each with its statement's emails at the run's cut-off."""
+    expression = outcome_of(run.cutoff)
+    statement = (
+        select(
+            RunAccount.id,
+            Company.code,
+            Customer.number,
+            Customer.name,
+            expression,
+            RunAccount.error,
+            RunAccount.updated_at,
+            Account.company_id,
+            Account.customer_id,
+        )
+        .join(Account, Account.id == RunAccount.account_id)
+        .join(Company, Company.id == Account.company_id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(RunAccount.run_id == run.id)
+        .order_by(Company.code, Customer.number)
+    )
+    if outcome in list(RunAccountOutcome):
+        statement = statement.where(expression == outcome)
+    if query.strip():
+        statement = statement.where(contains_text(query.strip(), Customer.number, Customer.name))
+    rows, total, number = page_of(session, statement, page, size)
+    emails: dict[tuple[int, int], list[EmailLine]] = {}
+    if rows:
+        pairs = {(row[7], row[8]) for row in rows}
+        for email in session.scalars(
+            select(OutboxEmail)
+            .where(
+                OutboxEmail.cutoff == run.cutoff,
+                OutboxEmail.company_id.in_({c for c, _ in pairs}),
+                OutboxEmail.customer_id.in_({k for _, k in pairs}),
+            )
+            .order_by(OutboxEmail.recipient)
+        ):
+            if (email.company_id, email.customer_id) in pairs:
+                emails.setdefault((email.company_id, email.customer_id), []).append(
+                    EmailLine(email.id, email.recipient, email.status, email.sent_at, email.last_error, email.run_id)
+                )
+    lines = [
+        AccountLine(
+            run_account_id=row[0],
+            company_code=row[1],
+            customer_number=row[2],
+            customer_name=row[3],
+            outcome=str(row[4]),
+            error=row[5],
+            updated_at=row[6],
+            emails=emails.get((row[7], row[8]), []),
+        )
+        for row in rows
+    ]
+    return Page(lines, number, size, total)
+
+
+# --- already mailed at a cut-off --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mailed:
+    """Accounts whose statement at a cut-off was already emailed (at least one recipient got it), and when."""
+
+    accounts: int  # accounts in scope
+    mailed: int
+    first_sent_at: dt.datetime | None
+    last_sent_at: dt.datetime | None
+
+    @property
+    def all_mailed(self) -> bool:
+        return self.accounts > 0 and self.mailed == self.accounts
+
+
+def _mailed(session: Session, cutoff: dt.date, accounts: Any, sent_before: dt.datetime | None = None) -> Mailed:
+    """`accounts`: a select of the `Account.id`s in scope; only emails sent before `sent_before` when given."""
+    sent = [OutboxEmail.status == EmailStatus.SENT]
+    if sent_before is not None:
+        sent.append(OutboxEmail.sent_at < sent_before)
+    ids = accounts.subquery()
+    total = int(session.scalar(select(func.count()).select_from(ids)) or 0)
+    found = session.execute(
+        select(func.count(func.distinct(Account.id)), func.min(OutboxEmail.sent_at), func.max(OutboxEmail.sent_at))
+        .select_from(Account)
+        .join(
+            OutboxEmail,
+            and_(
+                OutboxEmail.company_id == Account.company_id,
+                OutboxEmail.customer_id == Account.customer_id,
+                OutboxEmail.cutoff == cutoff,
+                *sent,
+            ),
+        )
+        .where(Account.id.in_(select(ids.c[0])))
+    ).one()
+    return Mailed(total, int(found[0] or 0), found[1], found[2])
+
+
+def mailed_before_start(session: Session, cutoff: dt.date, company_id: int | None = None) -> Mailed:
+    """What a new run at `cutoff` (every company, or one) would find already mailed."""
+    accounts = select(Account.id)
+    if company_id is not None:
+        accounts = accounts.where(Account.company_id == company_id)
+    return _mailed(session, cutoff, accounts)
+
+
+def mailed_in_run(session: Session, run: StatementRun) -> Mailed:
+    """Of a run's accounts, those whose statement had been emailed before the run started (not sent again)."""
+    accounts = select(RunAccount.account_id).where(RunAccount.run_id == run.id)
+    return _mailed(session, run.cutoff, accounts, sent_before=run.created_at)
