@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shared.db import Page, contains_text, page_of
@@ -167,11 +167,14 @@ class Mailed:
         return self.accounts > 0 and self.mailed == self.accounts
 
 
-def _mailed(session: Session, cutoff: dt.date, accounts: Any, sent_before: dt.datetime | None = None) -> Mailed:
-    """`accounts`: a select of the `Account.id`s in scope; only emails sent before `sent_before` when given."""
-    sent = [OutboxEmail.status == EmailStatus.SENT]
-    if sent_before is not None:
-        sent.append(OutboxEmail.sent_at < sent_before)
+def _mailed(session: Session, cutoff: dt.date, accounts: Any, before: StatementRun | None = None) -> Mailed:
+    """`accounts`: a select of the `Account.id`s in scope; only emails an earlier run sent when `before` is given."""
+    sent: list[Any] = [OutboxEmail.status == EmailStatus.SENT]
+    if before is not None:
+        sent += [
+            OutboxEmail.sent_at < before.created_at,
+            or_(OutboxEmail.run_id.is_(None), OutboxEmail.run_id != before.id),
+        ]
     ids = accounts.subquery()
     total = int(session.scalar(select(func.count()).select_from(ids)) or 0)
     found = session.execute(
@@ -202,4 +205,4 @@ def mailed_before_start(session: Session, cutoff: dt.date, company_id: int | Non
 def mailed_in_run(session: Session, run: StatementRun) -> Mailed:
     """Of a run's accounts, those whose statement had been emailed before the run started (not sent again)."""
     accounts = select(RunAccount.account_id).where(RunAccount.run_id == run.id)
-    return _mailed(session, run.cutoff, accounts, sent_before=run.created_at)
+    return _mailed(session, run.cutoff, accounts, before=run)

@@ -239,10 +239,10 @@ def test_the_list_tells_pending_invitations_from_active_and_disabled_users_with_
     assert list(user_cells(admin_client.get("/users", params={"state": "invitation_pending"}).text)) == ["invitada"]
     assert list(user_cells(admin_client.get("/users", params={"state": "disabled"}).text)) == ["baja"]
     assert set(user_cells(admin_client.get("/users", params={"state": "active"}).text)) == {"activa", "admin.ops"}
-    # An invitation left to expire says so.
+    # An invitation left to expire says there is none to use any more.
     with session_scope() as session:
         session.execute(TemporaryPassword.__table__.update().values(expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
-    assert user_cells(admin_client.get("/users").text)["invitada"][5] == "invitación pendiente la invitación venció"
+    assert user_cells(admin_client.get("/users").text)["invitada"][5] == "invitación pendiente sin invitación vigente"
 
 
 def test_an_admin_edits_email_name_role_and_language_and_bad_values_keep_what_was_typed(

@@ -50,7 +50,7 @@
         var percent = field("progress").querySelector(".run__percent");
         if (percent) { percent.textContent = run.percent + "%"; }
         setCount(field("accounts"), run.processed, run.accounts);
-        ["rendered", "failed", "skipped", "no_recipients"].forEach(function (name) {
+        ["failed", "skipped", "no_recipients"].forEach(function (name) {
           field(name).textContent = String(run[name]);
         });
         var sent = field("sent");
