@@ -5,6 +5,7 @@ and cancel it (after a confirmation step). Every step works without JavaScript."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from shared.db import session_scope
 from shared.i18n import N_, gettext
 from shared.models import Company, StatementRun
 from shared.runs import (
+    RunAction,
     RunActionError,
     RunError,
     account_lines,
@@ -167,22 +169,28 @@ def ops_run_progress(run_id: FromPath[int]) -> Response[dict[str, Any]]:
     )
 
 
-@post("/ops/runs/{run_id:int}/retry", name="ops_run_retry", guards=[requires_admin], sync_to_thread=True)
-def ops_run_retry(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Redirect:
-    """Process the failed accounts again and send the failed emails again."""
+def _act_on_run(
+    request: Request[Any, Any, Any], run_id: int, action: Callable[..., RunAction], done_msgid: str
+) -> Redirect:
+    """Do `action` (retry, cancel) on the run, say what it touched (or why it could not), back to the run."""
     user = current_user(request)
     language = request_language(request)
     try:
-        done = retry_failed(run_id, by_username=user.username)
+        done = action(run_id, by_username=user.username)
     except LookupError:
         raise NotFoundException() from None
     except RunActionError as error:
         flash(request, error.message(language), "error")
     else:
-        log.info("ops: %s retried run %s (%s accounts, %s emails)", user.username, run_id, done.accounts, done.emails)
-        text = gettext("Reintentando %(accounts)s cuentas y %(emails)s correos.", language)
-        flash(request, text % {"accounts": done.accounts, "emails": done.emails}, "success")
+        log.info("ops: %s: %s run %s: %s", user.username, action.__name__, run_id, done)
+        flash(request, gettext(done_msgid, language) % {"accounts": done.accounts, "emails": done.emails}, "success")
     return Redirect(path=f"/ops/runs/{run_id}", status_code=303)
+
+
+@post("/ops/runs/{run_id:int}/retry", name="ops_run_retry", guards=[requires_admin], sync_to_thread=True)
+def ops_run_retry(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Redirect:
+    """Process the failed accounts again and send the failed emails again."""
+    return _act_on_run(request, run_id, retry_failed, N_("Reintentando %(accounts)s cuentas y %(emails)s correos."))
 
 
 @get("/ops/runs/{run_id:int}/cancel", name="ops_run_confirm_cancel", guards=[requires_admin], sync_to_thread=True)
@@ -203,19 +211,13 @@ def ops_run_confirm_cancel(run_id: FromPath[int]) -> Template | Redirect:
 
 @post("/ops/runs/{run_id:int}/cancel", name="ops_run_cancel", guards=[requires_admin], sync_to_thread=True)
 def ops_run_cancel(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Redirect:
-    user = current_user(request)
-    language = request_language(request)
-    try:
-        done = cancel_run(run_id, by_username=user.username)
-    except LookupError:
-        raise NotFoundException() from None
-    except RunActionError as error:
-        flash(request, error.message(language), "error")
-    else:
-        log.info("ops: %s cancelled run %s", user.username, run_id)
-        text = gettext("Corrida cancelada: %(accounts)s cuentas y %(emails)s correos ya no se enviarán.", language)
-        flash(request, text % {"accounts": done.accounts, "emails": done.emails}, "success")
-    return Redirect(path=f"/ops/runs/{run_id}", status_code=303)
+    """Cancel the run (the confirmation page posts here)."""
+    return _act_on_run(
+        request,
+        run_id,
+        cancel_run,
+        N_("Corrida cancelada: %(accounts)s cuentas y %(emails)s correos ya no se enviarán."),
+    )
 
 
 route_handlers: list[Any] = [
