@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
@@ -120,7 +120,7 @@ def _list_page(
 
 
 @get("/users", name="users_list", guards=[requires_admin], sync_to_thread=True)
-def users_list(q: FromQuery[str] = "", user_state: Annotated[str, Parameter(query="state")] = "") -> Template:
+def users_list(q: FromQuery[str] = "", user_state: Annotated[str, QueryParameter(name="state")] = "") -> Template:
     return _list_page(q[:200], user_state)
 
 

@@ -94,8 +94,10 @@ class TranslatableError(ValueError):
         self.detail = detail
 
     def message(self, language: str) -> str:
-        """The message in `language`, its placeholders filled."""
-        return gettext(self.msgid, language) % getattr(self, "params", {})
+        """The message in `language`, its placeholders filled (a message without parameters is left as it is)."""
+        text = gettext(self.msgid, language)
+        params = getattr(self, "params", None)
+        return text % params if params else text
 
     def __str__(self) -> str:
         english = self.message("en")

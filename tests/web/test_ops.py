@@ -340,7 +340,7 @@ def test_retry_the_failed_ones_processes_the_failed_account_and_resends_the_refu
     assert "Reintentar los fallidos (2)" in page.text
     response = post_form(client, f"/ops/runs/{seeded.run}", f"/ops/runs/{seeded.run}/retry", {})
     assert response.status_code == 303 and response.headers["location"] == f"/ops/runs/{seeded.run}"
-    assert "Reintentando 1 cuentas y 1 correos." in client.get(response.headers["location"]).text
+    assert "Reintento en marcha: cuentas 1, correos 1." in client.get(response.headers["location"]).text
     broken, refused = seeded.accounts["failed"][0], seeded.emails["failed"][0]
     with session_scope() as session:
         account = session.get(RunAccount, broken)
@@ -362,13 +362,13 @@ def test_cancel_asks_first_then_stops_what_has_not_gone_and_keeps_what_was_sent(
     client = signed_in(app_client, make_user("admin", username="ops.admin"))
     asked = client.get(f"/ops/runs/{seeded.run}/cancel")
     assert asked.status_code == 200 and f"¿Cancelar la corrida {seeded.run}?" in asked.text
-    assert "Faltan 1 cuentas por procesar y 1 correos por enviar." in asked.text
+    assert "Cuentas por procesar: 1. Correos por enviar: 1." in asked.text
     with session_scope() as session:
         assert session.get(StatementRun, seeded.run).status == "running"  # type: ignore[union-attr]
     response = client.post(f"/ops/runs/{seeded.run}/cancel", data=hidden_inputs(asked.text), follow_redirects=False)
     assert response.status_code == 303
     page = client.get(response.headers["location"]).text
-    assert "Corrida cancelada: 1 cuentas y 1 correos ya no se enviarán." in page
+    assert "Corrida cancelada; ya no se enviarán: cuentas 1, correos 1." in page
     assert "cancelada" in page and "por ops.admin" in page and "Cancelar la corrida" not in page
     assert "Reintentar los fallidos" not in page
     todo, waiting = seeded.accounts["pending"][0], seeded.emails["pending"][0]

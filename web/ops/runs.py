@@ -190,7 +190,9 @@ def _act_on_run(
 @post("/ops/runs/{run_id:int}/retry", name="ops_run_retry", guards=[requires_admin], sync_to_thread=True)
 def ops_run_retry(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Redirect:
     """Process the failed accounts again and send the failed emails again."""
-    return _act_on_run(request, run_id, retry_failed, N_("Reintentando %(accounts)s cuentas y %(emails)s correos."))
+    return _act_on_run(
+        request, run_id, retry_failed, N_("Reintento en marcha: cuentas %(accounts)s, correos %(emails)s.")
+    )
 
 
 @get("/ops/runs/{run_id:int}/cancel", name="ops_run_confirm_cancel", guards=[requires_admin], sync_to_thread=True)
@@ -216,7 +218,7 @@ def ops_run_cancel(request: Request[Any, Any, Any], run_id: FromPath[int]) -> Re
         request,
         run_id,
         cancel_run,
-        N_("Corrida cancelada: %(accounts)s cuentas y %(emails)s correos ya no se enviarán."),
+        N_("Corrida cancelada; ya no se enviarán: cuentas %(accounts)s, correos %(emails)s."),
     )
 
 
