@@ -129,9 +129,13 @@ class Page(Generic[RowT]):
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def page_of(session: Session, statement: Any, number: int, size: int) -> tuple[list[Any], int, int]:
-    """The rows of page `number` (from 1, clamped to the last page) of `statement`, the total and the page number."""
-    total = int(session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0)
+def page_of(
+    session: Session, statement: Any, number: int, size: int, total: int | None = None
+) -> tuple[list[Any], int, int]:
+    """The rows of page `number` (from 1, clamped to the last page) of `statement`, the total (counted unless
+    given) and the page number."""
+    if total is None:
+        total = int(session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0)
     last_page = max(1, math.ceil(total / size))
     number = min(max(1, number), last_page)
     rows = list(session.execute(statement.limit(size).offset((number - 1) * size)).all())

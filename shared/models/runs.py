@@ -44,7 +44,8 @@ class RunAccount(Base):
     """One account's part of a run: nothing is dropped silently, each ends in a recorded state."""
 
     __tablename__ = "run_accounts"
-    __table_args__ = (UniqueConstraint("run_id", "account_id"),)
+    # A run's page lists its accounts in the order the run took them, a page at a time.
+    __table_args__ = (UniqueConstraint("run_id", "account_id"), Index("ix_run_accounts_run_id_id", "run_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"), index=True)

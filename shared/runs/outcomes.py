@@ -9,6 +9,7 @@ as sent, since it will not be sent again). Precedence: failed, then sending, the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,7 @@ class AccountLine:
         return found + [f"{e.recipient}: {e.last_error}" for e in self.emails if e.status == EmailStatus.FAILED]
 
 
-def _statement_emails(cutoff: dt.date, statuses: list[str]) -> ColumnElement[bool]:
+def _statement_emails(cutoff: dt.date, statuses: Sequence[str]) -> ColumnElement[bool]:
     return exists().where(
         OutboxEmail.company_id == Account.company_id,
         OutboxEmail.customer_id == Account.customer_id,
@@ -59,43 +60,100 @@ def _statement_emails(cutoff: dt.date, statuses: list[str]) -> ColumnElement[boo
     )
 
 
-def outcome_of(cutoff: dt.date) -> Any:
-    """The SQL expression of a `RunAccount`'s outcome (joined to its `Account`) in a run at `cutoff`."""
+def _by_emails(failed: Any, waiting: Any, cancelled: Any) -> Any:
+    """The outcome of an account whose emails were queued, from whether any of them failed, waits, was cancelled."""
     return case(
-        (RunAccount.status != AccountStatus.DONE, RunAccount.status),
-        (_statement_emails(cutoff, [EmailStatus.FAILED]), literal(RunAccountOutcome.FAILED.value)),
-        (
-            _statement_emails(cutoff, [EmailStatus.PENDING, EmailStatus.SENDING]),
-            literal(RunAccountOutcome.SENDING.value),
-        ),
-        (_statement_emails(cutoff, [EmailStatus.CANCELLED]), literal(RunAccountOutcome.CANCELLED.value)),
+        (failed, literal(RunAccountOutcome.FAILED.value)),
+        (waiting, literal(RunAccountOutcome.SENDING.value)),
+        (cancelled, literal(RunAccountOutcome.CANCELLED.value)),
         else_=literal(RunAccountOutcome.SENT.value),
     )
 
 
+WAITING = (EmailStatus.PENDING, EmailStatus.SENDING)
+
+
+def outcome_of(cutoff: dt.date) -> Any:
+    """The SQL expression of a `RunAccount`'s outcome (joined to its `Account`) in a run at `cutoff`."""
+    return case(
+        (RunAccount.status != AccountStatus.DONE, RunAccount.status),
+        else_=_by_emails(
+            _statement_emails(cutoff, [EmailStatus.FAILED]),
+            _statement_emails(cutoff, WAITING),
+            _statement_emails(cutoff, [EmailStatus.CANCELLED]),
+        ),
+    )
+
+
 def outcome_counts(session: Session, run: StatementRun) -> dict[str, int]:
-    """How many of the run's accounts have each outcome (every outcome present, zero or not)."""
-    outcome = outcome_of(run.cutoff)
+    """How many of the run's accounts have each outcome (every outcome present, zero or not): the accounts' own
+    states, then one pass over the emails at the cut-off for the accounts whose emails were queued."""
     counts = {str(o): 0 for o in RunAccountOutcome}
-    rows = session.execute(
-        select(outcome, func.count())
+    for status, number in session.execute(
+        select(RunAccount.status, func.count()).where(RunAccount.run_id == run.id).group_by(RunAccount.status)
+    ):
+        if status != AccountStatus.DONE:
+            counts[str(status)] = counts.get(str(status), 0) + int(number)
+
+    def any_email(statuses: Sequence[str]) -> Any:
+        return func.max(case((OutboxEmail.status.in_(statuses), 1), else_=0))
+
+    flags = (
+        select(
+            any_email([EmailStatus.FAILED]).label("failed"),
+            any_email(WAITING).label("waiting"),
+            any_email([EmailStatus.CANCELLED]).label("cancelled"),
+        )
         .select_from(RunAccount)
         .join(Account, Account.id == RunAccount.account_id)
-        .where(RunAccount.run_id == run.id)
-        .group_by(outcome)
+        .outerjoin(
+            OutboxEmail,
+            and_(
+                OutboxEmail.company_id == Account.company_id,
+                OutboxEmail.customer_id == Account.customer_id,
+                OutboxEmail.cutoff == run.cutoff,
+            ),
+        )
+        .where(RunAccount.run_id == run.id, RunAccount.status == AccountStatus.DONE)
+        .group_by(RunAccount.id)
+        .subquery()
     )
-    for name, number in rows:
-        counts[str(name)] = int(number)
+    outcome = _by_emails(flags.c.failed == 1, flags.c.waiting == 1, flags.c.cancelled == 1)
+    for name, number in session.execute(select(outcome, func.count()).select_from(flags).group_by(outcome)):
+        counts[str(name)] += int(number)
     return counts
 
 
 def account_lines(
-    session: Session, run: StatementRun, *, outcome: str = "", query: str = "", page: int = 1, size: int = 50
+    session: Session,
+    run: StatementRun,
+    *,
+    outcome: str = "",
+    query: str = "",
+    page: int = 1,
+    size: int = 50,
+    total: int | None = None,
 ) -> Page[AccountLine]:
-    """A page of the run's accounts (by company, then customer), of one outcome or all, matching `query` (customer
-    number or name), each with its statement's emails at the run's cut-off."""
+    """A page of the run's accounts (in the order the run took them), of one outcome or all, matching `query`
+    (customer number or name), each with its statement's emails at the run's cut-off. `total`: the number of rows
+    when the caller knows it already (saves counting them)."""
+    # First the page's accounts, by id alone (an outcome is worked out only where the filter needs it) ...
     expression = outcome_of(run.cutoff)
-    statement = (
+    chosen = select(RunAccount.id).where(RunAccount.run_id == run.id).order_by(RunAccount.id)
+    if outcome in list(RunAccountOutcome):
+        chosen = chosen.join(Account, Account.id == RunAccount.account_id).where(expression == outcome)
+    if query.strip():
+        chosen = (
+            chosen.join(Account, Account.id == RunAccount.account_id)
+            if outcome not in list(RunAccountOutcome)
+            else chosen
+        )
+        chosen = chosen.join(Customer, Customer.id == Account.customer_id).where(
+            contains_text(query.strip(), Customer.number, Customer.name)
+        )
+    ids, total, number = page_of(session, chosen, page, size, total)
+    # ... then what the page shows of them.
+    rows = session.execute(
         select(
             RunAccount.id,
             Company.code,
@@ -110,14 +168,9 @@ def account_lines(
         .join(Account, Account.id == RunAccount.account_id)
         .join(Company, Company.id == Account.company_id)
         .join(Customer, Customer.id == Account.customer_id)
-        .where(RunAccount.run_id == run.id)
-        .order_by(Company.code, Customer.number)
-    )
-    if outcome in list(RunAccountOutcome):
-        statement = statement.where(expression == outcome)
-    if query.strip():
-        statement = statement.where(contains_text(query.strip(), Customer.number, Customer.name))
-    rows, total, number = page_of(session, statement, page, size)
+        .where(RunAccount.id.in_([row[0] for row in ids]))
+        .order_by(RunAccount.id)
+    ).all()
     emails: dict[tuple[int, int], list[EmailLine]] = {}
     if rows:
         pairs = {(row[7], row[8]) for row in rows}

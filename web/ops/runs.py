@@ -124,7 +124,10 @@ def ops_run(
         run = _run(session, run_id)
         progress = run_progress(session, run_id)
         counts = outcome_counts(session, run)
-        lines = account_lines(session, run, outcome=outcome, query=query, page=page_number(page), size=PAGE_SIZE)
+        known = None if query else (counts[outcome] if outcome else sum(counts.values()))
+        lines = account_lines(
+            session, run, outcome=outcome, query=query, page=page_number(page), size=PAGE_SIZE, total=known
+        )
         mailed = mailed_in_run(session, run)
     assert progress is not None
     context = {

@@ -1,4 +1,4 @@
-"""operations: cancelled runs, last sign-in, render durations, log indexes
+"""operations: cancelled runs, last sign-in, render durations, indexes for the ops pages
 
 Revision ID: 0003_ops
 Revises: 0002
@@ -26,6 +26,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_events_event_at", ["event", "at"], unique=False)
     with op.batch_alter_table("outbox_emails", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_emails_updated_at", ["updated_at"], unique=False)
+    with op.batch_alter_table("run_accounts", schema=None) as batch_op:
+        batch_op.create_index("ix_run_accounts_run_id_id", ["run_id", "id"], unique=False)
     op.create_table(
         "render_durations",
         sa.Column("format", sa.String(length=8), nullable=False),
@@ -39,6 +41,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("render_durations")
+    with op.batch_alter_table("run_accounts", schema=None) as batch_op:
+        batch_op.drop_index("ix_run_accounts_run_id_id")
     with op.batch_alter_table("outbox_emails", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_emails_updated_at")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
