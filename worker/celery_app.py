@@ -139,13 +139,6 @@ def _heartbeat(**_: Any) -> None:
     _publish()
 
 
-@signals.task_postrun.connect
-def _task_done(**_: Any) -> None:
-    """On the filesystem broker, also after each task (its heartbeats may not run)."""
-    if get_settings().uses_embedded_broker:
-        _publish()
-
-
 @signals.worker_shutdown.connect
 def _withdraw_worker(sender: Any = None, **_: Any) -> None:
     if _FACTS:
