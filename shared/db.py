@@ -1,13 +1,16 @@
-"""Engines and sessions. One engine per process and URL; SQLite gets WAL and foreign keys."""
+"""Engines and sessions. One engine per process and URL; SQLite gets WAL and foreign keys. Also what every
+searchable, paginated list shares: a case-insensitive "contains" over some columns, and a page of rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, create_engine, event, false, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.settings import get_settings
@@ -44,6 +47,18 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def dialect_insert(bind: Engine | Session, model: Any) -> Any:
+    """An INSERT for `model` in the dialect of `bind` (PostgreSQL or SQLite), so `on_conflict_do_...` is at hand."""
+    engine = bind if isinstance(bind, Engine) else bind.get_bind()
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model)
+
+
 def dispose_engines() -> None:
     """Drop pooled connections (after a fork, or when tests switch databases)."""
     while _ENGINES:
@@ -75,3 +90,53 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# --- searching and paging lists ------------------------------------------------------------------------------
+
+
+def contains_text(text: str, *columns: Any) -> ColumnElement[bool]:
+    """Any of `columns` contains `text`, ignoring case; `%`, `_` and `\\` in `text` are plain characters."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+    if not columns:
+        return false()
+    return or_(*(func.lower(column).like(pattern, escape="\\") for column in columns))
+
+
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True)
+class Page(Generic[RowT]):
+    """One page of a longer list: its rows, which page (from 1), the page size and how many rows in all."""
+
+    rows: Sequence[RowT]
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def first(self) -> int:
+        """The position of the first row shown (from 1; 0 when there is none)."""
+        return (self.number - 1) * self.size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+def page_of(
+    session: Session, statement: Any, number: int, size: int, total: int | None = None
+) -> tuple[list[Any], int, int]:
+    """The rows of page `number` (from 1, clamped to the last page) of `statement`, the total (counted unless
+    given) and the page number."""
+    if total is None:
+        total = int(session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0)
+    last_page = max(1, math.ceil(total / size))
+    number = min(max(1, number), last_page)
+    rows = list(session.execute(statement.limit(size).offset((number - 1) * size)).all())
+    return rows, total, number

@@ -38,6 +38,8 @@ class Settings:
     broker_dir: Path
     session_dir: Path
     flower_url: str | None = None
+    # A bearer token that lets a Prometheus server read /metrics (unset: only signed-in administrators may).
+    metrics_token: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     # Mail delivery: first retry delay (doubles each time), how long to keep retrying, the claim lease,
     # and how long an enqueued account or email may wait before the sweeper enqueues it again.
@@ -103,6 +105,7 @@ def load_settings() -> Settings:
         broker_dir=var_dir / "broker",
         session_dir=var_dir / "sessions",
         flower_url=_env("EDOCTA_FLOWER_URL"),
+        metrics_token=_env("EDOCTA_METRICS_TOKEN"),
         mail_retry_base_seconds=float(_env("EDOCTA_MAIL_RETRY_BASE_SECONDS", "60") or 60),
         mail_retry_hours=float(_env("EDOCTA_MAIL_RETRY_HOURS", "24") or 24),
         mail_lease_seconds=float(_env("EDOCTA_MAIL_LEASE_SECONDS", "300") or 300),

@@ -57,6 +57,15 @@ class UserStatus(StrEnum):
     DISABLED = "disabled"
 
 
+class UserState(StrEnum):
+    """How the Users page tells users apart: an active user who has not yet chosen a password is still waiting
+    for their invitation to be used."""
+
+    ACTIVE = "active"
+    INVITATION_PENDING = "invitation_pending"
+    DISABLED = "disabled"
+
+
 class TemporaryPurpose(StrEnum):
     """Why a temporary password was issued (its lifetime follows)."""
 
@@ -89,6 +98,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # an admin stopped it: nothing more of it is enqueued or sent
 
 
 class AccountStatus(StrEnum):
@@ -99,6 +109,7 @@ class AccountStatus(StrEnum):
     SKIPPED = "skipped"  # nothing to send: no lines
     NO_RECIPIENTS = "no_recipients"  # rendered and stored, reported
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its run was cancelled before it was processed
 
 
 class EmailStatus(StrEnum):
@@ -108,6 +119,28 @@ class EmailStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its run was cancelled before it was handed to the mail server
+
+
+class RunAccountOutcome(StrEnum):
+    """What became of one account of a run, as the run's page shows it: the account's state, and for an account
+    whose emails were queued, the state of its statement's emails at the run's cut-off."""
+
+    PENDING = "pending"  # not processed yet
+    SENDING = "sending"  # emails queued, not all settled
+    SENT = "sent"  # every email of the statement went out (in this run or an earlier one)
+    NO_LINES = "skipped"  # nothing to send
+    NO_RECIPIENTS = "no_recipients"
+    FAILED = "failed"  # the account could not be processed, or an email was refused
+    CANCELLED = "cancelled"
+
+
+class ProcessRole(StrEnum):
+    """Which kind of process does a piece of work (render durations are recorded per kind)."""
+
+    WORKER = "worker"
+    PORTAL = "portal"
+    CLI = "cli"
 
 
 class Outcome(StrEnum):
@@ -118,6 +151,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # a temporary failure: tried again later
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its run was cancelled: not tried again
 
 
 class Task(StrEnum):

@@ -21,7 +21,17 @@ from sqlalchemy import select
 from shared import accounts
 from shared.cli import main
 from shared.db import session_scope
-from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
+from shared.models import (
+    Account,
+    Company,
+    Customer,
+    OpenItem,
+    OutboxEmail,
+    RunAccount,
+    StatementRun,
+    User,
+    UserCustomer,
+)
 from shared.statements import ItemRow, Party, Statement, build_statement
 
 CUTOFF = dt.date(2026, 10, 31)
@@ -541,3 +551,75 @@ def user_row(username: str) -> User:
         user = session.query(User).filter_by(username=username).one()
         session.expunge(user)
         return user
+
+
+# --- a run with every kind of outcome (the ops pages) --------------------------------------------------------
+
+REFUSED = "550 5.1.1 <nadie@example.com>: no such user"
+
+
+@dataclass(frozen=True)
+class SeededRun:
+    """`seed_run_outcomes`' run and the ids a test needs, by outcome."""
+
+    run: int
+    accounts: dict[str, list[int]]  # outcome -> run account ids
+    emails: dict[str, list[int]]  # email status -> outbox ids
+
+
+def seed_run_outcomes(sent: int = 52, *, cutoff: dt.date = CUTOFF, sent_at: dt.datetime | None = None) -> SeededRun:
+    """Company 1000 (made unless it exists) and a run at `cutoff` over `sent` + 6 new accounts, recorded as
+    workers would leave them: `sent` accounts mailed (one recipient each), one skipped (no lines), one without
+    recipients, one failed to render, one whose email the server refused, one whose email is waiting, and one not
+    processed yet."""
+    sent_at = sent_at or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    names = [f"S{n:04d}" for n in range(sent)] + ["X-SKIP", "X-NOREC", "X-BROKEN", "X-REFUSED", "X-WAIT", "X-TODO"]
+    with session_scope() as session:
+        company = session.scalar(select(Company).where(Company.code == "1000"))
+        if company is None:
+            company = Company(code="1000", name="Tinacos del Bajío", currency="MXN")
+            session.add(company)
+            session.flush()
+        run = StatementRun(run_key=f"test:{uuid.uuid4().hex}", cutoff=cutoff, trigger="cli", status="running")
+        session.add(run)
+        session.flush()
+        accounts: dict[str, list[int]] = {}
+        emails: dict[str, list[int]] = {}
+        for number in names:
+            customer = Customer(number=number, name=f"Cliente {number}", statement_emails=f"pagos.{number}@example.com")
+            session.add(customer)
+            session.flush()
+            account = Account(company_id=company.id, customer_id=customer.id, currency="MXN")
+            session.add(account)
+            session.flush()
+            status, outcome, email_status, error = {
+                "X-SKIP": ("skipped", "skipped", None, ""),
+                "X-NOREC": ("no_recipients", "no_recipients", None, ""),
+                "X-BROKEN": ("failed", "failed", None, "ValueError: the statement could not be rendered"),
+                "X-REFUSED": ("done", "failed", "failed", ""),
+                "X-WAIT": ("done", "sending", "pending", ""),
+                "X-TODO": ("pending", "pending", None, ""),
+            }.get(number, ("done", "sent", "sent", ""))
+            run_account = RunAccount(run_id=run.id, account_id=account.id, status=status, error=error)
+            session.add(run_account)
+            session.flush()
+            accounts.setdefault(outcome, []).append(run_account.id)
+            if email_status is not None:
+                email = OutboxEmail(
+                    run_id=run.id,
+                    company_id=company.id,
+                    customer_id=customer.id,
+                    cutoff=cutoff,
+                    recipient=f"pagos.{number}@example.com",
+                    status=email_status,
+                    attempts=1 if email_status != "pending" else 0,
+                    sent_at=sent_at if email_status == "sent" else None,
+                    last_error=REFUSED if email_status == "failed" else "",
+                    first_queued_at=sent_at - dt.timedelta(minutes=5),
+                    updated_at=sent_at,
+                )
+                session.add(email)
+                session.flush()
+                emails.setdefault(email_status, []).append(email.id)
+        run.accounts = len(names)
+        return SeededRun(run.id, accounts, emails)

@@ -111,6 +111,34 @@ class SMTPHandler:
         return "250 Message accepted for delivery"
 
 
+class HoldingSMTPHandler(SMTPHandler):
+    """Holds every message at DATA until `release()`, so a test can act while deliveries are in flight; then
+    answers each held message with the next of `answers` (250 once they run out). `held` lists the recipients
+    waiting, in arrival order."""
+
+    def __init__(self, server: SMTPServer, answers: list[str] | None = None) -> None:
+        super().__init__(server)
+        self.answers = list(answers or [])
+        self.held: list[str] = []
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        with self.lock:
+            self.held.append(",".join(envelope.rcpt_tos))
+            answer = self.answers.pop(0) if self.answers else "250 Message accepted for delivery"
+        while not self.released.is_set():
+            await asyncio.sleep(0.05)
+        if answer.startswith("250"):
+            return await super().handle_DATA(server, session, envelope)
+        return answer
+
+
 @contextlib.contextmanager
 def running_smtp_server(server: SMTPServer, handler: object = None, **options: Any) -> Iterator[SMTPServer]:
     """Serve `server` with aiosmtpd on a free port around a block; `options` (TLS, AUTH) go to aiosmtpd."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,15 @@ from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.accounts import LoginThrottle, create_counter_store
-from shared.db import get_engine
+from shared.health import check_broker, check_database
 from shared.i18n import N_, install_jinja
+from shared.render.timings import set_process_role
 from shared.settings import get_settings
-from web import auth, i18n, ops, statements, users
+from shared.vocab import ProcessRole
+from web import auth, i18n, metrics, ops, statements, users
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -184,43 +184,11 @@ def server_error(request: Request[Any, Any, Any], exc: Exception) -> Any:
 # --- health -------------------------------------------------------------------------------------------------
 
 
-def _database_answers() -> bool:
-    try:
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:  # any failure means "not healthy"
-        log.warning("health: database does not answer", exc_info=True)
-        return False
-
-
-def _broker_answers() -> bool:
-    settings = get_settings()
-    if settings.redis_url:
-        import redis
-
-        try:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except Exception:
-            log.warning("health: Redis does not answer", exc_info=True)
-            return False
-    folder = settings.broker_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK)
-
-
 @get("/healthz", name="healthz", opt={PUBLIC: True}, skip_session=True, exclude_from_csrf=True, sync_to_thread=True)
 def healthz() -> Response[dict[str, str]]:
     """200 when the database and the broker answer, 503 otherwise."""
-    database = _database_answers()
-    broker = _broker_answers()
+    database = check_database().ok
+    broker = check_broker().ok
     if database and broker:
         return Response({"status": "ok"}, status_code=200)
     return Response(
@@ -250,6 +218,7 @@ def create_session_store(key_prefix: str) -> Store:
 def create_app(*, key_prefix: str = "edocta") -> Litestar:
     """The portal. `key_prefix` namespaces its Redis keys (sessions, sign-in counters)."""
     settings = get_settings()
+    set_process_role(ProcessRole.PORTAL)
     template_config = TemplateConfig(instance=create_template_engine())
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
@@ -271,6 +240,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                     *users.route_handlers,
                     *statements.route_handlers,
                     *ops.route_handlers,
+                    *metrics.route_handlers,
                 ],
             )
         ],

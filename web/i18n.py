@@ -19,6 +19,7 @@ from litestar.connection import ASGIConnection
 from markupsafe import Markup
 from sqlalchemy import select
 
+from shared.clock import local_minute
 from shared.db import session_scope
 from shared.models import Company
 from shared.settings import get_settings
@@ -148,3 +149,4 @@ def install_portal_globals(environment: jinja2.Environment) -> None:
     environment.globals["languages"] = LANGUAGES
     environment.globals["get_flashes"] = get_flashes
     environment.filters["css_string"] = css_string
+    environment.filters["local_minute"] = local_minute

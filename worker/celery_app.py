@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+import time
 from typing import Any
 
 from celery import Celery, signals
 from celery.schedules import crontab
 
 import beat_schedule
+from shared.broker import publish_worker_record, withdraw_worker_record
+from shared.render.timings import set_process_role
 from shared.settings import get_settings
-from shared.tasks import broker_folders, celery_config
+from shared.tasks import celery_config
+from shared.vocab import ProcessRole
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ def create_celery_app() -> Celery:
 
 
 app = create_celery_app()
+set_process_role(ProcessRole.WORKER)
 
 
 @signals.worker_process_init.connect
@@ -79,20 +83,68 @@ def _prepare_process(**_: Any) -> None:
     prepare_pdf_renderer()
 
 
-def _presence_file(hostname: str) -> Path:
-    return broker_folders(get_settings())["workers"] / hostname.replace("/", "_")
+# What this worker says of itself at each heartbeat (set when it is ready).
+_FACTS: dict[str, Any] = {}
+
+
+def _describe_worker() -> dict[str, Any]:
+    """This worker's record: its queues and concurrency, the tasks it runs now, how many it has processed."""
+    from celery.worker import state
+
+    active = [
+        {"name": request.name, "started": request.time_start}
+        for request in list(state.active_requests)
+        if getattr(request, "name", None)
+    ]
+    return {
+        **_FACTS,
+        "active": active,
+        "processed": int(state.all_total_count[0]),
+        "processed_by_task": dict(state.total_count),
+        "heartbeat": time.time(),
+    }
+
+
+def _publish() -> None:
+    if not _FACTS:
+        return
+    try:
+        publish_worker_record(_describe_worker())
+    except Exception:  # the broker is down: the record waits for the next heartbeat
+        log.debug("could not publish this worker's record", exc_info=True)
 
 
 @signals.worker_ready.connect
 def _announce_worker(sender: Any = None, **_: Any) -> None:
-    """On the filesystem broker, workers announce themselves with a file (broadcasts are not reliable there)."""
-    if get_settings().uses_embedded_broker and sender is not None:
-        path = _presence_file(sender.hostname)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(os.getpid()))
+    """Say who this worker is (queues, concurrency) as soon as it is ready; heartbeats keep the record fresh."""
+    if sender is None:
+        return
+    try:
+        queues = sorted(queue.name for queue in sender.task_consumer.queues)
+    except AttributeError:
+        queues = sorted(sender.app.amqp.queues.consume_from or [])
+    controller = getattr(sender, "controller", None)
+    _FACTS.update(
+        hostname=sender.hostname,
+        pid=os.getpid(),
+        queues=queues,
+        concurrency=int(getattr(controller, "concurrency", 0) or 0),
+        started=time.time(),
+    )
+    _publish()
+
+
+@signals.heartbeat_sent.connect
+def _heartbeat(**_: Any) -> None:
+    _publish()
 
 
 @signals.worker_shutdown.connect
 def _withdraw_worker(sender: Any = None, **_: Any) -> None:
-    if get_settings().uses_embedded_broker and sender is not None:
-        _presence_file(sender.hostname).unlink(missing_ok=True)
+    if _FACTS:
+        hostname = _FACTS["hostname"]
+        _FACTS.clear()  # the last heartbeat ("offline") comes after this and must not bring the record back
+        try:
+            withdraw_worker_record(hostname)
+        except Exception:
+            log.debug("could not withdraw this worker's record", exc_info=True)

@@ -2,7 +2,15 @@
 password change (`signin`), the sign-in throttle (`throttle`), the account emails (`emails`), users and grants
 (`users`) and the audit trail (`audit`)."""
 
-from shared.accounts.audit import audit, record_event
+from shared.accounts.audit import (
+    LoggedEvent,
+    audit,
+    audit_event_kinds,
+    audit_events,
+    record_event,
+    refusal_reason,
+    sign_in_refusals,
+)
 from shared.accounts.emails import send_invitation, send_invitations, send_password_changed, send_password_reset
 from shared.accounts.passwords import (
     MAX_PASSWORD_INPUT,
@@ -27,6 +35,7 @@ from shared.accounts.temporary import (
 from shared.accounts.throttle import LoginThrottle, create_counter_store
 from shared.accounts.users import (
     USERNAME_PATTERN,
+    UserSummary,
     create_user,
     create_user_and_invite,
     disable_user,
@@ -37,6 +46,8 @@ from shared.accounts.users import (
     set_customer_grants,
     set_language,
     set_user_status,
+    update_user,
+    user_summaries,
 )
 
 __all__ = [
@@ -47,10 +58,14 @@ __all__ = [
     "RESET_LIFETIME",
     "USERNAME_PATTERN",
     "AccountError",
+    "LoggedEvent",
     "LoginThrottle",
     "PasswordRejected",
     "SignIn",
+    "UserSummary",
     "audit",
+    "audit_event_kinds",
+    "audit_events",
     "authenticate",
     "change_password",
     "common_passwords",
@@ -68,6 +83,7 @@ __all__ = [
     "notify_password_changed",
     "password_problems",
     "record_event",
+    "refusal_reason",
     "revoke_customers",
     "search_users",
     "send_invitation",
@@ -77,6 +93,9 @@ __all__ = [
     "set_customer_grants",
     "set_language",
     "set_user_status",
+    "sign_in_refusals",
+    "update_user",
+    "user_summaries",
     "verify_password",
     "void_temporary_passwords",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from shared.i18n import N_
+from shared.i18n import N_, TranslatableError
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
@@ -34,8 +34,9 @@ COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "common_passwords.txt"
 hasher = PasswordHasher()
 
 
-class AccountError(ValueError):
-    """A request about accounts that cannot be done, with a reason a person can read."""
+class AccountError(TranslatableError):
+    """A request about accounts that cannot be done: a message id and its parameters (shown in the page's
+    language with `message(language)`; `str()` is the English text, for the command line)."""
 
 
 @dataclass

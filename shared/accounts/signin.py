@@ -79,6 +79,8 @@ def authenticate(
         reason = "unknown user" if user is None else "user disabled"
         audit(session, "sign_in_refused", username=username, ip=ip, detail=f"reason={reason}")
         return None
+    if personal_ok or temporary_ok:
+        user.last_sign_in_at = now
     if personal_ok:
         if personal_hash and needs_rehash(personal_hash):
             user.password_hash = hash_password(password)

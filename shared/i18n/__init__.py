@@ -1,7 +1,7 @@
 """Languages: money, numbers and dates in the locale of a language (`formatting`), and the words, gettext
 catalogues per language with Spanish msgids (`catalog`), used by Python code and by Jinja templates (`jinja`)."""
 
-from shared.i18n.catalog import N_, gettext, ngettext, read_catalogue, translations
+from shared.i18n.catalog import N_, TranslatableError, gettext, ngettext, read_catalogue, translations
 from shared.i18n.formatting import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -20,6 +20,7 @@ __all__ = [
     "LANGUAGES",
     "LOCALES",
     "N_",
+    "TranslatableError",
     "format_date",
     "format_datetime",
     "format_money",

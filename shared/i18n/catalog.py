@@ -74,3 +74,31 @@ def gettext(msgid: str, language: str) -> str:
 def ngettext(singular: str, plural: str, n: int, language: str) -> str:
     """The singular or plural text for `n` in `language` (the language's plural rule decides)."""
     return translations(normalize_language(language)).ngettext(singular, plural, n)
+
+
+class TranslatableError(ValueError):
+    """An error a person reads: a catalogue msgid (Spanish, marked with `N_`) and its parameters.
+
+    A page shows `error.message(language)` in its own language; `str(error)` is the English text, for the command
+    line and the logs. `detail` (optional, untranslated: a library's own words) follows the English text only.
+    """
+
+    msgid: str = ""
+    params: dict[str, object]
+    detail: str = ""
+
+    def __init__(self, msgid: str, detail: str = "", **params: object) -> None:
+        super().__init__(msgid)
+        self.msgid = msgid
+        self.params = params
+        self.detail = detail
+
+    def message(self, language: str) -> str:
+        """The message in `language`, its placeholders filled (a message without parameters is left as it is)."""
+        text = gettext(self.msgid, language)
+        params = getattr(self, "params", None)
+        return text % params if params else text
+
+    def __str__(self) -> str:
+        english = self.message("en")
+        return f"{english.rstrip('.')}: {self.detail}" if self.detail else english

@@ -1,6 +1,6 @@
 """Email: addresses, safe messages, the email templates in both languages, the two delivery backends (SMTP, an
-`.eml` folder), the statement email, and the outbox that sends each statement email exactly once per generation
-(claims, leases, retries)."""
+`.eml` folder), the statement email, the outbox that sends each statement email exactly once per generation
+(claims, leases, retries), and the email log the operators search (`log`)."""
 
 from shared.mail.addresses import InvalidEmail, validate_email
 from shared.mail.backends import (
@@ -13,6 +13,7 @@ from shared.mail.backends import (
     get_mail_backend,
     send_message,
 )
+from shared.mail.log import DeliveryState, LoggedEmail, delivery_state, email_log
 from shared.mail.messages import Attachment, InvalidMessage, build_message, message_bytes
 from shared.mail.outbox import (
     COUNTDOWN_LIMIT_SECONDS,
@@ -20,9 +21,11 @@ from shared.mail.outbox import (
     FailedEmail,
     ResendError,
     SendOutcome,
+    cancel_waiting_emails,
     claim_email,
     enqueue_sends,
     failed_emails,
+    held_by_cancelled_run,
     queue_statement_emails,
     renew_for_resend,
     retry_delay,
@@ -36,9 +39,11 @@ __all__ = [
     "COUNTDOWN_LIMIT_SECONDS",
     "Attachment",
     "Claim",
+    "DeliveryState",
     "FailedEmail",
     "InvalidEmail",
     "InvalidMessage",
+    "LoggedEmail",
     "MailBackend",
     "MailError",
     "OutboxFolderBackend",
@@ -48,11 +53,15 @@ __all__ = [
     "SendOutcome",
     "TransientMailError",
     "build_message",
+    "cancel_waiting_emails",
     "claim_email",
     "compose_statement_email",
+    "delivery_state",
+    "email_log",
     "enqueue_sends",
     "failed_emails",
     "get_mail_backend",
+    "held_by_cancelled_run",
     "message_bytes",
     "queue_statement_emails",
     "render_email",

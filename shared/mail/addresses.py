@@ -6,11 +6,14 @@ import re
 
 import email_validator
 
+from shared.i18n import N_, TranslatableError
+
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InvalidEmail(ValueError):
-    """An email address that cannot be used as a recipient or sender."""
+class InvalidEmail(TranslatableError):
+    """An email address that cannot be used as a recipient or sender: a message id and the address (`message`
+    shows it in a page's language); `str()` adds the validator's own English reason, for import reports."""
 
 
 def validate_email(address: str) -> str:
@@ -20,14 +23,21 @@ def validate_email(address: str) -> str:
     an address can never carry an extra header into a message.
     """
     if not isinstance(address, str):
-        raise InvalidEmail("the email address must be text")
+        raise InvalidEmail(N_("El correo debe ser texto."))
     if CONTROL_CHARACTERS.search(address):
-        raise InvalidEmail(f"{address!r} is not a valid email address: it contains a line break or control character")
+        raise InvalidEmail(
+            N_("%(address)s no es un correo válido: tiene un salto de línea o un carácter de control."),
+            address=repr(address),
+        )
     candidate = address.strip()
     if not candidate:
-        raise InvalidEmail("the email address is empty")
+        raise InvalidEmail(N_("Falta el correo."))
     try:
         result = email_validator.validate_email(candidate, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
-        raise InvalidEmail(f"{candidate!r} is not a valid email address: {exc}") from None
+        raise InvalidEmail(
+            N_("%(address)s no es un correo válido (se espera nombre@dominio)."),
+            detail=str(exc),
+            address=repr(candidate),
+        ) from None
     return str(result.normalized)

@@ -187,6 +187,33 @@ class SMTPBackend:
                 connection.quit()
             connection.close()
 
+    def check(self, timeout: float = 5.0) -> str:
+        """Connect, greet, start TLS and sign in as a delivery would, then say goodbye (the ops page's health).
+
+        Returns "" when the server answered every step, else what went wrong (never the password)."""
+        probe = SMTPBackend(**{**self.__dict__, "timeout": min(self.timeout, timeout)})
+        try:
+            connection = probe._connect()
+        except (smtplib.SMTPException, OSError) as error:
+            return f"{type(error).__name__}: {error}"
+        try:
+            connection.ehlo_or_helo_if_needed()
+            if probe.starttls:
+                connection.starttls(context=probe._tls_context())
+                connection.ehlo()
+            if probe.username is not None:
+                probe._login(connection)
+            code, reply = connection.noop()
+            return "" if code == 250 else f"{code} {_reply_text(reply)}"
+        except smtplib.SMTPResponseException as error:
+            return f"{error.smtp_code} {_reply_text(error.smtp_error)}"
+        except (smtplib.SMTPException, OSError, MailError) as error:
+            return f"{type(error).__name__}: {error}"
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                connection.quit()
+            connection.close()
+
     def send(self, message: EmailMessage) -> None:
         """Deliver `message` or raise TransientMailError / PermanentMailError (with the server's reply)."""
         message_id = message.get("Message-ID", "")

@@ -12,6 +12,10 @@ How an email travels:
 3. The sweeper (`shared.runs.sweep`) enqueues again rows whose message was lost (a broker restart, a killed
    worker): pending rows that are due and waited too long, and rows whose lease expired.
 4. An admin resend is an explicit new attempt: a new generation of the same row.
+5. When an administrator cancels a run, its emails still waiting become `cancelled`. An email already in the
+   hands of the SMTP server finishes that attempt (sent is sent); if it must be tried again, it is cancelled
+   instead. An email queued before the cancellation is never claimed afterwards; only an admin resend (which
+   queues it anew) sends it.
 
 SMTP cannot promise exactly-once: if a worker dies after the server accepted a message but before the row is
 marked sent, the lease expires and the message goes again. That window is the time between the server's
@@ -30,20 +34,20 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import session_scope
+from shared.db import dialect_insert, session_scope
 from shared.mail.backends import PermanentMailError, TransientMailError, get_mail_backend
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
-from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail
+from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, StatementRun
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
 from shared.statements import StatementNotFound, statement_for
 from shared.store import StatementStore, StoreKey, get_store
 from shared.tasks import send_task
-from shared.vocab import EmailStatus, Outcome, Task
+from shared.vocab import EmailStatus, Outcome, RunStatus, Task
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +58,6 @@ COUNTDOWN_LIMIT_SECONDS = 300.0
 
 
 # --- queueing ---------------------------------------------------------------------------------------------
-
-
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(OutboxEmail)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(OutboxEmail)
 
 
 def queue_statement_emails(
@@ -111,7 +105,7 @@ def queue_statement_emails(
     if not rows:
         return []
     statement = (
-        _insert_ignoring_duplicates(session)
+        dialect_insert(session, OutboxEmail)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["company_id", "customer_id", "cutoff", "recipient"])
         .returning(OutboxEmail.id)
@@ -125,6 +119,38 @@ def enqueue_sends(outbox_ids: Iterable[int]) -> None:
 
 
 # --- sending ----------------------------------------------------------------------------------------------
+
+
+def held_by_cancelled_run() -> ColumnElement[bool]:
+    """The email belongs to a run that was cancelled after the email was queued: it must not go out."""
+    return exists().where(
+        StatementRun.id == OutboxEmail.run_id,
+        StatementRun.status == RunStatus.CANCELLED,
+        OutboxEmail.first_queued_at <= StatementRun.cancelled_at,
+    )
+
+
+def cancel_waiting_emails(session: Session, *conditions: Any, now: dt.datetime | None = None) -> int:
+    """Cancel the emails matching `conditions` that no worker is sending now (pending, or sending with an expired
+    lease); returns how many. The caller commits."""
+    now = now or utcnow()
+    waiting = or_(
+        OutboxEmail.status == EmailStatus.PENDING,
+        and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now),
+    )
+    result = session.execute(
+        update(OutboxEmail)
+        .where(waiting, *conditions)
+        .values(
+            status=EmailStatus.CANCELLED,
+            lease_token=None,
+            lease_until=None,
+            last_error="cancelled with its run",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -146,7 +172,7 @@ def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = N
     ):
         result = session.execute(
             update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, condition)
+            .where(OutboxEmail.id == outbox_id, condition, ~held_by_cancelled_run())
             .values(
                 status=EmailStatus.SENDING,
                 lease_token=token,
@@ -208,7 +234,7 @@ def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> t
 @dataclass(frozen=True)
 class SendOutcome:
     outbox_id: int
-    result: Outcome  # sent | not_claimed | retry | failed
+    result: Outcome  # sent | not_claimed | retry | failed | cancelled
     detail: str = ""
     run_id: int | None = None
     retry_in: float | None = None
@@ -293,6 +319,10 @@ def _retry_or_give_up(
         claim.token,
         {"status": EmailStatus.PENDING, "last_error": reason, "next_attempt_at": now + dt.timedelta(seconds=delay)},
     )
+    with session_scope() as session:  # its run was cancelled meanwhile: no further attempt
+        if cancel_waiting_emails(session, OutboxEmail.id == claim.outbox_id, held_by_cancelled_run()):
+            log.info("outbox %s: not retried, its run was cancelled", claim.outbox_id)
+            return SendOutcome(claim.outbox_id, Outcome.CANCELLED, "cancelled with its run", run_id)
     log.info("outbox %s: temporary failure (%s); next attempt in %.0f s", claim.outbox_id, reason, delay)
     return SendOutcome(claim.outbox_id, Outcome.RETRY, reason, run_id, retry_in=delay)
 

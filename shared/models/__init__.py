@@ -1,10 +1,11 @@
 """The data model, by concern: master data (companies, customers, accounts, open items), users (grants,
-temporary passwords, audit) and runs (runs, run accounts, the email outbox). Every table is re-exported here."""
+temporary passwords, audit) and runs (runs, run accounts, the email outbox, render durations). Every table is
+re-exported here."""
 
 from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
 from shared.models.master import Account, Company, Customer, OpenItem
-from shared.models.runs import OutboxEmail, RunAccount, StatementRun
+from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Money",
     "OpenItem",
     "OutboxEmail",
+    "RenderDuration",
     "RunAccount",
     "StatementRun",
     "TemporaryPassword",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
@@ -33,6 +33,9 @@ class StatementRun(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     no_recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when an administrator cancels the run (then `status` is cancelled).
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    cancelled_by: Mapped[str] = mapped_column(String(150), default="", server_default="")
 
     company: Mapped[Company | None] = relationship()
 
@@ -41,7 +44,8 @@ class RunAccount(Base):
     """One account's part of a run: nothing is dropped silently, each ends in a recorded state."""
 
     __tablename__ = "run_accounts"
-    __table_args__ = (UniqueConstraint("run_id", "account_id"),)
+    # A run's page lists its accounts in the order the run took them, a page at a time.
+    __table_args__ = (UniqueConstraint("run_id", "account_id"), Index("ix_run_accounts_run_id_id", "run_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"), index=True)
@@ -62,6 +66,8 @@ class OutboxEmail(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "customer_id", "cutoff", "recipient"),
         Index("ix_outbox_emails_status_next", "status", "next_attempt_at"),
+        # The email log lists the latest first.
+        Index("ix_outbox_emails_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,3 +95,18 @@ class OutboxEmail(Base):
 
     company: Mapped[Company] = relationship()
     customer: Mapped[Customer] = relationship()
+
+
+class RenderDuration(Base):
+    """How long statement files take to render, as histogram buckets: one row per format, kind of process
+    (worker, portal) and bucket, counting the renders that fell in that bucket and their seconds. Written where
+    each render happens, so every process that serves /metrics reads the same figures."""
+
+    __tablename__ = "render_durations"
+
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The bucket's upper bound as Prometheus writes it ("0.25", "+Inf"); each render counts in one bucket.
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)

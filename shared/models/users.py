@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String, Text, func
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from shared.clock import utcnow
@@ -28,6 +28,7 @@ class User(Base):
     password_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
 
     customers: Mapped[list[Customer]] = relationship(secondary="user_customers", order_by="Customer.number")
 
@@ -64,6 +65,8 @@ class AuditEvent(Base):
     """Security-relevant events (sign-in, refusals, password changes, resends), never with secrets."""
 
     __tablename__ = "audit_events"
+    # The audit log filters by event (newest first), and /metrics counts the sign-in refusals.
+    __table_args__ = (Index("ix_audit_events_event_at", "event", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow, server_default=func.now())

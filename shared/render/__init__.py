@@ -4,6 +4,7 @@ files rendered once per data version (`stored`).
 The PDF is the HTML document printed by WeasyPrint, and the portal includes the same partials, so the page, the
 file and the email attachment never disagree. Each renderer draws from the `Statement` value alone, in the
 statement's language (`statement.language`). The heavy renderers (`html`, `pdf`, `xlsx`) load when first used.
+How long each render took is recorded where it happens (`timings`).
 """
 
 from shared.render.files import CONTENT_TYPES, FORMATS, render_json, render_statement, statement_filename
@@ -20,15 +21,19 @@ from shared.render.stored import (
     request_render,
     stored_file,
 )
+from shared.render.timings import RenderHistogram, record_render, render_histograms, set_process_role, timed_render
 
 __all__ = [
     "CONTENT_TYPES",
     "FORMATS",
+    "RenderHistogram",
     "RenderPlan",
     "StoredStatement",
     "ensure_rendered",
     "is_large",
     "is_stored",
+    "record_render",
+    "render_histograms",
     "render_into_store",
     "render_json",
     "render_on_demand",
@@ -36,6 +41,8 @@ __all__ = [
     "render_requested_at",
     "render_statement",
     "request_render",
+    "set_process_role",
     "statement_filename",
     "stored_file",
+    "timed_render",
 ]

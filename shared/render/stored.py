@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.db import session_scope
-from shared.render.files import render_statement
+from shared.render.timings import timed_render
 from shared.settings import get_settings
 from shared.statements import Statement, StatementNotFound, load_statement
 from shared.store import StatementStore, StoreKey, get_store
@@ -52,7 +52,7 @@ def ensure_rendered(
         key = StoreKey.for_statement(statement, fmt)
         if store.get(key) is None:
             started = time.perf_counter()
-            data = render_statement(statement, fmt)
+            data = timed_render(statement, fmt)
             elapsed = time.perf_counter() - started
             store.put(key, data)
             rendered += 1
@@ -112,7 +112,7 @@ def is_stored(statement: Statement, fmt: str) -> bool:
 
 def render_into_store(statement: Statement, fmt: str) -> bytes:
     """Render `fmt` (in the statement's language) and keep it in the store; returns the bytes."""
-    data = render_statement(statement, fmt)
+    data = timed_render(statement, fmt)
     get_store().put(_store_key(statement, fmt), data)
     _clear_request_marker(statement, fmt)
     return data

@@ -1,9 +1,19 @@
 """Statement-mailing runs: starting one (`start`), one account's work (`account`), progress counted from the rows
-(`progress`), the sweeper that recovers lost work (`sweeper`), the cut-off rules of the schedule (`schedule`) and
-the administrator's actions (`admin`)."""
+(`progress`), each account's outcome and what was already mailed (`outcomes`), the sweeper that recovers lost work
+(`sweeper`), the cut-off rules of the schedule (`schedule`) and the administrator's actions (`admin`)."""
 
 from shared.runs.account import AccountOutcome, fail_account, process_account
-from shared.runs.admin import resend_email
+from shared.runs.admin import RunAction, RunActionError, cancel_run, resend_email, retry_failed
+from shared.runs.outcomes import (
+    AccountLine,
+    EmailLine,
+    Mailed,
+    account_lines,
+    mailed_before_start,
+    mailed_in_run,
+    outcome_counts,
+    outcome_of,
+)
 from shared.runs.progress import (
     RunProgress,
     list_runs,
@@ -18,22 +28,34 @@ from shared.runs.sweeper import SweepReport, sweep
 
 __all__ = [
     "RULES",
+    "AccountLine",
     "AccountOutcome",
     "DueRun",
+    "EmailLine",
+    "Mailed",
+    "RunAction",
+    "RunActionError",
     "RunError",
     "RunProgress",
     "SweepReport",
+    "account_lines",
+    "cancel_run",
     "create_run",
     "cutoff_for",
     "due_runs",
     "enqueue_run_accounts",
     "fail_account",
     "list_runs",
+    "mailed_before_start",
+    "mailed_in_run",
+    "outcome_counts",
+    "outcome_of",
     "process_account",
     "refresh_run",
     "refresh_run_if_settled",
     "reopen_run",
     "resend_email",
+    "retry_failed",
     "run_progress",
     "scheduled_run_key",
     "scheduled_tick",

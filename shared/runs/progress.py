@@ -2,7 +2,7 @@
 
 The counters are derived from the `RunAccount` rows and from the outbox rows of the run, so they are right
 whatever order workers finish in; a run is done when no account is pending and none of its emails is pending
-or being sent, and `failed` when any account or email failed.
+or being sent, and `failed` when any account or email failed. A cancelled run stays cancelled.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class RunProgress:
     failed_accounts: int
     skipped: int
     no_recipients: int
+    done: int = 0  # accounts whose emails were queued (or had all been sent before)
+    cancelled: int = 0  # accounts not processed because the run was cancelled
+    emails_cancelled: int = 0
+    cancelled_at: dt.datetime | None = None
+    cancelled_by: str = ""
 
     @property
     def processed(self) -> int:
@@ -72,6 +77,9 @@ def _counts(session: Session, run_id: int) -> dict[str, int]:
         "skipped": 0,
         "no_recipients": 0,
         "failed_accounts": 0,
+        "done": 0,
+        "cancelled": 0,
+        "emails_cancelled": 0,
         "emails": 0,
         "emails_pending": 0,
         "sent": 0,
@@ -92,6 +100,10 @@ def _counts(session: Session, run_id: int) -> dict[str, int]:
             counts["no_recipients"] += number
         elif status == AccountStatus.FAILED:
             counts["failed_accounts"] += number
+        elif status == AccountStatus.DONE:
+            counts["done"] += number
+        elif status == AccountStatus.CANCELLED:
+            counts["cancelled"] += number
     for status, number in session.execute(
         select(OutboxEmail.status, func.count()).where(OutboxEmail.run_id == run_id).group_by(OutboxEmail.status)
     ):
@@ -102,10 +114,14 @@ def _counts(session: Session, run_id: int) -> dict[str, int]:
             counts["sent"] += number
         elif status == EmailStatus.FAILED:
             counts["failed_emails"] += number
+        elif status == EmailStatus.CANCELLED:
+            counts["emails_cancelled"] += number
     return counts
 
 
-def _status_for(counts: dict[str, int]) -> str:
+def _status_for(counts: dict[str, int], stored: str = RunStatus.RUNNING) -> str:
+    if stored == RunStatus.CANCELLED:
+        return RunStatus.CANCELLED
     if counts["accounts_pending"] or counts["emails_pending"]:
         return RunStatus.RUNNING
     if counts["failed_emails"] or counts["failed_accounts"]:
@@ -120,7 +136,7 @@ def _progress(run: StatementRun, company_code: str | None, counts: dict[str, int
         cutoff=run.cutoff,
         company_code=company_code,
         trigger=run.trigger,
-        status=_status_for(counts),
+        status=_status_for(counts, run.status),
         created_at=run.created_at,
         finished_at=run.finished_at,
         accounts=counts["accounts"],
@@ -133,6 +149,11 @@ def _progress(run: StatementRun, company_code: str | None, counts: dict[str, int
         failed_accounts=counts["failed_accounts"],
         skipped=counts["skipped"],
         no_recipients=counts["no_recipients"],
+        done=counts["done"],
+        cancelled=counts["cancelled"],
+        emails_cancelled=counts["emails_cancelled"],
+        cancelled_at=run.cancelled_at,
+        cancelled_by=run.cancelled_by,
     )
 
 
@@ -151,9 +172,11 @@ def refresh_run(run_id: int) -> RunProgress | None:
         run = session.get(StatementRun, run_id)
         assert run is not None
         counts = _counts(session, run_id)
-        status = _status_for(counts)
+        status = _status_for(counts, run.status)
         finished_at = run.finished_at
-        if status != RunStatus.RUNNING and (run.status == RunStatus.RUNNING or finished_at is None):
+        if status == RunStatus.CANCELLED:
+            finished_at = run.finished_at or run.cancelled_at
+        elif status != RunStatus.RUNNING and (run.status == RunStatus.RUNNING or finished_at is None):
             finished_at = utcnow()
         elif status == RunStatus.RUNNING:
             finished_at = None

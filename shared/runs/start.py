@@ -124,11 +124,22 @@ def _large_accounts(session: Session, cutoff: dt.date, account_ids: list[int] | 
     return set(session.scalars(query))
 
 
+# While enqueueing a large run, look this often whether it was cancelled meanwhile.
+CANCEL_CHECK_EVERY = 500
+
+
+def _cancelled(run_id: int) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(StatementRun.status).where(StatementRun.id == run_id)) == RunStatus.CANCELLED
+
+
 def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) -> int:
-    """Enqueue the account tasks of a run (all its pending accounts, or these); returns how many."""
+    """Enqueue the account tasks of a run (all its pending accounts, or these); returns how many.
+
+    A cancelled run enqueues nothing more: the check is repeated every `CANCEL_CHECK_EVERY` tasks."""
     with session_scope() as session:
         run = session.get(StatementRun, run_id)
-        if run is None:
+        if run is None or run.status == RunStatus.CANCELLED:
             return 0
         query = select(RunAccount.id, RunAccount.account_id).where(
             RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING
@@ -137,7 +148,10 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
             query = query.where(RunAccount.id.in_(run_account_ids))
         pairs = session.execute(query.order_by(RunAccount.id)).all()
         large = _large_accounts(session, run.cutoff, [a for _, a in pairs] if run_account_ids is not None else None)
-    for run_account_id, account_id in pairs:
+    for position, (run_account_id, account_id) in enumerate(pairs):
+        if position and position % CANCEL_CHECK_EVERY == 0 and _cancelled(run_id):
+            log.info("run %s was cancelled: %s of %s accounts enqueued", run_id, position, len(pairs))
+            return position
         if account_id in large:
             send_task(
                 Task.PROCESS_ACCOUNT,

@@ -1,5 +1,5 @@
 """The sweeper (every minute, from beat): enqueue again what was lost (a killed worker, a restarted broker),
-retry emails whose back-off has passed, and close finished runs."""
+retry emails whose back-off has passed, cancel what a cancelled run left waiting, and close finished runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import or_, select, update
 from shared.broker import clear_processed_messages, queue_lengths
 from shared.clock import utcnow
 from shared.db import session_scope
-from shared.mail import enqueue_sends
+from shared.mail import cancel_waiting_emails, enqueue_sends, held_by_cancelled_run
 from shared.models import OutboxEmail, RunAccount, StatementRun
 from shared.runs.progress import refresh_run
 from shared.runs.start import enqueue_run_accounts
@@ -45,6 +45,9 @@ def sweep(now: dt.datetime | None = None, limit: int = 5000) -> SweepReport:
     mail_waiting = lengths is None or bool(lengths.get(Queue.MAIL, 0))
     due_pending = (OutboxEmail.status == EmailStatus.PENDING) & (OutboxEmail.next_attempt_at <= now)
     expired = (OutboxEmail.status == EmailStatus.SENDING) & (OutboxEmail.lease_until < now)
+    with session_scope() as session:
+        # An email put back to wait just as its run was cancelled: it goes no further.
+        cancel_waiting_emails(session, held_by_cancelled_run(), now=now)
     with session_scope() as session:
         email_ids = (
             list(

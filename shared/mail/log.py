@@ -1,0 +1,112 @@
+"""The email log the operators read: every statement email (one row per recipient and cut-off), searchable by
+customer or address and by state, newest first, a page at a time; and how delivery is doing right now."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.clock import utcnow
+from shared.db import Page, contains_text, page_of
+from shared.models import Company, Customer, OutboxEmail
+from shared.vocab import EmailStatus
+
+
+@dataclass(frozen=True)
+class LoggedEmail:
+    id: int
+    run_id: int | None
+    company_code: str
+    customer_number: str
+    customer_name: str
+    cutoff: dt.date
+    recipient: str
+    status: str
+    attempts: int
+    generation: int
+    last_error: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+def email_log(
+    session: Session, *, query: str = "", status: str = "", page: int = 1, size: int = 50
+) -> Page[LoggedEmail]:
+    """Emails whose recipient, customer number or customer name contains `query`, in `status` (or any)."""
+    statement = (
+        select(OutboxEmail, Company.code, Customer.number, Customer.name)
+        .join(Company, Company.id == OutboxEmail.company_id)
+        .join(Customer, Customer.id == OutboxEmail.customer_id)
+        .order_by(OutboxEmail.updated_at.desc(), OutboxEmail.id.desc())
+    )
+    if status in list(EmailStatus):
+        statement = statement.where(OutboxEmail.status == status)
+    if query.strip():
+        statement = statement.where(contains_text(query.strip(), OutboxEmail.recipient, Customer.number, Customer.name))
+    rows, total, number = page_of(session, statement, page, size)
+    emails = [
+        LoggedEmail(
+            id=row.id,
+            run_id=row.run_id,
+            company_code=company,
+            customer_number=customer_number,
+            customer_name=customer_name,
+            cutoff=row.cutoff,
+            recipient=row.recipient,
+            status=row.status,
+            attempts=row.attempts,
+            generation=row.generation,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            updated_at=row.updated_at,
+        )
+        for row, company, customer_number, customer_name in rows
+    ]
+    return Page(emails, number, size, total)
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Mail delivery at a glance: the last email sent, emails waiting (and since when), failures of the last day,
+    and the latest reason a server gave for a delay or a refusal."""
+
+    last_sent_at: dt.datetime | None
+    waiting: int
+    oldest_waiting_since: dt.datetime | None
+    failed_last_day: int
+    last_error: str
+    last_error_at: dt.datetime | None
+
+
+def delivery_state(session: Session, now: dt.datetime | None = None) -> DeliveryState:
+    now = now or utcnow()
+    last_sent = session.scalar(select(func.max(OutboxEmail.sent_at)))
+    waiting, oldest = session.execute(
+        select(func.count(), func.min(OutboxEmail.first_queued_at)).where(
+            OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING])
+        )
+    ).one()
+    failed = session.scalar(
+        select(func.count()).where(
+            OutboxEmail.status == EmailStatus.FAILED, OutboxEmail.updated_at >= now - dt.timedelta(days=1)
+        )
+    )
+    problem = session.execute(
+        select(OutboxEmail.last_error, OutboxEmail.updated_at)
+        .where(OutboxEmail.last_error != "", OutboxEmail.status != EmailStatus.CANCELLED)
+        .order_by(OutboxEmail.updated_at.desc())
+        .limit(1)
+    ).first()
+    return DeliveryState(
+        last_sent_at=last_sent,
+        waiting=int(waiting or 0),
+        oldest_waiting_since=oldest,
+        failed_last_day=int(failed or 0),
+        last_error=problem[0] if problem else "",
+        last_error_at=problem[1] if problem else None,
+    )

@@ -1,0 +1,16 @@
+"""The operators' pages (administrators only): the overview (`overview`: one partial per section), a page per run
+with retry and cancel (`runs`), the workers (`workers`), the email and audit logs (`logs`). Everything is read
+from `shared`; the handlers only parse, call and respond."""
+
+from typing import Any
+
+from web.ops import logs, overview, runs, workers
+
+route_handlers: list[Any] = [
+    *overview.route_handlers,
+    *runs.route_handlers,
+    *workers.route_handlers,
+    *logs.route_handlers,
+]
+
+__all__ = ["route_handlers"]
