@@ -11,25 +11,13 @@ from typing import Any
 
 import pytest
 
+from tests.accessibility import axe_violations, describe
 from tests.servers import Portal
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "una frase de prueba bastante larga"
-WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-def axe_violations(page: Any) -> list[str]:
-    """What axe-core finds on the page (WCAG 2.1 A and AA), one line per rule and element."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options=WCAG_21_AA)
-    return [
-        f"{violation['id']}: {node['target']} {node.get('failureSummary', '')}"
-        for violation in results.response["violations"]
-        for node in violation["nodes"]
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +74,13 @@ def test_admin_and_ops_pages_have_no_axe_violation_at_desktop_and_phone_width(
     context = browser.new_context(viewport={"width": WIDTHS["desktop"], "height": 900}, locale=locale)
     page = context.new_page()
     sign_in(page, portal, f"ops-{language}")
-    found: dict[str, list[str]] = {}
+    found: dict[str, str] = {}
     wide: dict[str, int] = {}
     for name, path in pages(admin_data):
         page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
         page.goto(f"{portal.url}{path}")
         assert page.locator("html").get_attribute("lang") == ("es-MX" if language == "es" else "en")
-        found[name] = axe_violations(page)
+        found[name] = describe(axe_violations(page))
         page.screenshot(path=str(artifacts_dir / f"{name}-{language}-desktop.png"), full_page=True)
         page.set_viewport_size({"width": WIDTHS["phone"], "height": 844})
         page.screenshot(path=str(artifacts_dir / f"{name}-{language}-phone.png"), full_page=True)
@@ -105,7 +93,7 @@ def test_admin_and_ops_pages_have_no_axe_violation_at_desktop_and_phone_width(
     page.locator("#ops-runs form button[type=submit]").click()
     page.wait_for_load_state()
     assert page.locator("#start-title").count() == 1
-    found["run-start"] = axe_violations(page)
+    found["run-start"] = describe(axe_violations(page))
     page.screenshot(path=str(artifacts_dir / f"run-start-{language}-desktop.png"), full_page=True)
     context.close()
     assert {name: v for name, v in found.items() if v} == {}
