@@ -7,6 +7,7 @@ import re
 
 from shared.i18n import N_, gettext
 from shared.statements import ActivityStatement, Statement
+from shared.store import StoreKey
 from shared.vocab import Format
 
 FORMATS = tuple(Format)
@@ -37,21 +38,26 @@ def statement_filename(statement: Statement | ActivityStatement, fmt: str) -> st
     statement's is `movimientos_1000_100001_2026-10-01_2026-10-31.pdf` (`account-activity_…` in English)."""
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unknown statement format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    dates: tuple[str, ...]
     if isinstance(statement, ActivityStatement):
         prefix, dates = ACTIVITY_FILENAME_PREFIX, (statement.start.isoformat(), statement.end.isoformat())
     else:
         prefix, dates = FILENAME_PREFIX, (statement.cutoff.isoformat(),)
-    return (
-        "_".join(
-            (
-                _filename_part(gettext(prefix, statement.language)),
-                _filename_part(statement.company.code),
-                _filename_part(statement.customer.code),
-                *dates,
-            )
+    return _file_name(prefix, statement.language, statement.company.code, statement.customer.code, dates, fmt)
+
+
+def _file_name(prefix: str, language: str, company: str, customer: str, dates: tuple[str, ...], fmt: str) -> str:
+    parts = (_filename_part(gettext(prefix, language)), _filename_part(company), _filename_part(customer), *dates)
+    return "_".join(parts) + f".{fmt}"
+
+
+def stored_filename(key: StoreKey) -> str:
+    """The file name `statement_filename` gives the statement a store key holds (what an email attached)."""
+    if key.start is not None:
+        return _file_name(
+            ACTIVITY_FILENAME_PREFIX, key.language, key.company, key.customer, tuple(key.dates.split("_")), key.fmt
         )
-        + f".{fmt}"
-    )
+    return _file_name(FILENAME_PREFIX, key.language, key.company, key.customer, (key.cutoff.isoformat(),), key.fmt)
 
 
 def render_json(statement: Statement | ActivityStatement) -> bytes:
