@@ -295,3 +295,21 @@ def test_balanced_clearings_leave_no_adjustment_and_close_at_the_open_items(
     for line in activity.lines:
         running[line.currency] += line.amount
         assert line.balance == running[line.currency]
+
+
+def test_both_kinds_of_statement_show_who_to_call_and_how_to_pay(database: str, tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    import_ok(write_folder(tmp_path / "erp", {**BASE, "open_items.csv": ITEMS}))
+    for dates in (("--cutoff", "2026-10-31"), ("--from", "2026-10-01", "--to", "2026-10-31")):
+        page = run_cli("statement", "1000", "100001", *dates, "--format", "html")
+        assert page.exit_code == 0, page.stderr
+        assert "Dudas sobre este estado de cuenta" in page.stdout and "cobranza@example.com" in page.stdout
+        assert "+52 477 100 2000" in page.stdout and "CLABE 012345678901234567" in page.stdout
+        pdf = tmp_path / "statement.pdf"
+        result = run_cli("statement", "1000", "100001", *dates, "--format", "pdf", "-o", str(pdf))
+        assert result.exit_code == 0, result.stderr
+        text = " ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+        assert "Cobranza Bajío" in text and "012345678901234567" in text
