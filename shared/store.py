@@ -9,6 +9,9 @@ company, customer, cut-off, format and language holding other (older) data are p
 Layout under the root, every code percent-encoded so no code can leave its folder or collide with another:
 
     <company>/<customer>/<cut-off>/<language>_<fingerprint>.<format>
+    <company>/<customer>/<from>_<to>/<language>_<fingerprint>.<format>      (activity statements)
+
+Files that were emailed are kept while their outbox rows exist: `prune` skips the names `keep` returns.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
-    from shared.statements import Statement
+    from shared.statements import ActivityStatement, Statement
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,8 @@ class StoreKey:
     fmt: str
     language: str
     fingerprint: str
+    # The first day of an activity statement's period (`cutoff` is its last day); None for an open-item statement.
+    start: dt.date | None = None
 
     def __post_init__(self) -> None:
         for name in ("company", "customer"):
@@ -100,6 +106,10 @@ class StoreKey:
                 raise InvalidStoreKey(f"{name} must be a non-empty text code, got {value!r}")
         if not isinstance(self.cutoff, dt.date) or isinstance(self.cutoff, dt.datetime):
             raise InvalidStoreKey(f"cutoff must be a date, got {self.cutoff!r}")
+        if self.start is not None and (
+            not isinstance(self.start, dt.date) or isinstance(self.start, dt.datetime) or self.start > self.cutoff
+        ):
+            raise InvalidStoreKey(f"start must be a date up to the cut-off, got {self.start!r}")
         if self.fmt not in FORMATS:
             raise InvalidStoreKey(f"format must be one of {', '.join(FORMATS)}, got {self.fmt!r}")
         if not isinstance(self.language, str) or not _LANGUAGE.fullmatch(self.language):
@@ -108,7 +118,7 @@ class StoreKey:
             raise InvalidStoreKey(f"fingerprint must be 1-128 letters or digits, got {self.fingerprint!r}")
 
     @classmethod
-    def for_statement(cls, statement: Statement, fmt: str, language: str | None = None) -> StoreKey:
+    def for_statement(cls, statement: Statement | ActivityStatement, fmt: str, language: str | None = None) -> StoreKey:
         """The key of `statement` rendered as `fmt` in `language` (default: the statement's own)."""
         return cls(
             company=statement.company.code,
@@ -117,7 +127,15 @@ class StoreKey:
             fmt=fmt,
             language=language or statement.language,
             fingerprint=statement.fingerprint,
+            start=getattr(statement, "start", None),
         )
+
+    @property
+    def dates(self) -> str:
+        """`2026-11-30`, or `2026-10-01_2026-10-31` for an activity statement's period."""
+        if self.start is None:
+            return self.cutoff.isoformat()
+        return f"{self.start.isoformat()}_{self.cutoff.isoformat()}"
 
     @property
     def file_name(self) -> str:
@@ -130,7 +148,7 @@ class StoreKey:
                 (
                     _encode(self.company),
                     _encode(self.customer),
-                    self.cutoff.isoformat(),
+                    self.dates,
                     self.language,
                     self.fingerprint,
                 )
@@ -147,11 +165,13 @@ class StoreKey:
             raise InvalidStoreKey(f"not a store key: {text!r}")
         company, customer, cutoff, language, last = parts
         fingerprint, _, fmt = last.partition(".")
+        first, _, cutoff = cutoff.rpartition("_")
         try:
             day = dt.date.fromisoformat(cutoff)
+            start = dt.date.fromisoformat(first) if first else None
         except ValueError:
             raise InvalidStoreKey(f"bad cut-off date in store key: {text!r}") from None
-        return cls(_decode(company), _decode(customer), day, fmt, language, fingerprint)
+        return cls(_decode(company), _decode(customer), day, fmt, language, fingerprint, start)
 
     def __str__(self) -> str:
         return self.as_string()
@@ -160,15 +180,17 @@ class StoreKey:
 class StatementStore:
     """Rendered statement files under `root` (the folder is created on the first write)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, keep: Callable[[StoreKey], Collection[str]] | None = None) -> None:
         self.root = Path(root)
+        # The file names in a key's folder that must survive pruning (files that were emailed).
+        self.keep = keep
 
     def __repr__(self) -> str:
         return f"StatementStore({str(self.root)!r})"
 
     def folder(self, key: StoreKey) -> Path:
         """The folder holding every version of one customer's statements at one company and cut-off."""
-        return self.root / _folder_name(key.company) / _folder_name(key.customer) / key.cutoff.isoformat()
+        return self.root / _folder_name(key.company) / _folder_name(key.customer) / key.dates
 
     def path(self, key: StoreKey) -> Path:
         """Where the file of `key` is (or would be) stored."""
@@ -223,6 +245,7 @@ class StatementStore:
     def prune(self, key: StoreKey, *, stale_after: float = STALE_TEMPORARY_SECONDS) -> int:
         """Delete the files of the same company, customer, cut-off, format and language whose fingerprint is
         not `key`'s (older data), and temporary files left by writers that died. Returns how many were deleted.
+        Files `keep` names (attachments of emails still in the outbox) stay.
 
         When two writers store different data for the same statement at once, each may prune the other's
         file; the statement is then a miss and is rendered again from the current data.
@@ -235,12 +258,20 @@ class StatementStore:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return 0
+        kept: Collection[str] = ()
+        older = [entry.name for entry in entries if entry.name != key.file_name and pattern.fullmatch(entry.name)]
+        if self.keep is not None and older:
+            try:
+                kept = self.keep(key)
+            except Exception:  # no way to tell which were emailed: keep them all this time
+                log.warning("could not read which files the outbox attaches; nothing pruned in %s", folder)
+                kept = set(older)
         for entry in entries:
             try:
                 if entry.name.startswith(".") and entry.name.endswith(_TEMPORARY_SUFFIX):
                     if now - entry.stat().st_mtime < stale_after:
                         continue
-                elif entry.name == key.file_name or not pattern.fullmatch(entry.name):
+                elif entry.name == key.file_name or not pattern.fullmatch(entry.name) or entry.name in kept:
                     continue
                 os.unlink(entry.path)
                 removed += 1
@@ -264,6 +295,33 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def attached_file_names(key: StoreKey) -> set[str]:
+    """The names of the files in `key`'s folder that emails in the outbox attach (sent or still to send): the
+    sent statements the portal lists are downloaded from them, so they outlive newer data."""
+    if key.start is not None:
+        return set()  # activity statements are not emailed
+    from sqlalchemy import select
+
+    from shared.db import session_scope
+    from shared.models import Company, Customer, OutboxEmail
+
+    with session_scope() as session:
+        rows = session.scalars(
+            select(OutboxEmail.attachments)
+            .join(Company, Company.id == OutboxEmail.company_id)
+            .join(Customer, Customer.id == OutboxEmail.customer_id)
+            .where(Company.code == key.company, Customer.number == key.customer, OutboxEmail.cutoff == key.cutoff)
+        )
+        names: set[str] = set()
+        for attachments in rows:
+            for text in attachments or ():
+                try:
+                    names.add(StoreKey.parse(text).file_name)
+                except InvalidStoreKey:
+                    continue
+    return names
+
+
 def get_store() -> StatementStore:
-    """The store at `EDOCTA_STORE_DIR` (default `var/statements`)."""
-    return StatementStore(get_settings().store_dir)
+    """The store at `EDOCTA_STORE_DIR` (default `var/statements`); it keeps the files the outbox attaches."""
+    return StatementStore(get_settings().store_dir, keep=attached_file_names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,21 +48,39 @@ def import_command(path: Path, replace_open_items: bool) -> None:
 @click.command("statement")
 @click.argument("company")
 @click.argument("customer")
-@click.option("--cutoff", required=True, help="Cut-off date, YYYY-MM-DD.")
+@click.option("--cutoff", help="Cut-off date, YYYY-MM-DD: the open items at that date.")
+@click.option("--from", "start", help="First day of an activity statement, YYYY-MM-DD (with --to).")
+@click.option("--to", "end", help="Last day of an activity statement, YYYY-MM-DD (with --from).")
 @click.option("--format", "fmt", type=click.Choice(["json", "html", "xlsx", "pdf"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
-def statement_command(company: str, customer: str, cutoff: str, fmt: str, output: Path | None) -> None:
-    """One statement, to stdout or a file (contract §3)."""
+def statement_command(
+    company: str, customer: str, cutoff: str | None, start: str | None, end: str | None, fmt: str, output: Path | None
+) -> None:
+    """One statement, to stdout or a file: open items at --cutoff (contract §3), or the activity of the period
+    --from/--to (contract §7)."""
     from shared.db import session_scope
+    from shared.i18n import gettext
     from shared.render import render_statement
-    from shared.statements import StatementNotFound, load_statement
+    from shared.statements import ActivityPeriodError, StatementNotFound, load_activity, load_statement
 
-    cutoff_date = parse_date(cutoff, "--cutoff")
+    activity = start is not None or end is not None
+    if activity and cutoff is not None:
+        raise UserError("--cutoff and --from/--to exclude each other")
+    if activity and (start is None or end is None):
+        raise UserError("an activity statement needs both --from and --to")
+    if not activity and cutoff is None:
+        raise UserError("give --cutoff D, or --from F --to T for an activity statement")
     try:
         with session_scope() as session:
-            statement = load_statement(session, company, customer, cutoff_date)
+            if start is not None and end is not None:
+                first, last = parse_date(start, "--from"), parse_date(end, "--to")
+                statement: Any = load_activity(session, company, customer, first, last)
+            else:
+                statement = load_statement(session, company, customer, parse_date(cutoff or "", "--cutoff"))
     except StatementNotFound:
         raise UserError(f"no statement for company {company!r} and customer {customer!r}") from None
+    except ActivityPeriodError as error:
+        raise UserError(gettext(error.message, "en") % error.params) from None
     data = render_statement(statement, fmt)
     if output is None:
         sys.stdout.buffer.write(data)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from shared.clock import today, utcnow
 from shared.ingest.plan import ImportPlan
 from shared.ingest.report import FileCounts, ImportReport
 from shared.ingest.tables import (
@@ -30,7 +31,7 @@ from shared.ingest.tables import (
     chunks,
     stored_rows,
 )
-from shared.models import Account, Company, Customer, User, UserCustomer
+from shared.models import Account, ClearedItem, Company, Customer, OpenItem, User, UserCustomer
 from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, Role, UserStatus
 
 
@@ -205,8 +206,54 @@ def write_open_items(session: Session, plan: ImportPlan, ids: Ids) -> tuple[File
         given.update({name: value for name, value in defaults.items() if name in parsed.columns})
         new = {"company_id": company_id, "document_number": v["document_number"], **defaults}
         wanted.append(Wanted((company_id, v["document_number"]), given, new))
+    named = {row.key for row in wanted}
+    # An item back in a file is open again: it leaves the cleared items (it may have been dropped before).
+    _unarchive(session, [key for key in named if key not in stored])
+    if plan.replace_open_items:
+        _archive(session, [row_id for key, (row_id, _) in stored.items() if key not in named])
     counts = upsert(session, OPEN_ITEMS, parsed.label, wanted, stored, delete_missing=plan.replace_open_items)
     return counts, pairs
+
+
+def _archive(session: Session, item_ids: list[int]) -> None:
+    """Keep the items a snapshot drops as cleared items: cleared on the date the file gave, else today (the day
+    the ERP's export stopped listing them)."""
+    removed_at, cleared_today = utcnow(), today()
+    columns = ("company_id", "customer_id", "document_number", "document_type", "reference", "document_date")
+    for part in chunks(item_ids, IN_LIST):
+        rows = session.execute(
+            select(
+                *(getattr(OpenItem, c) for c in columns),
+                OpenItem.due_date,
+                OpenItem.amount,
+                OpenItem.currency,
+                OpenItem.cleared_on,
+            ).where(OpenItem.id.in_(part))
+        )
+        values = [
+            {
+                **dict(zip(columns, row[:6], strict=True)),
+                "due_date": row.due_date,
+                "amount": row.amount,
+                "currency": row.currency,
+                "cleared_on": row.cleared_on or cleared_today,
+                "removed_at": removed_at,
+            }
+            for row in rows
+        ]
+        if values:
+            session.execute(insert(ClearedItem), values)
+
+
+def _unarchive(session: Session, keys: list[tuple[Any, ...]]) -> None:
+    by_company: dict[int, list[str]] = {}
+    for company_id, number in keys:
+        by_company.setdefault(company_id, []).append(number)
+    for company_id, numbers in by_company.items():
+        for part in chunks(numbers, IN_LIST):
+            session.execute(
+                delete(ClearedItem).where(ClearedItem.company_id == company_id, ClearedItem.document_number.in_(part))
+            )
 
 
 def open_missing_accounts(session: Session, plan: ImportPlan, ids: Ids, pairs: set[tuple[int, int]]) -> int:

@@ -1,6 +1,7 @@
 """Email: addresses, safe messages, the email templates in both languages, the two delivery backends (SMTP, an
 `.eml` folder), the statement email, the outbox that sends each statement email exactly once per generation
-(claims, leases, retries), and the email log the operators search (`log`)."""
+(claims, leases, retries), the email log the operators search (`log`), and a customer's sent statements
+(`sent`)."""
 
 from shared.mail.addresses import InvalidEmail, validate_email
 from shared.mail.backends import (
@@ -33,6 +34,7 @@ from shared.mail.outbox import (
     send_statement_email,
 )
 from shared.mail.rendering import render_email
+from shared.mail.sent import SentStatement, sent_file, sent_statements
 from shared.mail.statement_email import compose_statement_email, statement_figures, statement_subject, statement_url
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "ResendError",
     "SMTPBackend",
     "SendOutcome",
+    "SentStatement",
     "TransientMailError",
     "build_message",
     "cancel_waiting_emails",
@@ -70,6 +73,8 @@ __all__ = [
     "run_failed_emails",
     "send_message",
     "send_statement_email",
+    "sent_file",
+    "sent_statements",
     "statement_figures",
     "statement_subject",
     "statement_url",

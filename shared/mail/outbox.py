@@ -299,6 +299,9 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
     )
     if not marked:
         log.warning("outbox %s: sent, but the lease was taken over meanwhile (possible duplicate)", outbox_id)
+    # Older versions of the attached files that no email refers to any more (this one attached newer data) go now.
+    for key in stored.keys:
+        store.prune(key)
     return SendOutcome(outbox_id, Outcome.SENT, f"rendered {stored.rendered}" if stored.rendered else "", run_id)
 
 

@@ -1,5 +1,5 @@
-"""The statement email: subject, plain text and HTML body with the five figures and the portal link, and the
-attached files, in the customer's language (templates in `shared/mail/templates/`)."""
+"""The statement email: subject, plain text and HTML body with the five figures, the portal link, who to contact
+and how to pay, and the attached files, in the customer's language (templates in `shared/mail/templates/`)."""
 
 from __future__ import annotations
 
@@ -76,4 +76,8 @@ def compose_statement_email(
     }
     text = render_email("statement.txt.j2", context)
     html = render_email("statement.html.j2", context)
-    return build_message(to=recipient, subject=subject, text=text, html=html, attachments=tuple(attachments))
+    # A reply reaches the customer's collector (or the collections desk) when the statement names one.
+    reply_to = statement.contact.email or None
+    return build_message(
+        to=recipient, subject=subject, text=text, html=html, attachments=tuple(attachments), reply_to=reply_to
+    )

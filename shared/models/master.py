@@ -91,3 +91,28 @@ class OpenItem(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     cleared_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class ClearedItem(Base):
+    """An item a snapshot import (`--replace-open-items`) no longer holds: the ERP cleared it. Kept, with the day
+    it was found cleared (or the clearing date the file gave), so activity statements still show it."""
+
+    __tablename__ = "cleared_items"
+    __table_args__ = (
+        UniqueConstraint("company_id", "document_number"),
+        Index("ix_cleared_items_company_customer", "company_id", "customer_id", "document_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    document_number: Mapped[str] = mapped_column(String(64))
+    document_type: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    document_date: Mapped[dt.date] = mapped_column(Date)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    cleared_on: Mapped[dt.date] = mapped_column(Date)
+    # When the snapshot that dropped it committed.
+    removed_at: Mapped[dt.datetime] = mapped_column(AwareDateTime)

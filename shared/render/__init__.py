@@ -7,7 +7,14 @@ statement's language (`statement.language`). The heavy renderers (`html`, `pdf`,
 How long each render took is recorded where it happens (`timings`).
 """
 
-from shared.render.files import CONTENT_TYPES, FORMATS, render_json, render_statement, statement_filename
+from shared.render.files import (
+    CONTENT_TYPES,
+    FORMATS,
+    render_json,
+    render_statement,
+    statement_filename,
+    stored_filename,
+)
 from shared.render.stored import (
     RenderPlan,
     StoredStatement,
@@ -44,5 +51,6 @@ __all__ = [
     "set_process_role",
     "statement_filename",
     "stored_file",
+    "stored_filename",
     "timed_render",
 ]

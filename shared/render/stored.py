@@ -22,7 +22,14 @@ from pathlib import Path
 from shared.db import session_scope
 from shared.render.timings import timed_render
 from shared.settings import get_settings
-from shared.statements import Statement, StatementNotFound, load_statement
+from shared.statements import (
+    ActivityPeriodError,
+    ActivityStatement,
+    Statement,
+    StatementNotFound,
+    load_activity,
+    load_statement,
+)
 from shared.store import StatementStore, StoreKey, get_store
 from shared.tasks import send_task
 from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
@@ -36,13 +43,13 @@ RENDER_REQUEST_TTL = 120.0
 
 @dataclass(frozen=True)
 class StoredStatement:
-    statement: Statement
+    statement: Statement | ActivityStatement
     keys: list[StoreKey]
     rendered: int  # how many files had to be rendered (0 when the store had them all)
 
 
 def ensure_rendered(
-    statement: Statement, formats: Sequence[str], store: StatementStore | None = None
+    statement: Statement | ActivityStatement, formats: Sequence[str], store: StatementStore | None = None
 ) -> StoredStatement:
     """Render `statement` in each format into the store, unless the store already holds that data."""
     store = store or get_store()
@@ -61,13 +68,20 @@ def ensure_rendered(
     return StoredStatement(statement, keys, rendered)
 
 
-def render_on_demand(company: str, customer: str, cutoff: dt.date, fmt: str, language: str) -> StoreKey | None:
-    """Render one statement file into the store unless it is there; returns its key (None: no such statement)."""
+def render_on_demand(
+    company: str, customer: str, cutoff: dt.date, fmt: str, language: str, start: dt.date | None = None
+) -> StoreKey | None:
+    """Render one statement file into the store unless it is there; returns its key (None: no such statement).
+    With `start`, the file is the activity statement of `start`..`cutoff`."""
     with session_scope() as session:
         try:
-            statement = load_statement(session, company, customer, cutoff)
-        except StatementNotFound:
-            log.warning("on-demand render: no statement %s/%s", company, customer)
+            statement: Statement | ActivityStatement
+            if start is not None:
+                statement = load_activity(session, company, customer, start, cutoff)
+            else:
+                statement = load_statement(session, company, customer, cutoff)
+        except (StatementNotFound, ActivityPeriodError) as error:
+            log.warning("on-demand render: no statement %s/%s (%s)", company, customer, error)
             return None
     stored = ensure_rendered(statement.in_language(language), [fmt])
     return stored.keys[0]
@@ -81,11 +95,11 @@ class RenderPlan:
     queue: str
 
 
-def is_large(statement: Statement) -> bool:
+def is_large(statement: Statement | ActivityStatement) -> bool:
     return len(statement.lines) > LARGE_STATEMENT_LINES
 
 
-def render_plan(statement: Statement, fmt: str) -> RenderPlan:
+def render_plan(statement: Statement | ActivityStatement, fmt: str) -> RenderPlan:
     """JSON and small XLSX are rendered in the request; PDF and large XLSX by a worker."""
     queue = Queue.RENDER_LARGE if is_large(statement) else Queue.RENDER
     if fmt == "json":
@@ -95,22 +109,22 @@ def render_plan(statement: Statement, fmt: str) -> RenderPlan:
     return RenderPlan(inline=False, queue=queue)
 
 
-def _store_key(statement: Statement, fmt: str) -> StoreKey:
+def _store_key(statement: Statement | ActivityStatement, fmt: str) -> StoreKey:
     # Files are in the statement's language: the customer's for the emails, the reader's in the portal (the
     # portal passes `statement.in_language(...)`); the run's files are reused when the two agree.
     return StoreKey.for_statement(statement, fmt)
 
 
-def stored_file(statement: Statement, fmt: str) -> bytes | None:
+def stored_file(statement: Statement | ActivityStatement, fmt: str) -> bytes | None:
     """The stored file of this statement's data in `fmt`, or None."""
     return get_store().read(_store_key(statement, fmt))
 
 
-def is_stored(statement: Statement, fmt: str) -> bool:
+def is_stored(statement: Statement | ActivityStatement, fmt: str) -> bool:
     return get_store().get(_store_key(statement, fmt)) is not None
 
 
-def render_into_store(statement: Statement, fmt: str) -> bytes:
+def render_into_store(statement: Statement | ActivityStatement, fmt: str) -> bytes:
     """Render `fmt` (in the statement's language) and keep it in the store; returns the bytes."""
     data = timed_render(statement, fmt)
     get_store().put(_store_key(statement, fmt), data)
@@ -118,18 +132,18 @@ def render_into_store(statement: Statement, fmt: str) -> bytes:
     return data
 
 
-def _request_marker(statement: Statement, fmt: str) -> Path:
+def _request_marker(statement: Statement | ActivityStatement, fmt: str) -> Path:
     """A small file saying "a worker was asked for this file at <mtime>" (shared by every web process)."""
     digest = hashlib.sha256(_store_key(statement, fmt).as_string().encode()).hexdigest()[:40]
     return get_settings().store_dir / ".requested" / f"{digest}.{fmt}"
 
 
-def _clear_request_marker(statement: Statement, fmt: str) -> None:
+def _clear_request_marker(statement: Statement | ActivityStatement, fmt: str) -> None:
     with contextlib.suppress(OSError):
         _request_marker(statement, fmt).unlink()
 
 
-def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bool:
+def request_render(statement: Statement | ActivityStatement, fmt: str, *, force: bool = False) -> bool:
     """Ask a worker to render this file into the store, unless it was asked recently (every process shares the
     marker). Returns True when a task was sent."""
     marker = _request_marker(statement, fmt)
@@ -145,18 +159,17 @@ def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bo
     temporary.write_text(dt.datetime.now(dt.UTC).isoformat())
     os.replace(temporary, marker)
     plan = render_plan(statement, fmt)
+    kwargs = {
+        "company": statement.company.code,
+        "customer": statement.customer.code,
+        "cutoff": statement.cutoff.isoformat(),
+        "fmt": fmt,
+        "language": statement.language,
+    }
+    if isinstance(statement, ActivityStatement):
+        kwargs["start"] = statement.start.isoformat()
     try:
-        send_task(
-            Task.RENDER_ON_DEMAND,
-            kwargs={
-                "company": statement.company.code,
-                "customer": statement.customer.code,
-                "cutoff": statement.cutoff.isoformat(),
-                "fmt": fmt,
-                "language": statement.language,
-            },
-            queue=plan.queue,
-        )
+        send_task(Task.RENDER_ON_DEMAND, kwargs=kwargs, queue=plan.queue)
     except BaseException:
         # Not queued: the next request must ask again instead of waiting for a message that was never sent.
         _clear_request_marker(statement, fmt)
@@ -173,7 +186,7 @@ def request_render(statement: Statement, fmt: str, *, force: bool = False) -> bo
     return True
 
 
-def render_requested_at(statement: Statement, fmt: str) -> dt.datetime | None:
+def render_requested_at(statement: Statement | ActivityStatement, fmt: str) -> dt.datetime | None:
     """When a worker was last asked for this file (None if not pending)."""
     try:
         return dt.datetime.fromtimestamp(_request_marker(statement, fmt).stat().st_mtime, dt.UTC)

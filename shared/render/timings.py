@@ -18,7 +18,7 @@ from sqlalchemy import select
 from shared.db import dialect_insert, get_engine
 from shared.models import RenderDuration
 from shared.render.files import render_statement
-from shared.statements import Statement
+from shared.statements import ActivityStatement, Statement
 from shared.vocab import ProcessRole
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def record_render(fmt: str, seconds: float, source: str | None = None) -> None:
         log.warning("could not record a %s render of %.3f s", fmt, seconds, exc_info=True)
 
 
-def timed_render(statement: Statement, fmt: str) -> bytes:
+def timed_render(statement: Statement | ActivityStatement, fmt: str) -> bytes:
     """`render_statement`, timed and recorded."""
     started = time.perf_counter()
     data = render_statement(statement, fmt)

@@ -1,5 +1,6 @@
-"""Statements: the rules of contract section 2 (`rules`), the `Statement` value (`values`), the loaders by code
-(`loading`) and, scoped to a portal user's grants, what that user may see (`access`, `lines`)."""
+"""Statements: the rules of contract section 2 (`rules`), the activity statement of section 7 (`activity`), the
+`Statement` value (`values`), the loaders by code (`loading`) and, scoped to a portal user's grants, what that
+user may see (`access`, `lines`)."""
 
 from shared.statements.access import (
     PortalUserLike,
@@ -9,6 +10,16 @@ from shared.statements.access import (
     visible_customer,
     visible_customer_clause,
     visible_customers,
+)
+from shared.statements.activity import (
+    ActivityBalance,
+    ActivityLine,
+    ActivityPeriodError,
+    ActivityStatement,
+    build_activity,
+    check_period,
+    load_activity,
+    load_visible_activity,
 )
 from shared.statements.lines import SORT_COLUMNS, filter_lines, line_order, sort_lines
 from shared.statements.loading import StatementNotFound, load_statement, open_items_at, statement_for
@@ -29,6 +40,10 @@ __all__ = [
     "BUCKETS",
     "CENTS",
     "SORT_COLUMNS",
+    "ActivityBalance",
+    "ActivityLine",
+    "ActivityPeriodError",
+    "ActivityStatement",
     "CurrencyTotals",
     "ItemRow",
     "Party",
@@ -37,13 +52,17 @@ __all__ = [
     "StatementLine",
     "StatementNotFound",
     "bucket_for",
+    "build_activity",
     "build_statement",
     "can_see",
+    "check_period",
     "companies_for_customer",
     "filter_lines",
     "is_open_at",
     "line_order",
+    "load_activity",
     "load_statement",
+    "load_visible_activity",
     "load_visible_statement",
     "money",
     "open_at",

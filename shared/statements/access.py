@@ -182,14 +182,25 @@ def load_visible_statement(
     if user_id is None or not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
         raise StatementNotFound(f"{company}/{customer}")
     connection = session if isinstance(session, Connection) else session.connection()
-    row = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
-    if row is None:
-        raise StatementNotFound(f"{company}/{customer}")
-    head = StatementHead(*tuple[Any, ...](row))
+    head = visible_head(connection, user, company, customer)
     items = connection.execute(
         _VISIBLE_ITEMS, {"company_id": head.company_id, "customer_id": head.customer_id, "cutoff": cutoff}
     ).all()
     return _built_statement(cutoff, head, tuple(tuple(item) for item in items))
+
+
+def visible_head(
+    session: Session | Connection, user: PortalUserLike | None, company: str, customer: str
+) -> StatementHead:
+    """The header rows of `customer` at `company` if `user` may see them there; `StatementNotFound` otherwise."""
+    user_id = _user_id(user)
+    if user_id is None or not isinstance(company, str) or not isinstance(customer, str) or not company or not customer:
+        raise StatementNotFound(f"{company}/{customer}")
+    connection = session if isinstance(session, Connection) else session.connection()
+    row = connection.execute(_VISIBLE_HEAD, {"company": company, "customer": customer, "user_id": user_id}).first()
+    if row is None:
+        raise StatementNotFound(f"{company}/{customer}")
+    return StatementHead(*tuple[Any, ...](row))
 
 
 # Statements built from the rows just read, keyed by those rows themselves (compared on every hit): reading the

@@ -259,6 +259,7 @@ def test_signed_in_pages_pass_axe_and_errors_keep_the_menu(
     pages: dict[tuple[str, str], Any], portal: Portal, experience: dict[str, str], language: str, artifacts_dir: Path
 ) -> None:
     never_rendered = (dt.date.today() - dt.timedelta(days=5 if language == "es" else 6)).isoformat()
+    period_start = (dt.date.today() - dt.timedelta(days=60)).isoformat()
     for size in ("desktop", "phone"):
         page = pages[(language, size)]
         for name, path in (
@@ -266,6 +267,8 @@ def test_signed_in_pages_pass_axe_and_errors_keep_the_menu(
             ("password-change", "/password/change"),
             ("not-found", "/no/such/page"),
             ("forbidden", "/ops"),
+            ("activity", statement_path(experience, cutoff=f"activity/{period_start}/{CUTOFF}")),
+            ("sent", statement_path(experience, cutoff="sent")),
             ("preparing", statement_path(experience, cutoff=never_rendered) + ".pdf"),
         ):
             page.goto(portal.url + path)

@@ -36,6 +36,19 @@ def file_status_url(company: str, customer: str, cutoff: dt.date, fmt: str) -> s
     return f"{statement_url(company, customer, cutoff)}/file-status?{urlencode({'format': fmt})}"
 
 
+def activity_url(company: str, customer: str, start: dt.date, end: dt.date, fmt: str | None = None) -> str:
+    """The bookmarkable address of an activity statement (`fmt`: json, xlsx, pdf for its files)."""
+    path = (
+        f"/statements/{quote(company, safe='')}/{quote(customer, safe='')}/activity/"
+        f"{start.isoformat()}/{end.isoformat()}"
+    )
+    return f"{path}.{fmt}" if fmt else path
+
+
+def activity_status_url(company: str, customer: str, start: dt.date, end: dt.date, fmt: str) -> str:
+    return f"{activity_url(company, customer, start, end)}/file-status?{urlencode({'format': fmt})}"
+
+
 def selector_url(**params: str) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return f"/statements?{query}" if query else "/statements"

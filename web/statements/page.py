@@ -32,6 +32,7 @@ from web.statements.addresses import (
     statement_url,
 )
 from web.statements.selector import SelectorForm, remember_choice, selector_response
+from web.statements.sent import sent_url
 
 # Seconds an automated client is asked to wait before asking again for a file being prepared.
 RETRY_AFTER_SECONDS = 2
@@ -80,6 +81,7 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
             "pdf_status": file_status_url(company, customer, cutoff, "pdf"),
             "json": statement_url(company, customer, cutoff, "json"),
             "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat(), action="edit"),
+            "sent": sent_url(company, customer),
         },
     )
     return Template(template_name="statements/statement.html.j2", context=context, media_type=MediaType.HTML)

@@ -1,13 +1,14 @@
-"""The statement selector: pick the customer (among the user's), the company (among the customer's) and the
-cut-off date; and its two JSON helpers for the page's script (customers as you type, a customer's companies)."""
+"""The statement selector: pick the customer (among the user's), the company (among the customer's) and either
+the cut-off date (open items at a date) or a period (the activity statement); and its two JSON helpers for the
+page's script (customers as you type, a customer's companies)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from shared import statements
@@ -15,11 +16,14 @@ from shared.clock import parse_day, today
 from shared.db import session_scope
 from shared.i18n import N_
 from web.security import current_user
-from web.statements.addresses import statement_url
+from web.statements.addresses import activity_url, statement_url
 
 CUSTOMER_CHOICES = 50
 # The session remembers the last statement's company and customer: the menu's "Estado de cuenta" opens there.
 LAST_CHOICE = "last_statement"
+# The two kinds of statement the selector offers.
+OPEN_ITEMS = "open"
+ACTIVITY = "activity"
 
 
 @dataclass
@@ -30,6 +34,10 @@ class SelectorForm:
     cutoff: str = ""
     errors: dict[str, str] | None = None
     searched: bool = False  # *Buscar* was pressed: a single match becomes the chosen customer
+    kind: str = OPEN_ITEMS  # or ACTIVITY: the movements of a period
+    start: str = ""  # the period's first day (activity)
+    end: str = ""  # the period's last day (activity)
+    error_params: dict[str, str] | None = None  # values for the placeholders of an error message
 
 
 def selector_response(request: Request[Any, Any, Any], form: SelectorForm, *, status_code: int = 200) -> Template:
@@ -102,6 +110,9 @@ def statement_selector(
     company: FromQuery[str] = "",
     cutoff: FromQuery[str] = "",
     action: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
+    start: Annotated[str, QueryParameter(name="from")] = "",
+    end: Annotated[str, QueryParameter(name="to")] = "",
 ) -> Template | Redirect:
     """Pick the customer (among the user's), the company (among the customer's) and the cut-off date.
 
@@ -117,10 +128,14 @@ def statement_selector(
         company=company.strip(),
         cutoff=cutoff.strip(),
         searched=action == "search",
+        kind=ACTIVITY if kind == ACTIVITY else OPEN_ITEMS,
+        start=start.strip(),
+        end=end.strip(),
     )
     if not (form.query or form.customer or form.company or form.cutoff or action):
         form.company, form.customer = _remembered_choice(request) or ("", "")
-    complete = bool(form.customer and form.company and form.cutoff)
+    dated = bool(form.start and form.end) if form.kind == ACTIVITY else bool(form.cutoff)
+    complete = bool(form.customer and form.company and dated)
     if action == "generate":
         wants_statement = True
     elif action == "search":
@@ -129,15 +144,31 @@ def statement_selector(
         wants_statement = complete and action != "edit"
     if not form.cutoff:
         form.cutoff = today().isoformat()
+    if not form.end:
+        form.end = today().isoformat()
+    if not form.start:
+        form.start = today().replace(day=1).isoformat()
     if not wants_statement:
         return selector_response(request, form)
 
     errors: dict[str, str] = {}
-    day = parse_day(form.cutoff)
-    if day is None:
-        errors["cutoff"] = N_("Escribe la fecha de corte como AAAA-MM-DD.")
-    elif day > today():
-        errors["cutoff"] = N_("La fecha de corte no puede ser futura.")
+    if form.kind == ACTIVITY:
+        day = parse_day(form.end)
+        first = parse_day(form.start)
+        if first is None:
+            errors["from"] = N_("Escribe la fecha inicial como AAAA-MM-DD.")
+        if day is None:
+            errors["to"] = N_("Escribe la fecha final como AAAA-MM-DD.")
+        elif day > today():
+            errors["to"] = N_("La fecha final no puede ser futura.")
+        elif first is not None and first > day:
+            errors["from"] = N_("La fecha inicial no puede ser posterior a la final.")
+    else:
+        day, first = parse_day(form.cutoff), None
+        if day is None:
+            errors["cutoff"] = N_("Escribe la fecha de corte como AAAA-MM-DD.")
+        elif day > today():
+            errors["cutoff"] = N_("La fecha de corte no puede ser futura.")
     user = current_user(request)
     with session_scope() as session:
         if not form.customer or not statements.can_see(session, user, form.customer):
@@ -155,6 +186,8 @@ def statement_selector(
     if errors or day is None:
         form.errors = errors
         return selector_response(request, form)
+    if first is not None:
+        return Redirect(path=activity_url(form.company, form.customer, first, day), status_code=303)
     return Redirect(path=statement_url(form.company, form.customer, day), status_code=303)
 
 

@@ -49,7 +49,23 @@
 
   /* --- the selector ------------------------------------------------------------------------------------ */
 
+  /* Only the dates of the chosen kind of statement show: the cut-off, or the period's first and last day. */
+  function showKindFields(form) {
+    var radios = form.querySelectorAll('input[name="kind"]');
+    if (!radios.length) { return; }
+    function update() {
+      var chosen = form.querySelector('input[name="kind"]:checked');
+      var kind = chosen ? chosen.value : "open";
+      form.querySelectorAll("[data-kind]").forEach(function (field) {
+        field.hidden = field.dataset.kind !== kind;
+      });
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", update); });
+    update();
+  }
+
   function enhanceSelector(form) {
+    showKindFields(form);
     var search = form.querySelector("#q");
     var customer = form.querySelector("#customer");
     var company = form.querySelector("#company");

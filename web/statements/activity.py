@@ -1,0 +1,184 @@
+"""The activity statement page and its files (contract sections 5 and 7):
+`/statements/<company>/<customer>/activity/<from>/<to>`, with `.json`, `.xlsx` or `.pdf` after `<to>`.
+
+Files come from the statement store like the open-item statement's: JSON and small XLSX files are made in the
+request, PDF and large XLSX files (a long period) by a worker behind the "preparing your file" page.
+A bad period (reversed, ending in the future, before the company's data) shows the selector with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import MediaType, Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Template
+
+from shared import render
+from shared.clock import parse_day
+from shared.db import session_scope
+from shared.render.activity import activity_context
+from shared.statements import ActivityPeriodError, ActivityStatement, StatementNotFound, load_visible_activity
+from web.i18n import request_language
+from web.security import FILE, current_user
+from web.statements.addresses import (
+    FILE_SUFFIXES,
+    activity_status_url,
+    activity_url,
+    content_disposition,
+    selector_url,
+)
+from web.statements.selector import ACTIVITY, SelectorForm, remember_choice, selector_response
+
+RETRY_AFTER_SECONDS = 2
+
+
+def _period(start: str, end_and_suffix: str) -> tuple[dt.date, dt.date, str | None]:
+    """The period and file format a URL names; anything malformed is "not found"."""
+    fmt: str | None = None
+    for suffix, name in FILE_SUFFIXES.items():
+        if end_and_suffix.endswith(suffix):
+            end_and_suffix, fmt = end_and_suffix[: -len(suffix)], name
+            break
+    first, last = parse_day(start), parse_day(end_and_suffix)
+    if first is None or last is None:
+        raise NotFoundException()
+    return first, last, fmt
+
+
+def _load(request: Request[Any, Any, Any], company: str, customer: str, start: dt.date, end: dt.date) -> Any:
+    """The activity statement if the user may see it (404 otherwise), or the selector showing a bad period."""
+    try:
+        with session_scope() as session:
+            statement = load_visible_activity(session, current_user(request), company, customer, start, end)
+    except StatementNotFound:
+        raise NotFoundException() from None
+    except ActivityPeriodError as error:
+        form = SelectorForm(
+            customer=customer,
+            company=company,
+            kind=ACTIVITY,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            errors={error.field: error.message},
+            error_params=error.params,
+        )
+        return selector_response(request, form)
+    return statement.in_language(request_language(request))
+
+
+def _file_response(statement: ActivityStatement, fmt: str, data: bytes) -> Response[bytes]:
+    return Response(
+        content=data,
+        media_type=render.CONTENT_TYPES[fmt],
+        headers={
+            "Content-Disposition": content_disposition(render.statement_filename(statement, fmt)),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _urls(statement: ActivityStatement) -> dict[str, str]:
+    company, customer = statement.company.code, statement.customer.code
+    start, end = statement.start, statement.end
+    return {
+        "page": activity_url(company, customer, start, end),
+        "json": activity_url(company, customer, start, end, "json"),
+        "xlsx": activity_url(company, customer, start, end, "xlsx"),
+        "pdf": activity_url(company, customer, start, end, "pdf"),
+        "xlsx_status": activity_status_url(company, customer, start, end, "xlsx"),
+        "pdf_status": activity_status_url(company, customer, start, end, "pdf"),
+        "change": selector_url(
+            customer=customer,
+            company=company,
+            kind=ACTIVITY,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            action="edit",
+        ),
+    }
+
+
+def _activity_file(statement: ActivityStatement, fmt: str) -> Any:
+    if fmt == "json":
+        return _file_response(statement, fmt, render.render_statement(statement, "json"))
+    data = render.stored_file(statement, fmt)
+    if data is not None:
+        return _file_response(statement, fmt, data)
+    if render.render_plan(statement, fmt).inline:
+        return _file_response(statement, fmt, render.render_into_store(statement, fmt))
+    render.request_render(statement, fmt)
+    urls = _urls(statement)
+    requested = render.render_requested_at(statement, fmt)
+    return Template(
+        template_name="statements/preparing.html.j2",
+        context={
+            "statement": statement,
+            "fmt": fmt,
+            "filename": render.statement_filename(statement, fmt),
+            "requested_at": requested.isoformat() if requested else "",
+            "download_url": urls[fmt],
+            "status_url": urls[f"{fmt}_status"],
+            "page_url": urls["page"],
+            "retry_after": RETRY_AFTER_SECONDS,
+        },
+        status_code=202,
+        media_type=MediaType.HTML,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+@get("/statements/{company:str}/{customer:str}/activity/{start:str}/{end:str}", name="activity", sync_to_thread=True)
+def activity_page(
+    request: Request[Any, Any, Any],
+    company: FromPath[str],
+    customer: FromPath[str],
+    start: FromPath[str],
+    end: FromPath[str],
+) -> Any:
+    """The activity statement page (`…/activity/2026-10-01/2026-10-31`) and its files (`….json`, `….xlsx`,
+    `….pdf`), in the language on screen."""
+    first, last, fmt = _period(start, end)
+    statement = _load(request, company, customer, first, last)
+    if not isinstance(statement, ActivityStatement):
+        return statement  # the selector, showing why the period cannot be shown
+    if fmt is not None:
+        return _activity_file(statement, fmt)
+    remember_choice(request, statement.company.code, statement.customer.code)
+    context = dict(activity_context(statement, language=request_language(request)))
+    context.update(urls=_urls(statement), page_language=request_language(request))
+    return Template(template_name="statements/activity.html.j2", context=context, media_type=MediaType.HTML)
+
+
+@get(
+    "/statements/{company:str}/{customer:str}/activity/{start:str}/{end:str}/file-status",
+    name="activity_file_status",
+    sync_to_thread=True,
+    opt={FILE: True},
+)
+def activity_file_status(
+    request: Request[Any, Any, Any],
+    company: FromPath[str],
+    customer: FromPath[str],
+    start: FromPath[str],
+    end: FromPath[str],
+    fmt: Annotated[str, QueryParameter(name="format")] = "pdf",
+) -> Response[dict[str, Any]]:
+    """`{"ready": true}` once the activity file can be downloaded (polled by the preparing page)."""
+    if fmt not in ("xlsx", "pdf"):
+        raise NotFoundException()
+    first, last, suffix = _period(start, end)
+    if suffix is not None:
+        raise NotFoundException()
+    statement = _load(request, company, customer, first, last)
+    if not isinstance(statement, ActivityStatement):
+        raise NotFoundException()
+    ready = render.render_plan(statement, fmt).inline or render.is_stored(statement, fmt)
+    if not ready:
+        render.request_render(statement, fmt)
+    return Response(
+        {"ready": ready, "url": activity_url(company, customer, first, last, fmt)},
+        headers={"Cache-Control": "no-store"},
+    )
