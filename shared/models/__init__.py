@@ -1,9 +1,10 @@
-"""The data model, by concern: master data (companies, customers, accounts, open items), users (grants,
-temporary passwords, audit) and runs (runs, run accounts, the email outbox, render durations). Every table is
-re-exported here."""
+"""The data model, by concern: master data (companies, customers, accounts, open items), invoice documents and
+disputes, users (grants, temporary passwords, audit) and runs (runs, run accounts, the email outbox, render
+durations). Every table is re-exported here."""
 
 from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
+from shared.models.disputes import Dispute, DisputeEmail, DisputeMessage, InvoiceDocument
 from shared.models.master import Account, Company, Customer, OpenItem
 from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
@@ -15,6 +16,10 @@ __all__ = [
     "Base",
     "Company",
     "Customer",
+    "Dispute",
+    "DisputeEmail",
+    "DisputeMessage",
+    "InvoiceDocument",
     "Money",
     "OpenItem",
     "OutboxEmail",

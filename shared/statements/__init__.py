@@ -12,6 +12,7 @@ from shared.statements.access import (
 )
 from shared.statements.lines import SORT_COLUMNS, filter_lines, line_order, sort_lines
 from shared.statements.loading import StatementNotFound, load_statement, open_items_at, statement_for
+from shared.statements.marks import MARK_COLUMNS, is_disputed, line_documents, open_dispute_exists
 from shared.statements.rules import build_statement, is_open_at, open_at
 from shared.statements.values import (
     BUCKETS,
@@ -28,6 +29,7 @@ from shared.statements.values import (
 __all__ = [
     "BUCKETS",
     "CENTS",
+    "MARK_COLUMNS",
     "SORT_COLUMNS",
     "CurrencyTotals",
     "ItemRow",
@@ -41,12 +43,15 @@ __all__ = [
     "can_see",
     "companies_for_customer",
     "filter_lines",
+    "is_disputed",
     "is_open_at",
+    "line_documents",
     "line_order",
     "load_statement",
     "load_visible_statement",
     "money",
     "open_at",
+    "open_dispute_exists",
     "open_items_at",
     "sort_lines",
     "statement_for",
