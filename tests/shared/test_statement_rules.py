@@ -492,7 +492,7 @@ def check_invariants(statement: Statement, items: list[Item], credit_limit: Deci
         assert line["currency"] == item.currency
         assert MONEY.fullmatch(line["amount"])
         assert set(line) == {"document_number", "document_type", "reference", "document_date", "due_date",
-                             "days_overdue", "amount", "currency"}  # fmt: skip
+                             "days_overdue", "amount", "currency", "documents", "disputed"}  # fmt: skip
 
     order = [(line["due_date"], line["document_date"], line["document_number"]) for line in doc["lines"]]
     assert order == sorted(order)
