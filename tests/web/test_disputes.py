@@ -9,10 +9,12 @@ disputes survive a snapshot import that drops their item, and staff see that mar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessa
 from shared.render import render_statement
 from shared.statements import load_statement
 from shared.vocab import Outcome, Task
-from tests.factories import CUTOFF, give_passwords, run_cli, seed_portal_data, write_folder
+from tests.factories import CUTOFF, PASSWORD, give_passwords, run_cli, seed_portal_data, write_folder
 from tests.portal import hidden_inputs, portal_test_client, sign_in
 from tests.servers import SMTPServer, queued_tasks, use_environment
 
@@ -67,11 +69,11 @@ def seeded(database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPat
     return smtp_server
 
 
-def signed_in(username: str) -> Any:
-    client = portal_test_client()
-    entered = client.__enter__()
-    assert sign_in(entered, username, "una frase de prueba bastante larga").status_code == 303
-    return client, entered
+@contextlib.contextmanager
+def signed_in(username: str) -> Iterator[TestClient[Any]]:
+    with portal_test_client() as client:
+        assert sign_in(client, username, PASSWORD).status_code == 303
+        yield client
 
 
 def post_dispute(client: TestClient[Any], document: str, message: str) -> Any:
@@ -106,8 +108,7 @@ def pdf_text(data: bytes) -> str:
 
 def test_the_dispute_flow(seeded: SMTPServer, var_dir: Path) -> None:
     smtp = seeded
-    holder, alice = signed_in("alice")
-    try:
+    with signed_in("alice") as alice:
         page = alice.get(PAGE)
         assert page.status_code == 200
         assert 'href="?dispute=FAC-1#dispute-form"' in page.text
@@ -159,11 +160,8 @@ def test_the_dispute_flow(seeded: SMTPServer, var_dir: Path) -> None:
 
         # A customer user does not reach the staff's page.
         assert alice.get("/disputes").status_code == 403
-    finally:
-        holder.__exit__(None, None, None)
 
-    holder, sofia = signed_in("sofia")
-    try:
+    with signed_in("sofia") as sofia:
         listed = sofia.get("/disputes?customer=100001")
         assert listed.status_code == 200
         assert "la mercancía llegó dañada" in listed.text
@@ -189,26 +187,18 @@ def test_the_dispute_flow(seeded: SMTPServer, var_dir: Path) -> None:
         resolved = sofia.post(f"/disputes/{dispute_id}/resolve", data=fields, follow_redirects=False)
         assert resolved.status_code == 303
         assert "resuelta" in sofia.get("/disputes").text
-    finally:
-        holder.__exit__(None, None, None)
 
-    holder, alice = signed_in("alice")
-    try:
+    with signed_in("alice") as alice:
         shown = alice.get(PAGE).text
         assert "Enviaremos una nota de crédito." in shown and "Resuelta por sofia" in shown
         lines = {line["document_number"]: line for line in alice.get(f"{PAGE}.json").json()["lines"]}
         assert lines["FAC-1"]["disputed"] is False
-    finally:
-        holder.__exit__(None, None, None)
 
 
 def test_a_dispute_survives_a_snapshot_that_drops_its_item(seeded: SMTPServer, tmp_path: Path) -> None:
-    holder, alice = signed_in("alice")
-    try:
+    with signed_in("alice") as alice:
         assert post_dispute(alice, "FAC-2", "El precio no es el pactado.").status_code == 303
         assert post_dispute(alice, "FAC-2", "Adjunto la cotización.").status_code == 303
-    finally:
-        holder.__exit__(None, None, None)
     assert counts()[:2] == (1, 2)  # the second message joined the open dispute
 
     header = "company_code,customer_number,document_number,document_type,document_date,amount\n"
@@ -221,13 +211,10 @@ def test_a_dispute_survives_a_snapshot_that_drops_its_item(seeded: SMTPServer, t
     )
     assert run_cli("import", str(again)).exit_code == 0
 
-    holder, ana = signed_in("ana")
-    try:
+    with signed_in("ana") as ana:
         listed = ana.get("/disputes?company=1000").text
         assert "El precio no es el pactado." in listed and "Adjunto la cotización." in listed
         assert "la partida ya no está en los datos" in listed
-    finally:
-        holder.__exit__(None, None, None)
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Dispute)) == 1
 
@@ -246,24 +233,18 @@ def test_disputes_are_paginated_open_first(seeded: SMTPServer) -> None:
                     opened_by="alice",
                 )
             )
-    holder, sofia = signed_in("sofia")
-    try:
+    with signed_in("sofia") as sofia:
         first = sofia.get("/disputes").text
         second = sofia.get("/disputes?page=2").text
         assert "15 abiertas de 30 aclaraciones." in first
         assert "Página 1 de 2" in first and "Página 2 de 2" in second
         assert first.count("dispute-state--open") == 15 and first.count("dispute-state--resolved") == 10
         assert second.count("dispute-state--resolved") == 5 and "dispute-state--open" not in second
-    finally:
-        holder.__exit__(None, None, None)
 
 
 def test_json_line_marks_follow_the_contract(seeded: SMTPServer) -> None:
-    holder, bruno = signed_in("bruno")
-    try:
+    with signed_in("bruno") as bruno:
         lines = bruno.get(f"/statements/1000/100002/{DAY}.json").json()["lines"]
         assert [(line["documents"], line["disputed"]) for line in lines] == [([], False)]
         assert post_dispute(bruno, "FAC-1", "ajeno").status_code == 404  # alice's customer, not bruno's
-    finally:
-        holder.__exit__(None, None, None)
     assert json.dumps(counts()) == "[0, 0, 0]"
