@@ -28,7 +28,8 @@ def dispute_users(portal: Portal) -> None:
     script = (
         "from tests.factories import create_test_user\n"
         "for language in ('es', 'en'):\n"
-        "    create_test_user(role='customer', username=f'aclara-{language}', language=language, customers=['100001'])\n"
+        "    name = f'aclara-{language}'\n"
+        "    create_test_user(role='customer', username=name, language=language, customers=['100001'])\n"
         "    create_test_user(role='staff', username=f'cobra-{language}', language=language)\n"
     )
     done = subprocess.run(
