@@ -225,14 +225,17 @@ def _reply_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def lost_dispute_emails(session: Session, now: dt.datetime, stale: dt.datetime, limit: int = 5000) -> list[int]:
-    """Rows whose send task seems lost: due and waiting since before `stale`, or held by an expired lease."""
+def lost_dispute_emails(
+    session: Session, now: dt.datetime, stale: dt.datetime, *, only_expired: bool = False, limit: int = 5000
+) -> list[int]:
+    """Rows whose send task seems lost: due and waiting since before `stale`, or held by an expired lease (only
+    those while the mail queue still holds messages: a waiting row's task may be among them)."""
     due = and_(DisputeEmail.status == EmailStatus.PENDING, DisputeEmail.next_attempt_at <= now)
     expired = and_(DisputeEmail.status == EmailStatus.SENDING, DisputeEmail.lease_until < now)
     ids = list(
         session.scalars(
             select(DisputeEmail.id)
-            .where(or_(due, expired), DisputeEmail.updated_at <= stale)
+            .where(expired if only_expired else or_(due, expired), DisputeEmail.updated_at <= stale)
             .order_by(DisputeEmail.id)
             .limit(limit)
         )

@@ -87,8 +87,12 @@ def sweep(now: dt.datetime | None = None, limit: int = 5000) -> SweepReport:
                 .execution_options(synchronize_session=False)
             )
         running = list(session.scalars(select(StatementRun.id).where(StatementRun.status == RunStatus.RUNNING)))
-        # Dispute emails (their own outbox, same rules): enqueued again only when the mail queue is empty.
-        dispute_email_ids = lost_dispute_emails(session, now, stale, limit) if not mail_waiting else []
+        # Dispute emails: their own outbox, the same rules.
+        dispute_email_ids = (
+            lost_dispute_emails(session, now, stale, only_expired=mail_waiting, limit=limit)
+            if lengths is not None
+            else []
+        )
     if email_ids:
         log.info("sweeper: enqueueing %s emails again", len(email_ids))
         enqueue_sends(email_ids)
