@@ -242,6 +242,42 @@ class StatementStore:
         self.prune(key)
         return target
 
+    # --- invoice documents (contract section 8), by content ------------------------------------------------
+
+    def document_path(self, sha256: str) -> Path:
+        """Where the document file with this SHA-256 is kept (`~documents` never collides with a company's
+        folder: an encoded code never starts with `~`)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise InvalidStoreKey(f"not a SHA-256: {sha256!r}")
+        return self.root / "~documents" / sha256[:2] / sha256
+
+    def put_document(self, sha256: str, data: bytes) -> Path:
+        """Keep a document's bytes (atomically; nothing is written when the same file is already kept)."""
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError("the document's bytes do not match its SHA-256")
+        target = self.document_path(sha256)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.parent / f".{sha256}.{os.getpid()}.{secrets.token_hex(6)}{_TEMPORARY_SUFFIX}"
+        try:
+            temporary.write_bytes(data)
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        _fsync_folder(target.parent)
+        return target
+
+    def read_document(self, sha256: str) -> bytes | None:
+        try:
+            return self.document_path(sha256).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, InvalidStoreKey):
+            return None
+
     def prune(self, key: StoreKey, *, stale_after: float = STALE_TEMPORARY_SECONDS) -> int:
         """Delete the files of the same company, customer, cut-off, format and language whose fingerprint is
         not `key`'s (older data), and temporary files left by writers that died. Returns how many were deleted.

@@ -122,6 +122,24 @@ class EmailStatus(StrEnum):
     CANCELLED = "cancelled"  # its run was cancelled before it was handed to the mail server
 
 
+class DisputeStatus(StrEnum):
+    """A dispute's state (`Dispute.status`): open until staff resolve it."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class DocumentKind(StrEnum):
+    """The files of an invoice document (`documents.csv`), by extension."""
+
+    PDF = "pdf"
+    XML = "xml"
+
+
+# A dispute message's length (contract section 9).
+MAX_DISPUTE_MESSAGE = 2000
+
+
 class RunAccountOutcome(StrEnum):
     """What became of one account of a run, as the run's page shows it: the account's state, and for an account
     whose emails were queued, the state of its statement's emails at the run's cut-off."""
@@ -162,6 +180,7 @@ class Task(StrEnum):
     PROCESS_ACCOUNT = "edocta.runs.process_account"
     SEND_EMAIL = "edocta.mail.send_statement_email"
     SWEEP_OUTBOX = "edocta.mail.sweep_outbox"
+    SEND_DISPUTE_EMAIL = "edocta.mail.send_dispute_email"  # args: dispute_email_id
     RENDER_ON_DEMAND = "edocta.render.on_demand"
     # Account emails: the web only enqueues these, so its answer never depends on whether the user exists.
     SEND_INVITATION = "edocta.accounts.send_invitation"  # args: user_id

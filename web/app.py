@@ -28,7 +28,7 @@ from shared.i18n import N_, install_jinja
 from shared.render.timings import set_process_role
 from shared.settings import get_settings
 from shared.vocab import ProcessRole
-from web import auth, i18n, metrics, ops, statements, users
+from web import auth, disputes, i18n, metrics, ops, statements, users
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -239,6 +239,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                     *auth.route_handlers,
                     *users.route_handlers,
                     *statements.route_handlers,
+                    *disputes.route_handlers,
                     *ops.route_handlers,
                     *metrics.route_handlers,
                 ],

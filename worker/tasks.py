@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared import mail, render, runs
+from shared import disputes, mail, render, runs
 from shared.tasks import HARD_TIME_LIMITS
 from shared.vocab import Outcome, Task
 from worker.celery_app import app
@@ -62,6 +62,18 @@ def send_statement_email(outbox_id: int) -> str:
         send_statement_email.apply_async((outbox_id,), countdown=outcome.retry_in)
     if outcome.run_id is not None and outcome.result != Outcome.NOT_CLAIMED:
         runs.refresh_run_if_settled(outcome.run_id)
+    return outcome.result
+
+
+@app.task(**_limits(Task.SEND_DISPUTE_EMAIL))
+def send_dispute_email(email_id: int) -> str:
+    outcome = disputes.send_dispute_email(int(email_id))
+    if (
+        outcome.result == Outcome.RETRY
+        and outcome.retry_in is not None
+        and outcome.retry_in <= mail.COUNTDOWN_LIMIT_SECONDS
+    ):
+        send_dispute_email.apply_async((email_id,), countdown=outcome.retry_in)
     return outcome.result
 
 

@@ -1,7 +1,8 @@
 """Generated import files: a realistic demo data set, and large uniform sets for the import benchmark.
 
 Both write the CSV files of contract §1 (`companies.csv`, `customers.csv`, `accounts.csv`, `open_items.csv`,
-`users.csv`) into a folder, deterministically for a given seed and anchor date.
+`users.csv`; the demo also `documents.csv` and its files) into a folder, deterministically for a given seed and
+anchor date.
 
     python -m shared.cli.demo_data FOLDER [--customers 200] [--seed 7] [--anchor 2026-11-29]
     python -m shared.cli.demo_data FOLDER --bench --customers 2000 --items-per-customer 100
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from shared.cli.demo_documents import invoice_pdf, invoice_xml
 from shared.ingest.columns import SPECS
 
 COMPANIES = (
@@ -303,6 +305,7 @@ def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor
                 )
             )
     _write_csv(folder, "open_items", item_rows)
+    _write_documents(folder, item_rows, customer_rows)
 
     granted = numbers[:3]
     user_rows = [
@@ -316,6 +319,30 @@ def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor
     if english:
         user_rows.append(("buyer", "buyer@example.com", "Mary O'Neil", "customer", english, "en"))
     _write_csv(folder, "users", user_rows)
+
+
+def _write_documents(folder: Path, item_rows: list[tuple[str, ...]], customer_rows: list[tuple[str, ...]]) -> None:
+    """The CFDI PDF and XML of the three most recent open invoices of each of the first three customers at
+    company 1000 (the demo's customer user holds them), in `documentos/`, and `documents.csv` naming them."""
+    companies = {row[0]: row for row in COMPANIES}
+    names = {row[0]: row[1] for row in customer_rows}
+    rows: list[tuple[str, ...]] = []
+    files = folder / "documentos"
+    files.mkdir(exist_ok=True)
+    for number in [row[0] for row in customer_rows[:3]]:
+        invoices = [
+            row for row in item_rows if row[0] == "1000" and row[1] == number and row[3] == "invoice" and not row[9]
+        ]
+        for row in sorted(invoices, key=lambda r: r[5], reverse=True)[:3]:
+            company, _, document_number = companies[row[0]], row[1], row[2]
+            day, amount = dt.date.fromisoformat(row[5]), Decimal(row[7])
+            pdf = invoice_pdf(company[1], document_number, names[number], amount, day)
+            xml = invoice_xml(company[1], company[2], document_number, names[number], amount, day)
+            (files / f"{document_number}.pdf").write_bytes(pdf)
+            (files / f"{document_number}.xml").write_bytes(xml)
+            rows.append((row[0], document_number, f"documentos/{document_number}.pdf"))
+            rows.append((row[0], document_number, f"documentos/{document_number}.xml"))
+    _write_csv(folder, "documents", rows)
 
 
 def write_bench_data(folder: Path, *, customers: int, items_per_customer: int, seed: int = 7) -> None:

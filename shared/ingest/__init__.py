@@ -35,7 +35,8 @@ def import_path(path: Path | str, *, replace_open_items: bool = False) -> Import
         raise ImportFailed(problems.errors)
 
     with session_scope() as session:
-        plan = plan_import(session, files, problems, replace_open_items=replace_open_items)
+        base = path if path.is_dir() else path.parent
+        plan = plan_import(session, files, problems, replace_open_items=replace_open_items, base=base)
         if problems.errors:
             raise ImportFailed(problems.errors)
         try:

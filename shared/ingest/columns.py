@@ -287,4 +287,15 @@ SPECS: dict[str, FileSpec] = {
         ),
         ("username",),
     ),
+    # Second release: the invoice documents' files (checked against the folder by `shared.ingest.documents`).
+    # The key's `kind` (pdf or xml) comes from the file's extension.
+    "documents": FileSpec(
+        "documents",
+        (
+            Column("company_code", read_code, True),
+            Column("document_number", read_code, True),
+            Column("file", _limited(1000), True),
+        ),
+        ("company_code", "document_number", "kind"),
+    ),
 }

@@ -17,12 +17,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
+from shared.documents import DocumentFile
 from shared.ingest.plan import ImportPlan
 from shared.ingest.report import FileCounts, ImportReport
 from shared.ingest.tables import (
     ACCOUNTS,
     COMPANIES,
     CUSTOMERS,
+    DOCUMENTS,
     IN_LIST,
     OPEN_ITEMS,
     Key,
@@ -32,6 +34,7 @@ from shared.ingest.tables import (
     stored_rows,
 )
 from shared.models import Account, ClearedItem, Company, Customer, OpenItem, User, UserCustomer
+from shared.store import get_store
 from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, Role, UserStatus
 
 
@@ -342,6 +345,25 @@ def _set_grants(session: Session, user_id: int, want: set[int], have: set[int]) 
         session.execute(insert(UserCustomer), [{"user_id": user_id, "customer_id": c} for c in added])
 
 
+def write_documents(session: Session, plan: ImportPlan, ids: Ids) -> FileCounts:
+    """Invoice documents by company, number and kind; their files are kept in the store by content (a file
+    already kept is not written again)."""
+    parsed = plan.files["documents"]
+    company_ids = sorted({ids.companies[row.values["company_code"]] for row in parsed.rows})
+    stored = stored_rows(session, DOCUMENTS, where_in=("company_id", company_ids))
+    store = get_store()
+    wanted = []
+    for row in parsed.rows:
+        v = row.values
+        file: DocumentFile = v["_file"]
+        key = (ids.companies[v["company_code"]], v["document_number"], file.kind)
+        given = {"sha256": file.sha256, "size": file.size}
+        wanted.append(Wanted(key, given, {"company_id": key[0], "document_number": key[1], "kind": key[2]}))
+        if not store.document_path(file.sha256).is_file():
+            store.put_document(file.sha256, file.path.read_bytes())
+    return upsert(session, DOCUMENTS, parsed.label, wanted, stored)
+
+
 def load(session: Session, plan: ImportPlan) -> ImportReport:
     """Write every file of a validated import in load order (in the caller's transaction)."""
     report = ImportReport()
@@ -362,5 +384,7 @@ def load(session: Session, plan: ImportPlan) -> ImportReport:
         counts, new_user_ids = write_users(session, plan, ids)
         report.files.append(counts)
         report.new_user_ids.extend(new_user_ids)
+    if "documents" in plan.files:
+        report.files.append(write_documents(session, plan, ids))
     session.flush()
     return report

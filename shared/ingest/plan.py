@@ -8,11 +8,13 @@ so every problem is reported at once. It returns an `ImportPlan`: what `shared.i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared.ingest.columns import SPECS
+from shared.ingest.documents import check_documents, tag_kinds
 from shared.ingest.sources import ParsedFile, Problems, Row
 from shared.ingest.tables import COMPANIES, CUSTOMERS, StoredRows, stored_rows
 
@@ -81,10 +83,18 @@ def _keep_known(parsed: ParsedFile, known: dict[str, set[Any]], problems: Proble
 
 
 def plan_import(
-    session: Session, files: list[ParsedFile], problems: Problems, *, replace_open_items: bool = False
+    session: Session,
+    files: list[ParsedFile],
+    problems: Problems,
+    *,
+    replace_open_items: bool = False,
+    base: Path | None = None,
 ) -> ImportPlan:
-    """Check the parsed files against each other and the database; problems go to `problems`."""
+    """Check the parsed files against each other and the database; problems go to `problems`. `base` is the
+    folder `documents.csv` paths are relative to (the import folder, or the workbook's folder)."""
     by_kind = {parsed.kind: parsed for parsed in files}
+    if "documents" in by_kind:
+        tag_kinds(by_kind["documents"], problems)
     for parsed in files:
         check_duplicates(parsed, problems)
     companies = stored_rows(session, COMPANIES)
@@ -111,4 +121,25 @@ def plan_import(
             for number in row.values.get("customers", ()):
                 if number not in known["customer_number"]:
                     problems.add(users.label, row.line, "customers", f"unknown customer {number!r}")
+    documents = by_kind.get("documents")
+    if documents is not None:
+        _keep_known_company(documents, known["company_code"], problems)
+        check_documents(
+            session,
+            documents,
+            problems,
+            base=base if base is not None else Path.cwd(),
+            imported_items=plan.rows("open_items"),
+            replace_open_items=replace_open_items,
+        )
     return plan
+
+
+def _keep_known_company(parsed: ParsedFile, known: set[Any], problems: Problems) -> None:
+    kept = []
+    for row in parsed.rows:
+        if row.values["company_code"] in known:
+            kept.append(row)
+        else:
+            problems.add(parsed.label, row.line, "company_code", f"unknown company {row.values['company_code']!r}")
+    parsed.rows = kept

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.models import Account, Company, Customer, OpenItem
+from shared.models import Account, Company, Customer, InvoiceDocument, OpenItem
 
 BATCH = 2000
 # How many ids go in one `IN (...)` list when reading what exists.
@@ -63,6 +63,8 @@ OPEN_ITEMS = Table(
     ("company_id", "document_number"),
     ("customer_id", "document_type", "reference", "document_date", "due_date", "amount", "currency", "cleared_on"),
 )
+
+DOCUMENTS = Table(InvoiceDocument, ("company_id", "document_number", "kind"), ("sha256", "size"))
 
 
 def chunks(rows: list[Any], size: int = BATCH) -> Iterator[list[Any]]:

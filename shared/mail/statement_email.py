@@ -73,6 +73,7 @@ def compose_statement_email(
         "figures": statement_figures(statement),
         "url": statement_url(statement.company.code, statement.customer.code, statement.cutoff),
         "attachment_names": [name for name, _, _ in attachments],
+        "disputed": [line.document_number for line in statement.lines if line.disputed],
     }
     text = render_email("statement.txt.j2", context)
     html = render_email("statement.html.j2", context)

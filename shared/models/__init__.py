@@ -1,9 +1,10 @@
 """The data model, by concern: master data (companies, customers, accounts, open items, items a snapshot
-cleared), users (grants, temporary passwords, audit) and runs (runs, run accounts, the email outbox, render
-durations). Every table is re-exported here."""
+cleared), invoice documents and disputes, users (grants, temporary passwords, audit) and runs (runs, run
+accounts, the email outbox, render durations). Every table is re-exported here."""
 
 from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
+from shared.models.disputes import Dispute, DisputeEmail, DisputeMessage, InvoiceDocument
 from shared.models.master import Account, ClearedItem, Company, Customer, OpenItem
 from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
@@ -16,6 +17,10 @@ __all__ = [
     "ClearedItem",
     "Company",
     "Customer",
+    "Dispute",
+    "DisputeEmail",
+    "DisputeMessage",
+    "InvoiceDocument",
     "Money",
     "OpenItem",
     "OutboxEmail",

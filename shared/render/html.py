@@ -129,6 +129,8 @@ class LineRow:
     amount: Decimal
     amount_text: str
     currency: str
+    documents: tuple[str, ...] = ()
+    disputed: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,8 @@ def statement_context(
       account's currency in zeros when there are none. `bucket_labels`: the six labels in order;
       `aging_has_credits`: some bucket is negative (a credit in the customer's favour).
     - `lines`: list of `LineRow` (document_number, type_label, reference, document_date(_text), due_date(_text),
-      days_overdue, bucket, amount, amount_text (a plain number), currency); `has_lines`; `line_count`;
+      days_overdue, bucket, amount, amount_text (a plain number), currency, documents (`("pdf", "xml")`), disputed);
+      `has_lines`; `line_count`; `has_disputed_lines` (then the lines' table is followed by the marker's note);
       `show_currency_column`: some line is in another currency than the account's (otherwise the amount's
       column header names the currency).
     - `line_totals`: list of `CurrencyTotal` (currency, count, total_text, money_text), one per currency.
@@ -324,6 +327,8 @@ def statement_context(
             amount=line.amount,
             amount_text=format_number(line.amount, language),
             currency=line.currency,
+            documents=line.documents,
+            disputed=line.disputed,
         )
         for line in statement.lines
     ]
@@ -362,6 +367,7 @@ def statement_context(
         "show_currency_column": any(line.currency != account_currency for line in statement.lines),
         "line_count": len(lines),
         "line_totals": line_totals,
+        "has_disputed_lines": statement.has_disputed_lines,
         "title": gettext("Estado de cuenta %(customer)s al %(date)s", language)
         % {"customer": statement.customer.name, "date": cutoff_text},
         "generated_text": _generated_text(language, generated_at),

@@ -35,7 +35,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 DATE_FORMATS = {"es": "dd/mm/yyyy", "en": "mm/dd/yyyy"}
-COLUMN_WIDTHS = (18, 17, 22, 14, 14, 14, 18, 16)
+COLUMN_WIDTHS = (18, 17, 22, 14, 14, 14, 18, 16, 16)
 ACCENT = "1D4E89"
 
 TITLE_FONT = Font(name="Calibri", size=15, bold=True, color=ACCENT)
@@ -228,6 +228,8 @@ def render_xlsx(statement: Statement) -> bytes:
     writer = SheetWriter(sheet, language)
     _write_header_block(writer, statement)
 
+    disputes = statement.has_disputed_lines
+    disputed_text = _("En aclaración")
     writer.append([writer.text(_("Partidas abiertas"), SECTION_FONT)])
     header_row = writer.header(
         [
@@ -239,6 +241,8 @@ def render_xlsx(statement: Statement) -> bytes:
             _("Días vencidos"),
             _("Importe"),
             _("Moneda"),
+            # Only when some line is disputed: its mark (contract section 9).
+            *([_("Aclaración")] if disputes else []),
         ]
     )
     sheet.freeze_panes = f"A{header_row + 1}"
@@ -268,12 +272,13 @@ def render_xlsx(statement: Statement) -> bytes:
                 line.days_overdue,
                 amount,
                 plain(line.currency),
+                *([disputed_text if line.disputed else ""] if disputes else []),
             ]
         )
         writer.row += 1
     last_line_row = writer.row
     if statement.lines:
-        sheet.auto_filter.ref = f"A{header_row}:H{last_line_row}"
+        sheet.auto_filter.ref = f"A{header_row}:{'I' if disputes else 'H'}{last_line_row}"
         writer.append()
         for currency, totals in statement.totals.items():
             writer.append(

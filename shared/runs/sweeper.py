@@ -12,6 +12,7 @@ from sqlalchemy import or_, select, update
 from shared.broker import clear_processed_messages, queue_lengths
 from shared.clock import utcnow
 from shared.db import session_scope
+from shared.disputes import enqueue_dispute_emails, lost_dispute_emails
 from shared.mail import cancel_waiting_emails, enqueue_sends, held_by_cancelled_run
 from shared.models import OutboxEmail, RunAccount, StatementRun
 from shared.runs.progress import refresh_run
@@ -86,9 +87,18 @@ def sweep(now: dt.datetime | None = None, limit: int = 5000) -> SweepReport:
                 .execution_options(synchronize_session=False)
             )
         running = list(session.scalars(select(StatementRun.id).where(StatementRun.status == RunStatus.RUNNING)))
+        # Dispute emails: their own outbox, the same rules.
+        dispute_email_ids = (
+            lost_dispute_emails(session, now, stale, only_expired=mail_waiting, limit=limit)
+            if lengths is not None
+            else []
+        )
     if email_ids:
         log.info("sweeper: enqueueing %s emails again", len(email_ids))
         enqueue_sends(email_ids)
+    if dispute_email_ids:
+        log.info("sweeper: enqueueing %s dispute emails again", len(dispute_email_ids))
+        enqueue_dispute_emails(dispute_email_ids)
     by_run: dict[int, list[int]] = {}
     for run_id, run_account_id in stale_accounts:
         by_run.setdefault(run_id, []).append(run_account_id)

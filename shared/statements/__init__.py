@@ -23,6 +23,7 @@ from shared.statements.activity import (
 )
 from shared.statements.lines import SORT_COLUMNS, filter_lines, line_order, sort_lines
 from shared.statements.loading import StatementNotFound, load_statement, open_items_at, statement_for
+from shared.statements.marks import MARK_COLUMNS, is_disputed, line_documents, open_dispute_exists
 from shared.statements.rules import build_statement, is_open_at, open_at
 from shared.statements.values import (
     BUCKETS,
@@ -39,6 +40,7 @@ from shared.statements.values import (
 __all__ = [
     "BUCKETS",
     "CENTS",
+    "MARK_COLUMNS",
     "SORT_COLUMNS",
     "ActivityBalance",
     "ActivityLine",
@@ -58,7 +60,9 @@ __all__ = [
     "check_period",
     "companies_for_customer",
     "filter_lines",
+    "is_disputed",
     "is_open_at",
+    "line_documents",
     "line_order",
     "load_activity",
     "load_statement",
@@ -66,6 +70,7 @@ __all__ = [
     "load_visible_statement",
     "money",
     "open_at",
+    "open_dispute_exists",
     "open_items_at",
     "sort_lines",
     "statement_for",

@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem
+from shared.statements.marks import MARK_COLUMNS
 from shared.statements.rules import build_statement, open_at
 from shared.statements.values import Contact, Party, Statement
 from shared.vocab import DEFAULT_LANGUAGE
@@ -25,7 +26,8 @@ class StatementNotFound(LookupError):
 
 
 def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
-    """The rows the rules read: one customer's items at one company, open at the cut-off.
+    """The rows the rules read: one customer's items at one company, open at the cut-off, with their documents
+    and open disputes (`shared.statements.marks`).
 
     The arguments are values or bind parameters (the portal prepares this query once).
     """
@@ -38,6 +40,7 @@ def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
         OpenItem.amount,
         OpenItem.currency,
         OpenItem.cleared_on,
+        *MARK_COLUMNS,
     ).where(OpenItem.company_id == company_id, OpenItem.customer_id == customer_id, open_at(cutoff))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 
 from shared.models import OpenItem
+from shared.statements.marks import is_disputed, line_documents
 from shared.statements.values import (
     BUCKETS,
     CENTS,
@@ -66,6 +67,8 @@ def build_statement(
                 days_overdue=max(0, (cutoff - due).days),
                 amount=Decimal(item.amount).quantize(CENTS),
                 currency=item.currency,
+                documents=line_documents(item),
+                disputed=is_disputed(item),
             )
         )
     lines.sort(key=lambda line: (line.due_date, line.document_date, line.document_number))

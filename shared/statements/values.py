@@ -83,6 +83,9 @@ class StatementLine:
     days_overdue: int
     amount: Decimal
     currency: str
+    # The invoice documents imported for the item (`("pdf", "xml")`), and whether a dispute on it is open.
+    documents: tuple[str, ...] = ()
+    disputed: bool = False
 
     @property
     def bucket(self) -> str:
@@ -109,6 +112,10 @@ class ItemRow:
     amount: Decimal
     currency: str
     cleared_on: dt.date | None
+    # Read beside the item (`shared.statements.marks.MARK_COLUMNS`).
+    has_pdf: bool = False
+    has_xml: bool = False
+    disputed: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,10 @@ class Statement:
     def has_lines(self) -> bool:
         return bool(self.lines)
 
+    @property
+    def has_disputed_lines(self) -> bool:
+        return any(line.disputed for line in self.lines)
+
     def in_language(self, language: str) -> Statement:
         """The same statement, to be rendered in another language (its fingerprint follows the language)."""
         if self.language == language:
@@ -184,6 +195,8 @@ class Statement:
                     "days_overdue": line.days_overdue,
                     "amount": money(line.amount),
                     "currency": line.currency,
+                    "documents": list(line.documents),
+                    "disputed": line.disputed,
                 }
                 for line in self.lines
             ],

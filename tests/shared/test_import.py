@@ -470,3 +470,5 @@ def test_the_generated_demo_data_imports_cleanly_and_again_unchanged(database: s
     assert len(data["open_items"]) > 500
     assert {"admin", "cobranza", "cliente"} <= {u[0] for u in data["users"]}
     assert any(row[8] == "USD" and row[0] == "1000" for row in data["open_items"])  # dollars at a peso company
+    # A few invoices come with their CFDI, PDF and XML.
+    assert any(line.startswith("documents.csv: 18 inserted") for line in first), first

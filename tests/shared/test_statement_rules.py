@@ -394,10 +394,10 @@ def test_json_document_has_the_contract_shape(make) -> None:  # type: ignore[no-
         "lines": [
             {"document_number": "FAC-1", "document_type": "invoice", "reference": "PO-7",
              "document_date": "2026-10-01", "due_date": "2026-10-31", "days_overdue": 30,
-             "amount": "1160.00", "currency": "MXN"},
+             "amount": "1160.00", "currency": "MXN", "documents": [], "disputed": False},
             {"document_number": "FAC-2", "document_type": "invoice", "reference": "",
              "document_date": "2026-11-20", "due_date": "2026-12-20", "days_overdue": 0,
-             "amount": "58.50", "currency": "MXN"},
+             "amount": "58.50", "currency": "MXN", "documents": [], "disputed": False},
         ],
         "contact": {"name": "", "email": "", "phone": ""},
         "payment_instructions": "",
@@ -492,7 +492,7 @@ def check_invariants(statement: Statement, items: list[Item], credit_limit: Deci
         assert line["currency"] == item.currency
         assert MONEY.fullmatch(line["amount"])
         assert set(line) == {"document_number", "document_type", "reference", "document_date", "due_date",
-                             "days_overdue", "amount", "currency"}  # fmt: skip
+                             "days_overdue", "amount", "currency", "documents", "disputed"}  # fmt: skip
 
     order = [(line["due_date"], line["document_date"], line["document_number"]) for line in doc["lines"]]
     assert order == sorted(order)

@@ -30,7 +30,7 @@ def options(html: str, select_id: str) -> list[tuple[str, bool]]:
 
 def shown_documents(html: str) -> list[str]:
     body = re.search(r'id="statement-lines".*?<tbody>(.*?)</tbody>', html, re.S)
-    return re.findall(r"<tr[^>]*><td>([^<]*)</td>", body.group(1)) if body else []
+    return [number.strip() for number in re.findall(r"<tr[^>]*><td[^>]*>([^<]*)", body.group(1))] if body else []
 
 
 def test_buscar_with_one_match_chooses_it_over_an_earlier_choice(

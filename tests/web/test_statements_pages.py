@@ -58,7 +58,8 @@ def line_numbers(html: str) -> list[str]:
     body = re.search(r'<table[^>]*id="statement-lines"[^>]*>.*?<tbody>(.*?)</tbody>', html, re.S)
     if body is None:
         return []
-    return re.findall(r"<tr[^>]*><td>([^<]*)</td>", body.group(1))
+    # The first cell holds the number, then (on screen) its marks and links.
+    return [number.strip() for number in re.findall(r"<tr[^>]*><td[^>]*>([^<]*)", body.group(1))]
 
 
 def broker_tasks(var: Path, name: str) -> list[dict[str, Any]]:

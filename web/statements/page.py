@@ -7,23 +7,28 @@ page (202, `Retry-After`) that polls `file-status` and starts the download when 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import MediaType, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from shared import render, statements
+from shared import disputes, render, statements
 from shared.clock import today
+from shared.db import session_scope
 from shared.i18n import N_
 from shared.render.html import statement_context
 from shared.statements import Statement
+from shared.vocab import MAX_DISPUTE_MESSAGE
 from web.i18n import request_language
-from web.security import FILE
+from web.security import FILE, current_user
 from web.statements.addresses import (
+    StatementAddress,
     content_disposition,
     file_status_url,
     load_statement_at,
@@ -49,7 +54,41 @@ def _statement_context(statement: Statement, language: str) -> dict[str, Any]:
     return statement_context(statement, language=language)
 
 
-def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: str, sort: str, direction: str) -> Any:
+def _disputes_context(
+    request: Request[Any, Any, Any], statement: Statement, dispute: str, dispute_form: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The disputes part of the page: links to the lines' documents, the customer's disputes with their threads,
+    and (for customer users) the form that opens one, keeping what was typed when it was refused."""
+    company, customer = statement.company.code, statement.customer.code
+    user = current_user(request)
+    with session_scope() as session:
+        threads = disputes.customer_disputes(session, company, customer)
+    form = dict(dispute_form or {})
+    form.setdefault("document_number", dispute[:64])
+    form.setdefault("message", "")
+    return {
+        "document_base": f"{statement_url(company, customer, 'documents')}/",
+        "dispute_link": not user.is_staff,
+        "can_dispute": not user.is_staff,
+        "dispute_threads": threads,
+        "dispute_form": form,
+        "dispute_action": f"{statement_url(company, customer, 'disputes')}",
+        "disputes_staff_url": "/disputes?" + urlencode({"company": company, "customer": customer}),
+        "max_message": MAX_DISPUTE_MESSAGE,
+    }
+
+
+def _statement_page(
+    request: Request[Any, Any, Any],
+    statement: Statement,
+    q: str,
+    sort: str,
+    direction: str,
+    *,
+    dispute: str = "",
+    dispute_form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Any:
     language = request_language(request)
     query = q.strip()[:200]
     direction = "desc" if direction == "desc" else "asc"
@@ -83,8 +122,30 @@ def _statement_page(request: Request[Any, Any, Any], statement: Statement, q: st
             "change": selector_url(customer=customer, company=company, cutoff=cutoff.isoformat(), action="edit"),
             "sent": sent_url(company, customer),
         },
+        **_disputes_context(request, statement, dispute, dispute_form),
     )
-    return Template(template_name="statements/statement.html.j2", context=context, media_type=MediaType.HTML)
+    return Template(
+        template_name="statements/statement.html.j2",
+        context=context,
+        media_type=MediaType.HTML,
+        status_code=status_code,
+    )
+
+
+def render_statement_page(
+    request: Request[Any, Any, Any],
+    company: str,
+    customer: str,
+    cutoff: dt.date,
+    *,
+    dispute_form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Any:
+    """The statement page again (after a refused dispute: its error and the text as typed); 404 when the user
+    may not see the statement."""
+    address = StatementAddress(company, customer, cutoff, None)
+    statement = load_statement_at(request, address)
+    return _statement_page(request, statement, "", "", "asc", dispute_form=dispute_form, status_code=status_code)
 
 
 def _file_response(statement: Statement, fmt: str, data: bytes) -> Response[bytes]:
@@ -140,6 +201,7 @@ def statement_page(
     q: FromQuery[str] = "",
     sort: FromQuery[str] = "",
     direction: Annotated[str, QueryParameter(name="dir")] = "asc",
+    dispute: FromQuery[str] = "",
 ) -> Any:
     """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`), in the language on screen."""
     address = parse_address(company, customer, cutoff)
@@ -157,7 +219,7 @@ def statement_page(
             errors={"cutoff": N_("La fecha de corte no puede ser futura.")},
         )
         return selector_response(request, form)
-    return _statement_page(request, statement, q, sort, direction)
+    return _statement_page(request, statement, q, sort, direction, dispute=dispute)
 
 
 @get(

@@ -7,6 +7,8 @@
  * - Statement page: Descargar PDF/XLS start the download; a file still being prepared shows its progress in
  *   place and downloads by itself when ready (without this script, the link opens the preparing page).
  * - Preparing page: polls the file's status, shows the elapsed time and starts the download when ready.
+ * - Statement page: "Aclarar" on a line fills in the dispute form's document and moves to the message, without
+ *   reloading the page (without this script, the link reloads the page with the document filled in).
  */
 (function () {
   "use strict";
@@ -283,12 +285,30 @@
     setTimeout(poll, delay);
   }
 
+  function enhanceDisputeLinks(table, form) {
+    var documentInput = form.querySelector("input[name=document_number]");
+    var message = form.querySelector("textarea[name=message]");
+    if (!documentInput || !message) { return; }
+    table.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a.st-dispute-link") : null;
+      if (!link) { return; }
+      var cell = link.closest("td");
+      if (!cell || cell.dataset.value === undefined) { return; }
+      event.preventDefault();
+      documentInput.value = cell.dataset.value;
+      form.scrollIntoView({ block: "start" });
+      message.focus();
+    });
+  }
+
   function start() {
     var selector = document.getElementById("statement-selector");
     if (selector) { enhanceSelector(selector); }
     var tools = document.getElementById("lines-tools");
     var table = document.getElementById("statement-lines");
     if (tools && table) { enhanceLines(tools, table); }
+    var disputeForm = document.getElementById("dispute-form");
+    if (table && disputeForm) { enhanceDisputeLinks(table, disputeForm); }
     var downloads = document.querySelectorAll(".statement-actions a[data-status-url]");
     var panel = document.getElementById("download-status");
     if (downloads.length && panel) { enhanceDownloads(Array.prototype.slice.call(downloads), panel); }
