@@ -35,7 +35,7 @@ from web.security import (
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-SIGN_IN_FAILED = N_("Usuario o contraseña incorrectos.")
+SIGN_IN_FAILED = accounts.SIGN_IN_FAILED
 
 
 def sleep(seconds: float) -> None:
@@ -89,9 +89,9 @@ def login_form(request: Request[Any, Any, Any]) -> Template | Redirect:
     return _login_page(request)
 
 
-def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | None:
+def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | accounts.SignInRefused:
     with session_scope() as session:
-        return accounts.authenticate(session, username, password, ip=ip)
+        return accounts.sign_in(session, username, password, ip=ip)
 
 
 @post("/login", name="login_submit", opt={PUBLIC: True}, sync_to_thread=True)
@@ -111,9 +111,9 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
     if delay > 0:
         sleep(delay)
     result = _authenticate(username, password, ip)
-    if result is None:
+    if isinstance(result, accounts.SignInRefused):
         throttle.failed(username, ip)
-        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401)
+        return _login_page(request, username=username[:150], error=result.message, status=401)
     throttle.succeeded(username)
     start_session(
         request,
