@@ -155,7 +155,10 @@ def not_found(request: Request[Any, Any, Any], _exc: Exception) -> Any:
     return _error_page(request, 404, N_("Página no encontrada"), N_("La página que buscas no existe."))
 
 
-def forbidden(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+def forbidden(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    stale = auth.stale_form_page(request, exc)
+    if stale is not None:
+        return stale
     return _error_page(request, 403, N_("Acceso denegado"), N_("No tienes permiso para ver esta página."))
 
 
