@@ -26,7 +26,7 @@ from shared.accounts import LoginThrottle, create_counter_store
 from shared.health import check_broker, check_database
 from shared.i18n import N_, install_jinja
 from shared.render.timings import set_process_role
-from shared.settings import get_settings
+from shared.settings import get_settings, restrict_file_modes
 from shared.vocab import ProcessRole
 from web import auth, i18n, metrics, ops, statements, users
 from web.security import (
@@ -221,6 +221,7 @@ def create_session_store(key_prefix: str) -> Store:
 def create_app(*, key_prefix: str = "edocta") -> Litestar:
     """The portal. `key_prefix` namespaces its Redis keys (sessions, sign-in counters)."""
     settings = get_settings()
+    restrict_file_modes(settings)
     set_process_role(ProcessRole.PORTAL)
     template_config = TemplateConfig(instance=create_template_engine())
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
