@@ -6,6 +6,7 @@ from shared.mail.addresses import InvalidEmail, validate_email
 from shared.mail.backends import (
     MailBackend,
     MailError,
+    NotRecorded,
     OutboxFolderBackend,
     PermanentMailError,
     SMTPBackend,
@@ -46,6 +47,7 @@ __all__ = [
     "LoggedEmail",
     "MailBackend",
     "MailError",
+    "NotRecorded",
     "OutboxFolderBackend",
     "PermanentMailError",
     "ResendError",
