@@ -89,6 +89,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         if is_static or name.lower() not in (b"cache-control", b"pragma")
     ]
     headers += SECURITY_HEADERS
+    if get_settings().secure_cookies:  # served over https: browsers must never come back over http
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
     if not is_static:
         headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
     message["headers"] = headers
@@ -275,5 +277,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         },
         # Forms only (nothing is uploaded through the portal): a bigger body is refused before it is parsed.
         request_max_body_size=MAX_REQUEST_BODY,
+        # No /schema: the portal is pages and forms, and its routes are nobody's business.
+        openapi_config=None,
         debug=False,
     )
