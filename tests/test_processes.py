@@ -151,3 +151,48 @@ def test_the_demo_refuses_a_mail_server(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "EDOCTA_SMTP_URL (smtp:…)" in done.stderr
     assert not (tmp_path / "var" / "edocta.sqlite3").exists()
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    env = _demo_environment(tmp_path, 0)
+    env["EDOCTA_VAR_DIR"] = str(tmp_path / "var")
+    return env
+
+
+@pytest.mark.parametrize("command", ["worker", "serve"])
+def test_sighup_stops_the_worker_and_the_server_with_all_their_children(tmp_path: Path, command: str) -> None:
+    env = _environment(tmp_path)
+    subprocess.run([sys.executable, "-m", "shared.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True)
+    port = free_port()
+    args = ["worker", "-c", "2"] if command == "worker" else ["serve", "--workers", "2", "--port", str(port)]
+    log = (tmp_path / f"{command}.log").open("wb")
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    children: set[int] = set()
+    try:
+        wait_for(lambda: len(_descendants(parent.pid)) >= 2, 60, f"{command}'s two children")
+        if command == "worker":
+            wait_for(lambda: b"ready." in (tmp_path / "worker.log").read_bytes(), 60, "the worker to be ready")
+        else:
+            wait_for(
+                lambda: (tmp_path / "serve.log").read_bytes().count(b"Application startup complete") >= 2,
+                60,
+                "both web workers",
+            )
+        children = _descendants(parent.pid)
+        parent.send_signal(signal.SIGHUP)
+        parent.wait(timeout=60)
+        wait_for(lambda: not [p for p in children if _alive(p)], 30, f"every child of {command} to stop")
+    finally:
+        for pid in [parent.pid, *children]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+    text = (tmp_path / f"{command}.log").read_text(errors="replace")
+    assert "Restarting" not in text and "restarting processes" not in text

@@ -61,6 +61,10 @@ def refuse_unless_embedded(settings: Settings) -> None:
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the portal (uvicorn)."""
     import uvicorn
+    from uvicorn.supervisors import multiprocess
+
+    # With several workers uvicorn's supervisor restarts them on SIGHUP; here SIGHUP stops them, as SIGTERM does.
+    multiprocess.Multiprocess.handle_hup = multiprocess.Multiprocess.handle_term  # type: ignore[method-assign]
 
     uvicorn.run(
         "web.app:create_app",
