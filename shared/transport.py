@@ -92,9 +92,13 @@ class Channel(filesystem.Channel):
             except OSError as exc:
                 raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
             try:
-                return loads(bytes_to_str(payload))
+                message = loads(bytes_to_str(payload))
+                if not isinstance(message, dict) or not isinstance(message.get("properties"), dict):
+                    raise ValueError("not a kombu message")
             except (ValueError, UnicodeDecodeError) as error:
                 self._set_aside(taken, payload, error)
+                continue
+            return message
         raise Empty()
 
     def _private_tmp(self) -> str:

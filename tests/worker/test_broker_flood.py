@@ -87,12 +87,13 @@ def test_a_forgot_password_flood_leaves_the_worker_running_and_every_message_tak
         (messages / f"{int(time.monotonic() * 1000) - 10}_damaged.mail.msg").write_bytes(b'{"body": "trunc')
         empty = messages / f"{int(time.monotonic() * 1000) - 5}_empty.mail.msg"
         empty.write_bytes(b"")
+        (messages / f"{int(time.monotonic() * 1000) - 3}_not-a-message.mail.msg").write_bytes(b'["json", "but no"]')
         os.utime(empty, (time.time() - 60, time.time() - 60))
         before = _reset_events()
         send_task(Task.SEND_PASSWORD_RESET, args=["someone-else"])
         wait_for(lambda: _reset_events() > before, 60, "the message after the damaged ones")
         broken = var_dir / "broker" / "broken"
-        wait_for(lambda: len(list(broken.glob("*.msg"))) == 2, 10, "the damaged messages to be set aside")
+        wait_for(lambda: len(list(broken.glob("*.msg"))) == 3, 10, "the damaged messages to be set aside")
         assert worker.process.poll() is None
         assert "could not be read" in worker.log()
     finally:
