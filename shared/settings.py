@@ -73,7 +73,7 @@ def _secret_key(var_dir: Path) -> str:
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(key)
@@ -111,6 +111,22 @@ def load_settings() -> Settings:
         mail_lease_seconds=float(_env("EDOCTA_MAIL_LEASE_SECONDS", "300") or 300),
         requeue_after_seconds=float(_env("EDOCTA_REQUEUE_AFTER_SECONDS", "300") or 300),
     )
+
+
+# What edocta creates is its own user's only: files 0600, folders 0700, whatever the umask it was started with.
+PRIVATE_UMASK = 0o077
+
+
+def restrict_file_modes(settings: Settings | None = None) -> None:
+    """Make every file and folder this process (and its children) creates private to its user, and close the var
+    folder itself if it exists (hashes, customers, temporary passwords, statements and messages live under it)."""
+    os.umask(PRIVATE_UMASK)
+    var_dir = (settings or get_settings()).var_dir
+    try:
+        if var_dir.is_dir() and var_dir.stat().st_uid == os.getuid():
+            var_dir.chmod(0o700)
+    except OSError:
+        pass
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from celery import Celery
 from kombu import Queue as KombuQueue
 
 from shared.settings import Settings, get_settings
+from shared.transport import TRANSPORT_PATH
 from shared.vocab import QUEUES, Queue, Task
 
 # Hard time limits (seconds) per task; the soft limit is a little shorter, so a task can give up cleanly.
@@ -84,7 +85,9 @@ def celery_config(settings: Settings | None = None) -> dict[str, Any]:
     if settings.uses_embedded_broker:
         folders = broker_folders(settings)
         for folder in folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # kombu's filesystem transport, with messages written whole (shared/transport.py).
+        config["broker_transport"] = TRANSPORT_PATH
         config["broker_transport_options"] = {
             "data_folder_in": str(folders["messages"]),
             "data_folder_out": str(folders["messages"]),

@@ -26,7 +26,7 @@ from shared.accounts import LoginThrottle, create_counter_store
 from shared.health import check_broker, check_database
 from shared.i18n import N_, install_jinja
 from shared.render.timings import set_process_role
-from shared.settings import get_settings
+from shared.settings import get_settings, restrict_file_modes
 from shared.vocab import ProcessRole
 from web import auth, disputes, i18n, metrics, ops, statements, users
 from web.security import (
@@ -89,6 +89,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         if is_static or name.lower() not in (b"cache-control", b"pragma")
     ]
     headers += SECURITY_HEADERS
+    if get_settings().secure_cookies:  # served over https: browsers must never come back over http
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
     if not is_static:
         headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
     message["headers"] = headers
@@ -155,7 +157,10 @@ def not_found(request: Request[Any, Any, Any], _exc: Exception) -> Any:
     return _error_page(request, 404, N_("Página no encontrada"), N_("La página que buscas no existe."))
 
 
-def forbidden(request: Request[Any, Any, Any], _exc: Exception) -> Any:
+def forbidden(request: Request[Any, Any, Any], exc: Exception) -> Any:
+    stale = auth.stale_form_page(request, exc)
+    if stale is not None:
+        return stale
     return _error_page(request, 403, N_("Acceso denegado"), N_("No tienes permiso para ver esta página."))
 
 
@@ -218,6 +223,7 @@ def create_session_store(key_prefix: str) -> Store:
 def create_app(*, key_prefix: str = "edocta") -> Litestar:
     """The portal. `key_prefix` namespaces its Redis keys (sessions, sign-in counters)."""
     settings = get_settings()
+    restrict_file_modes(settings)
     set_process_role(ProcessRole.PORTAL)
     template_config = TemplateConfig(instance=create_template_engine())
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
@@ -272,5 +278,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         },
         # Forms only (nothing is uploaded through the portal): a bigger body is refused before it is parsed.
         request_max_body_size=MAX_REQUEST_BODY,
+        # No /schema: the portal is pages and forms, and its routes are nobody's business.
+        openapi_config=None,
         debug=False,
     )

@@ -22,6 +22,7 @@ from shared.db import session_scope
 from shared.i18n import N_, gettext
 from shared.tasks import send_task
 from shared.vocab import Task
+from web.csrf import is_csrf_failure, new_csrf_cookie, submitted_form
 from web.i18n import request_language
 from web.security import (
     DURING_FORCED_CHANGE,
@@ -35,7 +36,8 @@ from web.security import (
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-SIGN_IN_FAILED = N_("Usuario o contraseña incorrectos.")
+SIGN_IN_FAILED = accounts.SIGN_IN_FAILED
+STALE_FORM = N_("Tu sesión expiró; intenta de nuevo.")
 
 
 def sleep(seconds: float) -> None:
@@ -73,10 +75,18 @@ def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "info") 
 # --- sign-in / sign-out -------------------------------------------------------------------------------------
 
 
-def _login_page(request: Request[Any, Any, Any], *, username: str = "", error: str = "", status: int = 200) -> Template:
+def _login_page(
+    request: Request[Any, Any, Any],
+    *,
+    username: str = "",
+    error: str = "",
+    status: int = 200,
+    next_path: str | None = None,
+) -> Template:
+    next_path = _safe_next(next_path if next_path is not None else request.query_params.get("next"))
     return Template(
         template_name="auth/login.html.j2",
-        context={"username": username, "error": error, "next": _safe_next(request.query_params.get("next"))},
+        context={"username": username, "error": error, "next": next_path},
         status_code=status,
     )
 
@@ -89,9 +99,9 @@ def login_form(request: Request[Any, Any, Any]) -> Template | Redirect:
     return _login_page(request)
 
 
-def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | None:
+def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | accounts.SignInRefused:
     with session_scope() as session:
-        return accounts.authenticate(session, username, password, ip=ip)
+        return accounts.sign_in(session, username, password, ip=ip)
 
 
 @post("/login", name="login_submit", opt={PUBLIC: True}, sync_to_thread=True)
@@ -111,9 +121,9 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
     if delay > 0:
         sleep(delay)
     result = _authenticate(username, password, ip)
-    if result is None:
+    if isinstance(result, accounts.SignInRefused):
         throttle.failed(username, ip)
-        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401)
+        return _login_page(request, username=username[:150], error=result.message, status=401)
     throttle.succeeded(username)
     start_session(
         request,
@@ -122,9 +132,11 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
         must_change=result.must_change,
         temporary_password_id=result.temporary_password_id,
     )
+    # A new CSRF token with the new session: one seen before signing in is worth nothing now.
+    cookies = [new_csrf_cookie(request)]
     if result.must_change:
-        return Redirect(path="/password/change", status_code=303)
-    return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303)
+        return Redirect(path="/password/change", status_code=303, cookies=cookies)
+    return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303, cookies=cookies)
 
 
 @post("/logout", name="logout", opt={PUBLIC: True}, sync_to_thread=True)
@@ -144,9 +156,11 @@ def _change_page(
     request: Request[Any, Any, Any], *, errors: dict[str, str] | None = None, status: int = 200
 ) -> Template:
     user = current_user(request)
+    # `?stale=1`: the form came back after its CSRF token expired (`stale_form_page`).
+    notice = STALE_FORM if request.query_params.get("stale") == "1" and not errors else ""
     return Template(
         template_name="auth/password_change.html.j2",
-        context={"forced": user.must_change_password, "errors": errors or {}},
+        context={"forced": user.must_change_password, "errors": errors or {}, "notice": notice},
         status_code=status,
     )
 
@@ -227,6 +241,35 @@ def password_forgot_submit(request: Request[Any, Any, Any], data: Form) -> Templ
 @get("/password/forgot/sent", name="password_forgot_sent", opt={PUBLIC: True}, sync_to_thread=False)
 def password_forgot_sent() -> Template:
     return Template(template_name="auth/forgot_sent.html.j2")
+
+
+# --- a public form whose CSRF token expired -----------------------------------------------------------------
+
+
+def stale_form_page(request: Request[Any, Any, Any], exc: Exception) -> Template | Redirect | None:
+    """A sign-in, forgotten-password or password-change form sent with an expired or missing CSRF token: the
+    form again, with what the user typed (never a password), a new token and a word on what happened, instead of
+    "Acceso denegado". None for anything else."""
+    if not is_csrf_failure(request, exc):
+        return None
+    path = request.url.path
+    form = submitted_form(request)
+    username = _field(form, "username").strip()[:150]
+    page: Template | Redirect
+    if path == "/login":
+        next_path = _field(form, "next") or None
+        page = _login_page(request, username=username, error=STALE_FORM, status=400, next_path=next_path)
+    elif path == "/password/forgot":
+        page = Template(
+            template_name="auth/forgot.html.j2", context={"username": username, "error": STALE_FORM}, status_code=400
+        )
+    elif path == "/password/change":
+        # Only passwords were typed there, and none is ever shown again: back to the form, which says why.
+        page = Redirect(path="/password/change", query_params={"stale": "1"}, status_code=303)
+    else:
+        return None
+    page.cookies.append(new_csrf_cookie(request))
+    return page
 
 
 route_handlers = [

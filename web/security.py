@@ -300,8 +300,16 @@ async def load_user_after_error(exc: Exception, scope: Any) -> None:
 # --- guards -------------------------------------------------------------------------------------------------
 
 
+# Ids in addresses are database integers: a bigger (or non-positive) one names nothing.
+MAX_ID = 2**31 - 1
+
+
 async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user."""
+    """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user.
+    An integer id in the address outside what the database holds is "not found" (never a database error)."""
+    for value in connection.path_params.values():
+        if isinstance(value, int) and not 0 < value <= MAX_ID:
+            raise NotFoundException()
     user = await load_current_user(connection)
     if handler.opt.get(PUBLIC):
         return

@@ -8,6 +8,7 @@ administrator typed.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -65,10 +66,23 @@ def language_set(request: Request[Any, Any, Any], data: Form) -> Redirect:
     if language in LANGUAGES:
         with session_scope() as session:
             accounts.set_language(session, user.id, language)
-    referer = request.headers.get("referer", "")
-    base = str(request.base_url).rstrip("/")
-    target = referer[len(base) :] if referer.startswith(base + "/") else "/"
-    return Redirect(path=target or "/", status_code=303)
+    return Redirect(path=same_site_path(_field(data, "next")), status_code=303)
+
+
+def same_site_path(value: str) -> str:
+    """The page to go back to: a path on this site only (the form's `next`; never the Referer), else "/"."""
+    value = value.strip()
+    parsed = urlsplit(value)
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or parsed.scheme
+        or parsed.netloc
+        or any(c in value for c in "\\\r\n\t")
+        or len(value) > 2000
+    ):
+        return "/"
+    return value
 
 
 # --- the Users page -----------------------------------------------------------------------------------------

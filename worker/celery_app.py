@@ -21,7 +21,7 @@ from celery.schedules import crontab
 import beat_schedule
 from shared.broker import publish_worker_record, withdraw_worker_record
 from shared.render.timings import set_process_role
-from shared.settings import get_settings
+from shared.settings import get_settings, restrict_file_modes
 from shared.tasks import celery_config
 from shared.vocab import ProcessRole
 
@@ -44,6 +44,7 @@ def _beat_entries() -> dict[str, dict[str, Any]]:
 
 def create_celery_app() -> Celery:
     settings = get_settings()
+    restrict_file_modes(settings)  # `celery -A worker.celery_app` started directly: its files are private too
     app = Celery("edocta", include=["worker.tasks", "worker.account_tasks"])
     app.conf.update(celery_config(settings))
     app.conf.update(
@@ -65,6 +66,15 @@ def create_celery_app() -> Celery:
 
 app = create_celery_app()
 set_process_role(ProcessRole.WORKER)
+
+
+@signals.worker_ready.connect
+def _hangup_stops_the_worker(**_: Any) -> None:
+    """SIGHUP (a closed terminal, a supervisor's stop) is a warm shutdown like SIGTERM, not Celery's restart into
+    the background: the worker and its pool stop."""
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.getsignal(signal.SIGTERM))
 
 
 @signals.worker_process_init.connect

@@ -24,7 +24,17 @@ from shared.accounts.passwords import (
     password_problems,
     verify_password,
 )
-from shared.accounts.signin import SignIn, authenticate, change_password, find_user, notify_password_changed
+from shared.accounts.signin import (
+    EXPIRED_TEMPORARY,
+    SIGN_IN_FAILED,
+    SignIn,
+    SignInRefused,
+    authenticate,
+    change_password,
+    find_user,
+    notify_password_changed,
+    sign_in,
+)
 from shared.accounts.temporary import (
     INVITATION_LIFETIME,
     RESET_LIFETIME,
@@ -51,17 +61,20 @@ from shared.accounts.users import (
 )
 
 __all__ = [
+    "EXPIRED_TEMPORARY",
     "INVITATION_LIFETIME",
     "MAX_PASSWORD_INPUT",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "RESET_LIFETIME",
+    "SIGN_IN_FAILED",
     "USERNAME_PATTERN",
     "AccountError",
     "LoggedEvent",
     "LoginThrottle",
     "PasswordRejected",
     "SignIn",
+    "SignInRefused",
     "UserSummary",
     "audit",
     "audit_event_kinds",
@@ -93,6 +106,7 @@ __all__ = [
     "set_customer_grants",
     "set_language",
     "set_user_status",
+    "sign_in",
     "sign_in_refusals",
     "update_user",
     "user_summaries",

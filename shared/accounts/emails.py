@@ -11,7 +11,13 @@ from typing import Any
 
 from shared.accounts.audit import audit, record_event
 from shared.accounts.signin import find_user
-from shared.accounts.temporary import RESET_RESEND_INTERVAL, issue_temporary_password, live_temporary_passwords
+from shared.accounts.temporary import (
+    INVITATION_LIFETIME,
+    RESET_LIFETIME,
+    claim_reset,
+    issue_temporary_password,
+    release_reset,
+)
 from shared.clock import utcnow
 from shared.db import session_scope
 from shared.i18n import N_, format_datetime, gettext, normalize_language
@@ -31,18 +37,31 @@ def _account_email(user: User, subject: str, template: str, **values: Any) -> tu
         "greeting": user.full_name or user.username,
         "username": user.username,
         "url": f"{get_settings().base_url}/login",
+        "zone": get_settings().timezone,
         **values,
     }
     return gettext(subject, language), render_email(template, context)
 
 
-def _invitation_text(user: User, password: str) -> tuple[str, str]:
+def _expiry(user: User, expires_at: dt.datetime) -> str:
+    """When a temporary password stops working, in the business time zone and the user's language."""
+    return format_datetime(expires_at, normalize_language(user.language), timezone=get_settings().timezone)
+
+
+def _invitation_text(user: User, password: str, expires_at: dt.datetime) -> tuple[str, str]:
     subject = N_("Tu acceso al portal de estados de cuenta")
-    return _account_email(user, subject, "invitation.txt.j2", password=password)
+    return _account_email(user, subject, "invitation.txt.j2", password=password, expires_at=_expiry(user, expires_at))
 
 
-def _reset_text(user: User, password: str) -> tuple[str, str]:
-    return _account_email(user, N_("Tu contraseña temporal"), "password_reset.txt.j2", password=password)
+def _reset_text(user: User, password: str, expires_at: dt.datetime) -> tuple[str, str]:
+    return _account_email(
+        user,
+        N_("Tu contraseña temporal"),
+        "password_reset.txt.j2",
+        password=password,
+        expires_at=_expiry(user, expires_at),
+        forgot_url=f"{get_settings().base_url}/password/forgot",
+    )
 
 
 def _changed_text(user: User) -> tuple[str, str]:
@@ -76,8 +95,9 @@ def send_invitation(user_id: int, *, now: dt.datetime | None = None) -> bool:
         if user is None or not user.is_active:
             log.info("invitation not sent: user %s unknown or disabled", user_id)
             return False
+        now = now or utcnow()
         password = issue_temporary_password(session, user, TemporaryPurpose.INVITATION, now=now)
-        subject, text = _invitation_text(user, password)
+        subject, text = _invitation_text(user, password, now + INVITATION_LIFETIME)
         audit(session, "invitation_issued", username=user.username)
         session.expunge(user)
     _send(user, subject, text)
@@ -97,26 +117,32 @@ def send_invitations(user_ids: Sequence[int]) -> None:
 
 def send_password_reset(username: str, *, now: dt.datetime | None = None) -> bool:
     """A reset (1 h temporary password) emailed to the stored address. Does nothing for an unknown or disabled
-    user, or when a reset was already sent moments ago and is still unused (the owner has that email)."""
+    user, or when a reset was sent moments ago (the owner has that email, and its password keeps working).
+
+    Simultaneous requests (several workers) race for one claim in the database (`claim_reset`): exactly one
+    issues the password and sends it; a failed send gives the claim back so the task's retry can send."""
     now = now or utcnow()
+    username = username.strip()[:150]
+    with session_scope() as session:
+        claimed = bool(username) and claim_reset(session, username, now)
     with session_scope() as session:
         user = find_user(session, username)
         if user is None or not user.is_active:
-            audit(session, "reset_ignored", username=username[:150], detail="unknown or disabled user")
+            audit(session, "reset_ignored", username=username, detail="unknown or disabled user")
             return False
-        recent = [
-            t
-            for t in live_temporary_passwords(session, user.id, now)
-            if t.purpose == TemporaryPurpose.RESET and now - t.created_at < RESET_RESEND_INTERVAL
-        ]
-        if recent:
+        if not claimed:
             audit(session, "reset_throttled", username=user.username)
             return False
         password = issue_temporary_password(session, user, TemporaryPurpose.RESET, now=now)
-        subject, text = _reset_text(user, password)
+        subject, text = _reset_text(user, password, now + RESET_LIFETIME)
         audit(session, "reset_issued", username=user.username)
         session.expunge(user)
-    _send(user, subject, text)
+    try:
+        _send(user, subject, text)
+    except Exception:
+        with session_scope() as session:
+            release_reset(session, user.id, now)
+        raise
     record_event("reset_sent", username=user.username, detail=f"to={user.email}")
     return True
 

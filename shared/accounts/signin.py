@@ -1,7 +1,7 @@
 """Signing in and changing the password.
 
 A sign-in costs the same two hash checks whether the user exists, is disabled, or not; a temporary password
-opens a session that must change the password first.
+opens a session that must change the password first (until it expires or is replaced).
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from shared.accounts.passwords import (
     password_problems,
     verify_password,
 )
-from shared.accounts.temporary import live_temporary_passwords, void_temporary_passwords
+from shared.accounts.temporary import (
+    latest_expired_temporary_password,
+    live_temporary_passwords,
+    void_temporary_passwords,
+)
 from shared.clock import utcnow
 from shared.i18n import N_
 from shared.models import TemporaryPassword, User
@@ -36,6 +40,8 @@ from shared.tasks import send_task
 from shared.vocab import Task
 
 log = logging.getLogger("edocta.accounts")
+
+SIGN_IN_FAILED = N_("Usuario o contraseña incorrectos.")
 
 
 @dataclass(frozen=True)
@@ -56,29 +62,45 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).options(undefer(User.password_hash)).where(User.username == username))
 
 
-def authenticate(
-    session: Session, username: str, password: str, *, ip: str = "", now: dt.datetime | None = None
-) -> SignIn | None:
-    """Check a user ID and password (personal or temporary). None for every kind of failure.
+EXPIRED_TEMPORARY = N_("Esa contraseña temporal ya venció. Pide otra en «Olvidé mi contraseña».")
 
-    Always two Argon2 checks (the personal password and the newest live temporary one, or a dummy hash in their
-    place), so an unknown or disabled user costs the same time as a known one. Using a temporary password marks
-    it used: it signs in once, into a session that must change the password.
+
+@dataclass(frozen=True)
+class SignInRefused:
+    """A refused sign-in; `message` (a msgid) is what the form says."""
+
+    message: str
+
+
+def sign_in(
+    session: Session, username: str, password: str, *, ip: str = "", now: dt.datetime | None = None
+) -> SignIn | SignInRefused:
+    """Check a user ID and password (personal or temporary): a SignIn, or what to tell the user.
+
+    Always two Argon2 checks (the personal password, and the newest live temporary one, else the newest expired
+    one, or a dummy hash in their place), so an unknown or disabled user costs the same time as a known one. A
+    temporary password signs in into a session that must change the password, as often as needed until it
+    expires or is replaced; an expired one is told so, with the way to ask for another.
     """
     now = now or utcnow()
     if len(password) > MAX_PASSWORD_INPUT or not password:
         audit(session, "sign_in_refused", username=username, ip=ip, detail="reason=unusable password")
-        return None
+        return SignInRefused(SIGN_IN_FAILED)
     user = find_user(session, username)
     active = user is not None and user.is_active
     personal_hash = user.password_hash if active and user is not None else None
     temporary = live_temporary_passwords(session, user.id, now)[:1] if active and user is not None else []
+    expired = None
+    if active and user is not None and not temporary:
+        expired = latest_expired_temporary_password(session, user.id, now)
+    second = temporary[0] if temporary else expired
     personal_ok = verify_password(personal_hash, password)
-    temporary_ok = verify_password(temporary[0].password_hash if temporary else None, password)
+    second_ok = verify_password(second.password_hash if second is not None else None, password)
+    temporary_ok = second_ok and bool(temporary)
     if user is None or not active:
         reason = "unknown user" if user is None else "user disabled"
         audit(session, "sign_in_refused", username=username, ip=ip, detail=f"reason={reason}")
-        return None
+        return SignInRefused(SIGN_IN_FAILED)
     if personal_ok or temporary_ok:
         user.last_sign_in_at = now
     if personal_ok:
@@ -87,13 +109,25 @@ def authenticate(
         audit(session, "sign_in", username=user.username, ip=ip)
         return SignIn(user.id, user.username, user.password_version, must_change=False)
     if temporary_ok:
-        temporary[0].used_at = now
+        if temporary[0].used_at is None:
+            temporary[0].used_at = now  # first used; it keeps working until it expires or is replaced
         audit(session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({temporary[0].purpose})")
         return SignIn(
             user.id, user.username, user.password_version, must_change=True, temporary_password_id=temporary[0].id
         )
+    if second_ok:
+        audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=expired temporary password")
+        return SignInRefused(EXPIRED_TEMPORARY)
     audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=wrong password")
-    return None
+    return SignInRefused(SIGN_IN_FAILED)
+
+
+def authenticate(
+    session: Session, username: str, password: str, *, ip: str = "", now: dt.datetime | None = None
+) -> SignIn | None:
+    """`sign_in`, with None for every kind of refusal."""
+    result = sign_in(session, username, password, ip=ip, now=now)
+    return result if isinstance(result, SignIn) else None
 
 
 # --- password change ----------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from shared.models import Customer, TemporaryPassword, User, UserCustomer
 from shared.vocab import DEFAULT_LANGUAGE, LANGUAGES, Role, TemporaryPurpose, UserState, UserStatus
 
 USERNAME_PATTERN = re.compile(r"^[\w.@+\-]{1,150}$")
+# Line breaks (CR, LF and the Unicode ones) and other control characters, never kept in a name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _customers_by_number(session: Session, numbers: Iterable[str]) -> list[Customer]:
@@ -37,6 +39,11 @@ def _customers_by_number(session: Session, numbers: Iterable[str]) -> list[Custo
     if missing:
         raise AccountError(N_("No existe el cliente: %(numbers)s."), numbers=", ".join(missing))
     return [found[n] for n in dict.fromkeys(wanted)]
+
+
+def clean_full_name(full_name: str) -> str:
+    """A name on one line: line breaks and other control characters become spaces, runs of spaces one."""
+    return " ".join(_CONTROL.sub(" ", full_name).split())[:255]
 
 
 def _valid_email(email: str) -> str:
@@ -85,7 +92,7 @@ def create_user(
         email=address,
         role=role,
         language=language,
-        full_name=full_name.strip()[:255],
+        full_name=clean_full_name(full_name),
         status=UserStatus.ACTIVE,
         password_version=0,
     )
@@ -219,7 +226,7 @@ def update_user(
     _check_role_and_language(role, language)
     if by and by == user.username and user.role == Role.ADMIN and role != Role.ADMIN:
         raise AccountError(N_("No puedes quitarte a ti mismo el rol de administrador."))
-    values = {"email": address, "full_name": full_name.strip()[:255], "role": role, "language": language}
+    values = {"email": address, "full_name": clean_full_name(full_name), "role": role, "language": language}
     changed = [name for name, value in values.items() if getattr(user, name) != value]
     for name in changed:
         setattr(user, name, values[name])

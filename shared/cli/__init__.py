@@ -13,11 +13,13 @@ from shared.cli.data import db, import_command, statement_command
 from shared.cli.processes import beat_command, demo_command, serve_command, worker_command
 from shared.cli.runs import run_command, runs_command
 from shared.cli.users import users
+from shared.settings import restrict_file_modes
 
 
 @click.group()
 def main() -> None:
     """edocta: accounts-receivable statements by email, and the customer portal."""
+    restrict_file_modes()
 
 
 for command in (

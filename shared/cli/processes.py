@@ -3,13 +3,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from types import FrameType
+from urllib.parse import urlsplit
 
 import click
 
-from shared.settings import get_settings
+from shared.cli.base import UserError
+from shared.settings import Settings, get_settings
 from shared.vocab import QUEUES
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM (`timeout`, systemd, a container stop) and SIGHUP (a closed terminal) stop like Ctrl-C: the first
+    of them raises KeyboardInterrupt, so the parent's cleanup stops every child; later ones are ignored while it
+    does."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {each: signal.signal(each, stop) for each in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def refuse_unless_embedded(settings: Settings) -> None:
+    """The demo resets the demo users' passwords and mails every customer: only on the embedded SQLite database
+    under var/ and the .eml outbox folder, never on a database or mail server someone else uses."""
+    embedded = f"sqlite:///{settings.var_dir / 'edocta.sqlite3'}"
+    problems = []
+    if settings.database_url != embedded:
+        problems.append(f"EDOCTA_DATABASE_URL ({urlsplit(settings.database_url).scheme}:…)")
+    if settings.smtp_url:
+        problems.append(f"EDOCTA_SMTP_URL ({urlsplit(settings.smtp_url).scheme}:…)")
+    if problems:
+        raise UserError(
+            "edocta demo runs only on the embedded SQLite database and the .eml outbox; unset " + " and ".join(problems)
+        )
 
 
 @click.command("serve")
@@ -19,6 +61,10 @@ from shared.vocab import QUEUES
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the portal (uvicorn)."""
     import uvicorn
+    from uvicorn.supervisors import multiprocess
+
+    # With several workers uvicorn's supervisor restarts them on SIGHUP; here SIGHUP stops them, as SIGTERM does.
+    multiprocess.Multiprocess.handle_hup = multiprocess.Multiprocess.handle_term  # type: ignore[method-assign]
 
     uvicorn.run(
         "web.app:create_app",
@@ -68,4 +114,6 @@ def demo_command(host: str, port: int, no_serve: bool, customers: int) -> None:
     """The main job on embedded defaults: migrate, demo data, one run, then portal + worker + beat."""
     from shared.cli.demo import run_demo
 
-    run_demo(host=host, port=port, serve=not no_serve, customers=customers)
+    refuse_unless_embedded(get_settings())
+    with stop_on_signals():
+        run_demo(host=host, port=port, serve=not no_serve, customers=customers)

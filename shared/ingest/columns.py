@@ -62,6 +62,19 @@ def _limited(limit: int) -> Callable[[Any], str]:
     return read
 
 
+def _one_line(limit: int) -> Callable[[Any], str]:
+    """Text of at most `limit` characters on one line (a name that goes into email headers and greetings)."""
+    limited = _limited(limit)
+
+    def read(value: Any) -> str:
+        text = limited(value)
+        if any(c in text for c in "\r\n\x0b\x0c\x85\u2028\u2029"):
+            raise CellError("line breaks are not allowed")
+        return text
+
+    return read
+
+
 def read_code(value: Any) -> str:
     if isinstance(value, float) and not value.is_integer():
         raise CellError(f"{value!r} is a number with decimals; write codes as text")
@@ -280,7 +293,7 @@ SPECS: dict[str, FileSpec] = {
         (
             Column("username", _limited(150), True),
             Column("email", read_email, True),
-            Column("full_name", _limited(255)),
+            Column("full_name", _one_line(255)),
             Column("role", read_role),
             Column("customers", read_code_list),
             Column("language", read_language),

@@ -7,6 +7,7 @@ from shared.mail.addresses import InvalidEmail, validate_email
 from shared.mail.backends import (
     MailBackend,
     MailError,
+    NotRecorded,
     OutboxFolderBackend,
     PermanentMailError,
     SMTPBackend,
@@ -48,6 +49,7 @@ __all__ = [
     "LoggedEmail",
     "MailBackend",
     "MailError",
+    "NotRecorded",
     "OutboxFolderBackend",
     "PermanentMailError",
     "ResendError",

@@ -16,6 +16,7 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -48,8 +49,12 @@ class PermanentMailError(MailError):
     """Do not try again: an SMTP 5xx reply (no such user, message refused...)."""
 
 
+class NotRecorded(Exception):
+    """The server accepted the message, but recording that (`on_accepted`) failed: never send it again now."""
+
+
 class MailBackend(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage, on_accepted: Callable[[], None] | None = None) -> None: ...
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -167,7 +172,9 @@ class SMTPBackend:
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _deliver(
+        self, message: EmailMessage, on_accepted: Callable[[], None] | None = None
+    ) -> dict[str, tuple[int, bytes]]:
         connection = self._connect()
         try:
             connection.ehlo_or_helo_if_needed()
@@ -180,7 +187,15 @@ class SMTPBackend:
                 if not connection.has_extn("auth"):
                     raise TransientMailError(None, f"{self.host} does not offer AUTH (is TLS required?)")
                 self._login(connection)
-            return connection.send_message(message)
+            refused = connection.send_message(message)
+            # DATA answered 250: the message is the server's. Record it now, before the QUIT round trip, so a
+            # connection lost at QUIT (or a crash meanwhile) does not send it again.
+            if on_accepted is not None:
+                try:
+                    on_accepted()
+                except Exception as error:
+                    raise NotRecorded(f"{type(error).__name__}: {error}") from error
+            return refused
         finally:
             # The message may already be accepted: a failing QUIT must not turn that into an error.
             with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -214,12 +229,17 @@ class SMTPBackend:
                 connection.quit()
             connection.close()
 
-    def send(self, message: EmailMessage) -> None:
-        """Deliver `message` or raise TransientMailError / PermanentMailError (with the server's reply)."""
+    def send(self, message: EmailMessage, on_accepted: Callable[[], None] | None = None) -> None:
+        """Deliver `message` or raise TransientMailError / PermanentMailError (with the server's reply).
+
+        `on_accepted` is called once the server accepted the message (DATA's 250), before QUIT; if it fails,
+        NotRecorded is raised (the message was sent)."""
         message_id = message.get("Message-ID", "")
         recipients = recipients_of(message)
         try:
-            refused = self._deliver(message)
+            refused = self._deliver(message, on_accepted)
+        except NotRecorded:
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             replies = list(exc.recipients.values())
             permanent = all(500 <= code < 600 for code, _ in replies)
@@ -262,8 +282,8 @@ class OutboxFolderBackend:
 
     folder: Path
 
-    def send(self, message: EmailMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def send(self, message: EmailMessage, on_accepted: Callable[[], None] | None = None) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = time.time_ns()
         stamp = dt.datetime.fromtimestamp(now // 1_000_000_000, dt.UTC).strftime("%Y%m%dT%H%M%S")
         name = f"{stamp}.{now % 1_000_000_000:09d}Z-{secrets.token_hex(6)}.eml"
@@ -280,6 +300,11 @@ class OutboxFolderBackend:
                 temporary.unlink()
             raise
         log.info("mail written to=%s message-id=%s file=%s", recipients_of(message), message.get("Message-ID"), name)
+        if on_accepted is not None:
+            try:
+                on_accepted()
+            except Exception as error:
+                raise NotRecorded(f"{type(error).__name__}: {error}") from error
 
 
 def get_mail_backend() -> MailBackend:

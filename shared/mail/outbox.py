@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import dialect_insert, session_scope
-from shared.mail.backends import PermanentMailError, TransientMailError, get_mail_backend
+from shared.mail.backends import NotRecorded, PermanentMailError, TransientMailError, get_mail_backend
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
 from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, StatementRun
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
@@ -272,32 +272,46 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
             )
             raise
 
+    marked: list[bool] = []
+
+    def record_sent() -> None:
+        # Accepted by the server (DATA's 250): recorded at once, before QUIT, so a failure in QUIT or a crash
+        # afterwards never sends it again (the only window for a duplicate is until this commits).
+        marked.append(
+            _release(
+                outbox_id,
+                claim.token,
+                {
+                    "status": EmailStatus.SENT,
+                    "sent_at": utcnow(),
+                    "last_error": "",
+                    "fingerprint": stored.statement.fingerprint,
+                    "attachments": [key.as_string() for key in stored.keys],
+                },
+            )
+        )
+
     try:
         log.info("outbox %s: sending to %s (attempt %s)", outbox_id, message["To"], attempts)
-        get_mail_backend().send(message)
+        get_mail_backend().send(message, on_accepted=record_sent)
+    except NotRecorded:
+        # Sent, but not recorded: the claim's lease decides later (as after a crash at this moment).
+        log.exception("outbox %s: accepted by the server but not recorded", outbox_id)
+        raise
     except PermanentMailError as error:
         reply = _reply_text(error)
         _release(outbox_id, claim.token, {"status": EmailStatus.FAILED, "last_error": reply})
         log.warning("outbox %s: refused permanently: %s", outbox_id, reply)
         return SendOutcome(outbox_id, Outcome.FAILED, reply, run_id)
     except Exception as error:  # 4xx, no connection, or a fault of ours (a bad SMTP URL): keep it, try later
-        if not isinstance(error, TransientMailError | OSError):
-            log.exception("outbox %s: unexpected error while sending", outbox_id)
-        return _retry_or_give_up(claim, run_id, attempts, first_queued_at, _reply_text(error))
+        if marked:  # accepted and recorded; what failed came after (never resend)
+            log.warning("outbox %s: sent; then %s", outbox_id, error)
+        else:
+            if not isinstance(error, TransientMailError | OSError):
+                log.exception("outbox %s: unexpected error while sending", outbox_id)
+            return _retry_or_give_up(claim, run_id, attempts, first_queued_at, _reply_text(error))
 
-    # Accepted by the server: record it at once (the only window for a duplicate is until this commits).
-    marked = _release(
-        outbox_id,
-        claim.token,
-        {
-            "status": EmailStatus.SENT,
-            "sent_at": utcnow(),
-            "last_error": "",
-            "fingerprint": stored.statement.fingerprint,
-            "attachments": [key.as_string() for key in stored.keys],
-        },
-    )
-    if not marked:
+    if not marked or not marked[0]:
         log.warning("outbox %s: sent, but the lease was taken over meanwhile (possible duplicate)", outbox_id)
     # Older versions of the attached files that no email refers to any more (this one attached newer data) go now.
     for key in stored.keys:

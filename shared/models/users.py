@@ -29,6 +29,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(AwareDateTime, default=utcnow)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
+    # When the last emailed reset was claimed: of simultaneous requests, the one whose UPDATE sets it sends.
+    reset_requested_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
 
     customers: Mapped[list[Customer]] = relationship(secondary="user_customers", order_by="Customer.number")
 

@@ -156,12 +156,19 @@ def test_the_xlsx_speaks_the_statement_language(language: str, title: str, expec
 @pytest.mark.parametrize(
     ("language", "expected"),
     [
-        ("es", ["Hola Laura,", "Usuario: laura", "Contraseña temporal: S3CRETO", "vence en 72 horas"]),
-        ("en", ["Hello Laura,", "User ID: laura", "Temporary password: S3CRETO", "expires in 72 hours"]),
+        ("es", ["Hola Laura,", "Usuario: laura", "Contraseña temporal: S3CRETO", "funciona hasta el 3 de dic"]),
+        ("en", ["Hello Laura,", "User ID: laura", "Temporary password: S3CRETO", "works until Dec 3"]),
     ],
 )
 def test_account_emails_are_templates_of_the_catalogue(language: str, expected: list[str]) -> None:
-    context = {"language": language, "greeting": "Laura", "username": "laura", "url": "http://x/login"}
+    context = {
+        "language": language,
+        "greeting": "Laura",
+        "username": "laura",
+        "url": "http://x/login",
+        "expires_at": "3 de dic" if language == "es" else "Dec 3",
+        "zone": "America/Mexico_City",
+    }
     text = render_email("invitation.txt.j2", {**context, "password": "S3CRETO"})
     for words in expected:
         assert words in text

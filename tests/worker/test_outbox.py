@@ -4,7 +4,10 @@ period, and a resend as a new generation. Real PostgreSQL/SQLite and a real SMTP
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from shared.mail import claim_email, send_statement_email
 from shared.models import OutboxEmail, RunAccount, utcnow
 from shared.runs import process_account, resend_email, start_run
 from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
-from tests.servers import SMTPServer, use_environment
+from tests.servers import SMTPHandler, SMTPServer, running_smtp_server, use_environment
 
 
 @pytest.fixture
@@ -116,3 +119,40 @@ def test_a_resend_is_a_new_generation_that_goes_out_once(queued_email: int, smtp
     ids = [str(m["Message-ID"]) for m in smtp_server.messages]
     assert len(ids) == 2 and ids[0] != ids[1]
     assert f"statement.{queued_email}.1." in ids[0] and f"statement.{queued_email}.2." in ids[1]
+
+
+class TroubleAtQuit(SMTPHandler):
+    """Accepts the message, then holds QUIT until released and drops the connection instead of answering."""
+
+    def __init__(self, server: SMTPServer) -> None:
+        super().__init__(server)
+        self.at_quit = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_QUIT(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.at_quit.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+        server.transport.abort()
+        return "421 4.4.2 connection dropped"
+
+
+def test_an_email_is_recorded_sent_when_the_server_accepts_it_and_a_failing_quit_never_resends(
+    queued_email: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trouble = SMTPServer(host="127.0.0.1", port=0)
+    handler = TroubleAtQuit(trouble)
+    with running_smtp_server(trouble, handler):
+        use_environment(monkeypatch, EDOCTA_SMTP_URL=trouble.url)
+        with ThreadPoolExecutor(1) as pool:
+            sending = pool.submit(send_statement_email, queued_email)
+            assert handler.at_quit.wait(60), "the server never saw QUIT"
+            # DATA was answered 250; QUIT has not been: the email is already recorded as sent.
+            held = row(queued_email)
+            assert held.status == "sent" and held.sent_at is not None and held.lease_until is None
+            handler.release.set()
+            outcome = sending.result(timeout=60)
+        assert outcome.result == "sent"
+        assert send_statement_email(queued_email).result == "not_claimed"
+    assert len(trouble.messages) == 1
+    assert row(queued_email).attempts == 1

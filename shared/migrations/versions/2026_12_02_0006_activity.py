@@ -1,7 +1,7 @@
 """items cleared by a snapshot import, kept for activity statements
 
 Revision ID: 0006_activity
-Revises: 0003_ops
+Revises: 0004_security
 Create Date: 2026-12-02 08:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_activity"
-down_revision: str | None = "0003_ops"
+down_revision: str | None = "0004_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
