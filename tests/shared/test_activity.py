@@ -91,6 +91,8 @@ def test_activity_follows_the_contract(database: str, tmp_path: Path) -> None:
         "currency": "MXN",
         "cleared_on": "",
         "balance": "300.00",
+        "documents": [],
+        "disputed": False,
     }
     assert document["contact"] == {
         "name": "Cobranza Bajío",
