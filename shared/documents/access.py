@@ -1,14 +1,15 @@
-"""Finding an item's stored document for a portal user: only a document of an item of a customer the user may
-see, at the company asked for (anything else is "not found", like a document that does not exist)."""
+"""Finding an item's stored document for a portal user: only a document of an item (open, or cleared and shown
+on the activity statement) of a customer the user may see, at the company asked for (anything else is "not
+found", like a document that does not exist)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
-from shared.models import Company, Customer, InvoiceDocument, OpenItem
+from shared.models import ClearedItem, Company, Customer, InvoiceDocument, OpenItem
 from shared.statements import PortalUserLike, visible_customer_clause
 from shared.store import get_store
 
@@ -30,20 +31,23 @@ def find_document(
 ) -> StoredDocument | None:
     """The stored file of `document_number` (`kind` pdf or xml) when it is an item of `customer` at `company`
     and `user` may see that customer; None otherwise."""
+
+    def owned(item: type[OpenItem] | type[ClearedItem]) -> ColumnElement[bool]:
+        return exists().where(
+            item.company_id == InvoiceDocument.company_id,
+            item.document_number == InvoiceDocument.document_number,
+            item.customer_id == Customer.id,
+        )
+
     sha = session.scalar(
         select(InvoiceDocument.sha256)
         .join(Company, Company.id == InvoiceDocument.company_id)
-        .join(
-            OpenItem,
-            (OpenItem.company_id == InvoiceDocument.company_id)
-            & (OpenItem.document_number == InvoiceDocument.document_number),
-        )
-        .join(Customer, Customer.id == OpenItem.customer_id)
+        .join(Customer, Customer.number == customer)
         .where(
             Company.code == company,
-            Customer.number == customer,
             InvoiceDocument.document_number == document_number,
             InvoiceDocument.kind == kind,
+            or_(owned(OpenItem), owned(ClearedItem)),
             visible_customer_clause(user),
         )
         .limit(1)

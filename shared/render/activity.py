@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
 from shared.i18n import format_date, format_money, format_number, gettext, normalize_language
@@ -57,6 +56,8 @@ class ActivityRow:
     balance: Decimal
     balance_text: str
     currency: str
+    documents: tuple[str, ...] = ()
+    disputed: bool = False
 
 
 def activity_context(
@@ -73,8 +74,8 @@ def activity_context(
     - `start`, `end`: the period's dates; `start_text`, `end_text`: long dates; `period_short`: "01/10/2026 –
       31/10/2026".
     - `balances`: list of `BalanceRow`, the account's currency first; `has_adjustment`: some currency has one.
-    - `lines`: list of `ActivityRow`; `has_lines`; `line_count`; `show_currency_column`; `line_marks`: the
-      partial `statement/_line_marks.html.j2` exists (each line's document cell includes it).
+    - `lines`: list of `ActivityRow` (with their `documents` and `disputed` marks); `has_lines`; `line_count`;
+      `show_currency_column`; `has_disputed_lines` (then the lines' table is followed by the marker's note).
     - `title`, `generated_text`.
     """
     language = normalize_language(language or statement.language)
@@ -127,6 +128,8 @@ def activity_context(
             balance=line.balance,
             balance_text=format_number(line.balance, language),
             currency=line.currency,
+            documents=line.documents,
+            disputed=line.disputed,
         )
         for line in statement.lines
     ]
@@ -151,23 +154,11 @@ def activity_context(
         "has_lines": bool(lines),
         "line_count": len(lines),
         "show_currency_column": any(line.currency != account_currency for line in statement.lines),
-        "line_marks": _has_line_marks(),
+        "has_disputed_lines": statement.has_disputed_lines,
         "title": gettext("Movimientos de %(customer)s del %(start)s al %(end)s", language)
         % {"customer": statement.customer.name, "start": start_text, "end": end_text},
         "generated_text": _generated_text(language, generated_at),
     }
-
-
-LINE_MARKS_TEMPLATE = "statement/_line_marks.html.j2"
-
-
-def _has_line_marks() -> bool:
-    """Whether the partial that adds marks to a line's document cell (documents, disputes) exists."""
-    try:
-        get_environment().get_template(LINE_MARKS_TEMPLATE)
-    except TemplateNotFound:
-        return False
-    return True
 
 
 def render_activity_html(

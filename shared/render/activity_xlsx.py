@@ -26,7 +26,7 @@ from shared.render.xlsx import (
 )
 from shared.statements import ActivityStatement
 
-COLUMN_WIDTHS = (18, 16, 20, 13, 13, 13, 17, 17, 10)
+COLUMN_WIDTHS = (18, 16, 20, 13, 13, 13, 17, 17, 10, 16)
 
 
 def _write_head(writer: SheetWriter, statement: ActivityStatement) -> None:
@@ -96,6 +96,8 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
 
     writer = SheetWriter(sheet, language)
     _write_head(writer, statement)
+    disputes = statement.has_disputed_lines
+    disputed_text = _("En aclaración")
     writer.append([writer.text(_("Movimientos del periodo"), SECTION_FONT)])
     header_row = writer.header(
         [
@@ -108,6 +110,8 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
             _("Importe"),
             _("Saldo"),
             _("Moneda"),
+            # Only when some line is disputed: its mark (contract section 9), as on the open-item statement.
+            *([_("Aclaración")] if disputes else []),
         ]
     )
     sheet.freeze_panes = f"A{header_row + 1}"
@@ -145,11 +149,12 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
                 amount,
                 balance,
                 plain(line.currency),
+                *([disputed_text if line.disputed else ""] if disputes else []),
             ]
         )
         writer.row += 1
     if statement.lines:
-        sheet.auto_filter.ref = f"A{header_row}:I{writer.row}"
+        sheet.auto_filter.ref = f"A{header_row}:{'J' if disputes else 'I'}{writer.row}"
     else:
         writer.append([writer.text(_("Sin movimientos en el periodo"), MUTED)])
     output = io.BytesIO()

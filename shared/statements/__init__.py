@@ -23,7 +23,13 @@ from shared.statements.activity import (
 )
 from shared.statements.lines import SORT_COLUMNS, filter_lines, line_order, sort_lines
 from shared.statements.loading import StatementNotFound, load_statement, open_items_at, statement_for
-from shared.statements.marks import MARK_COLUMNS, is_disputed, line_documents, open_dispute_exists
+from shared.statements.marks import (
+    MARK_COLUMNS,
+    is_disputed,
+    line_documents,
+    mark_columns,
+    open_dispute_exists,
+)
 from shared.statements.rules import build_statement, is_open_at, open_at
 from shared.statements.values import (
     BUCKETS,
@@ -68,6 +74,7 @@ __all__ = [
     "load_statement",
     "load_visible_activity",
     "load_visible_statement",
+    "mark_columns",
     "money",
     "open_at",
     "open_dispute_exists",

@@ -25,6 +25,7 @@ from shared.i18n import N_
 from shared.models import Account, ClearedItem, Company, Customer, OpenItem
 from shared.statements.access import PortalUserLike, visible_head
 from shared.statements.loading import StatementHead, StatementNotFound
+from shared.statements.marks import is_disputed, line_documents, mark_columns
 from shared.statements.rules import is_open_at
 from shared.statements.values import CENTS, NO_CONTACT, RENDER_VERSION, Contact, Party, data_as_of_text, money
 from shared.vocab import DEFAULT_LANGUAGE
@@ -73,6 +74,9 @@ class ActivityLine:
     currency: str
     cleared_on: dt.date | None
     balance: Decimal  # the running balance in the line's currency, this line included
+    # The invoice documents imported for the item (`("pdf", "xml")`), and whether a dispute on it is open.
+    documents: tuple[str, ...] = ()
+    disputed: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,10 @@ class ActivityStatement:
     def has_lines(self) -> bool:
         return bool(self.lines)
 
+    @property
+    def has_disputed_lines(self) -> bool:
+        return any(line.disputed for line in self.lines)
+
     def in_language(self, language: str) -> ActivityStatement:
         if self.language == language:
             return self
@@ -131,6 +139,8 @@ class ActivityStatement:
                     "currency": line.currency,
                     "cleared_on": line.cleared_on.isoformat() if line.cleared_on else "",
                     "balance": money(line.balance),
+                    "documents": list(line.documents),
+                    "disputed": line.disputed,
                 }
                 for line in self.lines
             ],
@@ -202,6 +212,8 @@ def build_activity(
                 currency=item.currency,
                 cleared_on=item.cleared_on,
                 balance=running[item.currency].quantize(CENTS),
+                documents=line_documents(item),
+                disputed=is_disputed(item),
             )
         )
     currencies = {c for c, v in opening.items() if v} | {c for c, v in closing.items() if v} | set(movements)
@@ -229,7 +241,8 @@ def build_activity(
 
 def activity_items(company_id: Any, customer_id: Any, start: dt.date, end: dt.date) -> Any:
     """Every item of one customer at one company that the period can show: posted by `end` and not cleared
-    before `start` (others count in no balance of the period), from the open and the cleared items."""
+    before `start` (others count in no balance of the period), from the open and the cleared items, each with its
+    documents and open dispute (`shared.statements.marks`), in the same query."""
 
     def rows(model: Any) -> Any:
         return select(
@@ -241,6 +254,7 @@ def activity_items(company_id: Any, customer_id: Any, start: dt.date, end: dt.da
             model.amount,
             model.currency,
             model.cleared_on,
+            *mark_columns(model),
         ).where(
             model.company_id == company_id,
             model.customer_id == customer_id,

@@ -13,11 +13,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import select
 
+from shared.cli.demo_documents import invoice_pdf, invoice_xml
 from shared.clock import today
 from shared.db import session_scope
-from shared.models import Account, Company, Customer, OpenItem
+from shared.models import Account, ClearedItem, Company, Customer, Dispute, OpenItem
 from shared.statements import load_activity, load_statement
+from shared.vocab import DisputeStatus
 from tests.factories import run_cli, write_folder
 
 D = dt.date
@@ -91,6 +95,8 @@ def test_activity_follows_the_contract(database: str, tmp_path: Path) -> None:
         "currency": "MXN",
         "cleared_on": "",
         "balance": "300.00",
+        "documents": [],
+        "disputed": False,
     }
     assert document["contact"] == {
         "name": "Cobranza Bajío",
@@ -137,6 +143,73 @@ def test_items_a_snapshot_drops_stay_in_the_activity_as_cleared(database: str, t
     with session_scope() as session:
         activity = load_activity(session, "1000", "100001", D(2026, 10, 1), day)
     assert [line.cleared_on for line in activity.lines if line.document_number == "FAC-3"] == [None]
+
+
+def test_activity_lines_carry_their_documents_and_open_disputes(database: str, tmp_path: Path) -> None:
+    # FAC-2 (cleared in October) has its PDF and XML; FAC-3 has a PDF, then a snapshot drops it (a cleared item).
+    documents = {
+        "documents.csv": "company_code,document_number,file\n1000,FAC-2,FAC-2.pdf\n1000,FAC-2,FAC-2.xml\n"
+        "1000,FAC-3,FAC-3.pdf\n",
+        "FAC-2.pdf": invoice_pdf("Tinacos del Bajío", "FAC-2", "Ferretería Díaz", Decimal("500"), D(2026, 10, 3)),
+        "FAC-2.xml": invoice_xml("Tinacos", "TBA010101AB1", "FAC-2", "Díaz", Decimal("500"), D(2026, 10, 3)),
+        "FAC-3.pdf": invoice_pdf("Tinacos del Bajío", "FAC-3", "Ferretería Díaz", Decimal("300"), D(2026, 10, 28)),
+    }
+    import_ok(write_folder(tmp_path / "erp", {**BASE, "open_items.csv": ITEMS, **documents}))
+    snapshot = "\n".join(line for line in ITEMS.splitlines() if "FAC-3" not in line) + "\n"
+    import_ok(write_folder(tmp_path / "snapshot", {"open_items.csv": snapshot}), "--replace-open-items")
+    with session_scope() as session:
+        assert session.scalar(select(ClearedItem.document_number)) == "FAC-3"
+        company = session.scalar(select(Company.id).where(Company.code == "1000"))
+        diaz = session.scalar(select(Customer.id).where(Customer.number == "100001"))
+        other = session.scalar(select(Customer.id).where(Customer.number == "100002"))
+        assert company is not None and diaz is not None and other is not None
+        session.add_all(
+            [
+                # Open on the cleared FAC-3: still marked. Resolved on FAC-2, and another customer's on PAG-1: not.
+                Dispute(company_id=company, customer_id=diaz, document_number="FAC-3", opened_by="alice"),
+                Dispute(
+                    company_id=company,
+                    customer_id=diaz,
+                    document_number="FAC-2",
+                    status=DisputeStatus.RESOLVED,
+                    opened_by="alice",
+                ),
+                Dispute(company_id=company, customer_id=other, document_number="PAG-1", opened_by="bruno"),
+            ]
+        )
+    period = ("1000", "100001", "--from", "2026-10-01", "--to", today().isoformat())
+
+    marks = {line["document_number"]: (line["documents"], line["disputed"]) for line in activity_json(*period)["lines"]}
+    assert marks == {
+        "FAC-2": (["pdf", "xml"], False),
+        "INV-9": ([], False),
+        "PAG-1": ([], False),
+        "PAG-2": ([], False),
+        "FAC-3": (["pdf"], True),
+        "FAC-4": ([], False),
+    }
+
+    pdf, xlsx = tmp_path / "a.pdf", tmp_path / "a.xlsx"
+    for fmt, path in (("pdf", pdf), ("xlsx", xlsx)):
+        result = run_cli("statement", *period, "--format", fmt, "-o", str(path))
+        assert result.exit_code == 0, result.stderr
+    text = " ".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+    assert "FAC-3 *" in text and "FAC-2 *" not in text
+    assert "* En aclaración: partidas con una aclaración abierta" in " ".join(text.split())
+
+    sheet = load_workbook(xlsx).active
+    assert sheet is not None
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    header = next(index for index, row in enumerate(rows) if row[0] == "Documento")
+    assert rows[header][8:10] == ["Moneda", "Aclaración"]
+    assert {row[0]: row[9] for row in rows[header + 1 :] if row[0]} == {
+        "FAC-2": None,
+        "INV-9": None,
+        "PAG-1": None,
+        "PAG-2": None,
+        "FAC-3": "En aclaración",
+        "FAC-4": None,
+    }
 
 
 def test_bad_periods_are_refused_and_nothing_is_written(database: str, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The activity statement in the portal (contract sections 5 and 7): the selector's two kinds, the page, its files
-(JSON and XLSX in the request, PDF by a worker), bad periods refused with what was typed kept, and grants."""
+(JSON and XLSX in the request, PDF by a worker), bad periods refused with what was typed kept, and grants; its
+lines link their invoice documents and show open disputes (sections 8 and 9), cleared items included."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import io
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar.testing import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import delete, select
 
+from shared.cli.demo_documents import invoice_pdf, invoice_xml
+from shared.clock import utcnow
 from shared.db import session_scope
+from shared.models import ClearedItem, Company, Customer, Dispute, OpenItem
 from shared.render import render_on_demand
 from shared.statements import load_activity
 from shared.vocab import Queue, Task
+from tests.factories import run_cli, write_folder
 from tests.servers import queued_tasks
 
 PAGE = "/statements/1000/100001/activity/2026-10-01/2026-10-31"
@@ -170,3 +177,71 @@ def test_activity_follows_the_grants_and_the_language(portal_client: Callable[[s
     assert own.status_code == 200
     assert "Opening balance at September 1, 2026" in own.text
     assert "FAC-100" in own.text
+
+
+def test_activity_lines_link_documents_and_show_open_disputes(
+    portal_client: Callable[[str], TestClient[Any]], tmp_path: Path
+) -> None:
+    pdf = invoice_pdf("Tinacos del Bajío", "FAC-1", "Ferretería Álvarez", Decimal("1234.50"), dt.date(2026, 9, 1))
+    xml = invoice_xml("Tinacos del Bajío", "TBA010101AB1", "FAC-1", "Álvarez", Decimal("1234.50"), dt.date(2026, 9, 1))
+    client = portal_client("alice")
+    folder = write_folder(
+        tmp_path / "docs",
+        {"documents.csv": "company_code,document_number,file\n1000,FAC-1,FAC-1.pdf\n1000,FAC-1,FAC-1.xml\n"}
+        | {"FAC-1.pdf": pdf, "FAC-1.xml": xml},
+    )
+    result = run_cli("import", str(folder))
+    assert result.exit_code == 0, result.output
+    # The ERP cleared FAC-1 in October (a snapshot dropped it) while alice's dispute on it was still open.
+    with session_scope() as session:
+        company = session.scalar(select(Company).where(Company.code == "1000"))
+        customer = session.scalar(select(Customer).where(Customer.number == "100001"))
+        assert company is not None and customer is not None
+        item = session.scalar(
+            select(OpenItem).where(OpenItem.company_id == company.id, OpenItem.document_number == "FAC-1")
+        )
+        assert item is not None
+        session.add(
+            ClearedItem(
+                company_id=company.id,
+                customer_id=customer.id,
+                document_number="FAC-1",
+                document_type=item.document_type,
+                reference=item.reference,
+                document_date=item.document_date,
+                due_date=item.due_date,
+                amount=item.amount,
+                currency=item.currency,
+                cleared_on=dt.date(2026, 10, 15),
+                removed_at=utcnow(),
+            )
+        )
+        session.execute(delete(OpenItem).where(OpenItem.id == item.id))
+        session.add(Dispute(company_id=company.id, customer_id=customer.id, document_number="FAC-1", opened_by="alice"))
+    period = "/statements/1000/100001/activity/2026-09-01/2026-10-31"
+
+    page = client.get(period).text
+    lines = re.search(r'id="activity-lines".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert lines is not None
+    fac1 = re.search(r"<tr data-disputed><td>FAC-1(.*?)</td>", lines.group(1))
+    assert fac1 is not None, lines.group(1)
+    assert "En aclaración" in fac1.group(1)
+    assert 'href="/statements/1000/100001/documents/FAC-1.pdf"' in fac1.group(1)
+    assert 'href="/statements/1000/100001/documents/FAC-1.xml"' in fac1.group(1)
+    assert lines.group(1).count('class="st-doc"') == 2 and lines.group(1).count("data-disputed") == 1
+    assert "En aclaración: partidas con una aclaración abierta con el área de cobranza." in page
+    json_lines = client.get(f"{period}.json").json()["lines"]
+    marks = {line["document_number"]: (line["documents"], line["disputed"]) for line in json_lines}
+    assert marks == {"FAC-1": (["pdf", "xml"], True), "FAC-2": ([], False)}
+    # The link of the cleared item serves its file.
+    download = client.get("/statements/1000/100001/documents/FAC-1.pdf")
+    assert (download.status_code, download.content) == (200, pdf)
+    client.post("/logout")
+
+    for name in ("carla", "bruno"):  # no grant; a grant for 100002 only
+        client = portal_client(name)
+        assert client.get(period).status_code == 404
+        assert client.get(f"{period}.json").status_code == 404
+        for document in ("/statements/1000/100001/documents/FAC-1.pdf", "/statements/1000/100002/documents/FAC-1.xml"):
+            assert client.get(document).status_code == 404, (name, document)
+        client.post("/logout")

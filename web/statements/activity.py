@@ -29,6 +29,7 @@ from web.statements.addresses import (
     activity_url,
     content_disposition,
     selector_url,
+    statement_url,
 )
 from web.statements.selector import ACTIVITY, SelectorForm, remember_choice, selector_response
 
@@ -148,7 +149,12 @@ def activity_page(
         return _activity_file(statement, fmt)
     remember_choice(request, statement.company.code, statement.customer.code)
     context = dict(activity_context(statement, language=request_language(request)))
-    context.update(urls=_urls(statement), page_language=request_language(request))
+    context.update(
+        urls=_urls(statement),
+        page_language=request_language(request),
+        # Each line links its invoice documents (contract section 8), as on the open-item statement page.
+        document_base=f"{statement_url(statement.company.code, statement.customer.code, 'documents')}/",
+    )
     return Template(template_name="statements/activity.html.j2", context=context, media_type=MediaType.HTML)
 
 
