@@ -4,6 +4,7 @@ re-exported here."""
 
 from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
+from shared.models.feed import ImportCompany, ImportRecord, ScheduleHold, SchedulerState
 from shared.models.master import Account, Company, Customer, OpenItem
 from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
@@ -15,11 +16,15 @@ __all__ = [
     "Base",
     "Company",
     "Customer",
+    "ImportCompany",
+    "ImportRecord",
     "Money",
     "OpenItem",
     "OutboxEmail",
     "RenderDuration",
     "RunAccount",
+    "ScheduleHold",
+    "SchedulerState",
     "StatementRun",
     "TemporaryPassword",
     "User",
