@@ -39,12 +39,19 @@ RULES = {
 DEFAULT_RULE = ScheduleRule.MONTHLY
 
 SWEEP_EVERY_SECONDS = float(os.environ.get("EDOCTA_SWEEP_SECONDS") or 60)
+# The drop folder (EDOCTA_IMPORT_DIR) is scanned this often; the scan does nothing when the folder is unset.
+IMPORT_SCAN_SECONDS = float(os.environ.get("EDOCTA_IMPORT_SCAN_SECONDS") or 30)
 
 ENTRIES: dict[str, dict[str, Any]] = {
     "statement-runs": {
         "task": Task.SCHEDULED_TICK,
         "cron": {"minute": str(RUN_MINUTE), "hour": str(RUN_HOUR)},
         "expires_seconds": 12 * 3600,
+    },
+    "import-folder": {
+        "task": Task.SCAN_IMPORTS,
+        "every_seconds": IMPORT_SCAN_SECONDS,
+        "expires_seconds": max(IMPORT_SCAN_SECONDS * 2, 30),
     },
     "sweep-outbox": {
         "task": Task.SWEEP_OUTBOX,

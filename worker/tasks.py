@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared import mail, render, runs
+from shared import feed, mail, render, runs
 from shared.tasks import HARD_TIME_LIMITS
 from shared.vocab import Outcome, Task
 from worker.celery_app import app
@@ -75,3 +75,13 @@ def sweep_outbox() -> dict[str, int]:
 def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str) -> str | None:
     key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language)
     return None if key is None else key.as_string()
+
+
+@app.task(**_limits(Task.SCAN_IMPORTS))
+def scan_imports() -> list[int]:
+    return feed.scan().enqueued
+
+
+@app.task(**_limits(Task.IMPORT_BATCH))
+def import_batch(import_id: int) -> str:
+    return feed.import_batch(int(import_id))
