@@ -96,7 +96,39 @@ def scan() -> ScanReport:
         if import_id is not None:
             send_task(Task.IMPORT_BATCH, (import_id,))
             report.enqueued.append(import_id)
+    report.enqueued.extend(_requeue_lost())
     return report
+
+
+def _requeue_lost() -> list[int]:
+    """Enqueue again the imports whose task was lost (a broker restarted, a worker killed): queued for longer than
+    EDOCTA_REQUEUE_AFTER_SECONDS, or running with no progress for longer than the task may run. A task that was
+    not lost finds the record taken and does nothing."""
+    now = utcnow()
+    queued_before = now - dt.timedelta(seconds=get_settings().requeue_after_seconds)
+    lost_before = now - dt.timedelta(seconds=HARD_TIME_LIMITS[Task.IMPORT_BATCH])
+    with session_scope() as session:
+        lost = list(
+            session.scalars(
+                select(ImportRecord.id).where(
+                    ImportRecord.claim_key.is_not(None),
+                    or_(
+                        (ImportRecord.status == ImportStatus.QUEUED) & (ImportRecord.updated_at < queued_before),
+                        (ImportRecord.status == ImportStatus.RUNNING) & (ImportRecord.updated_at < lost_before),
+                    ),
+                )
+            )
+        )
+        if lost:  # the next scan waits as long again before it re-sends them
+            session.execute(
+                update(ImportRecord)
+                .where(ImportRecord.id.in_(lost), ImportRecord.status == ImportStatus.QUEUED)
+                .values(updated_at=now)
+            )
+    for import_id in lost:
+        log.warning("drop folder: import %s was lost on its way to a worker; enqueued again", import_id)
+        send_task(Task.IMPORT_BATCH, (import_id,))
+    return lost
 
 
 def _record_claim(claimed: str) -> int | None:

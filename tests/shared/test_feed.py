@@ -236,3 +236,21 @@ def test_two_scans_racing_claim_a_batch_once(drop: Path) -> None:
     assert sorted(t.args[0] for t in tasks) == records
     # A task delivered twice imports once.
     assert [feed.import_batch(i) for i in (records[0], records[0])] == ["succeeded", "taken"]
+
+
+def test_an_import_task_lost_on_its_way_is_enqueued_again_and_imports_once(
+    drop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliver(drop, "lost", BATCH)
+    first = feed.scan()
+    for task in queued_tasks(get_settings().var_dir):  # the broker loses the message
+        task.path.unlink()
+    assert feed.scan().enqueued == []  # not yet: it may still be on its way
+
+    use_environment(monkeypatch, EDOCTA_REQUEUE_AFTER_SECONDS="0")
+    again = feed.scan()
+
+    assert again.enqueued == first.enqueued
+    assert [t.args for t in queued_tasks(get_settings().var_dir)] == [first.enqueued]
+    assert [feed.import_batch(i) for i in again.enqueued * 2] == ["succeeded", "taken"]
+    assert feed.scan().enqueued == []  # done: nothing to re-send
