@@ -254,3 +254,30 @@ def test_an_import_task_lost_on_its_way_is_enqueued_again_and_imports_once(
     assert [t.args for t in queued_tasks(get_settings().var_dir)] == [first.enqueued]
     assert [feed.import_batch(i) for i in again.enqueued * 2] == ["succeeded", "taken"]
     assert feed.scan().enqueued == []  # done: nothing to re-send
+
+
+def test_the_page_the_pdf_and_the_email_say_when_the_data_was_refreshed(drop: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from shared.mail import compose_statement_email
+    from shared.render import render_statement
+    from shared.statements import load_statement
+
+    deliver(drop, "nightly", BATCH)
+    scan_and_import()
+    as_of = dt.datetime.fromisoformat(str(statement_json("1000", "0000100011")["data_as_of"]))
+    shown = as_of.strftime("%H:%M")  # the business time zone's clock, as the JSON's offset says
+    with session_scope() as session:
+        spanish = load_statement(session, "1000", "0000100011", CUTOFF)
+        english = load_statement(session, "1000", "100002", CUTOFF)  # an English-speaking customer
+
+    page = render_statement(spanish, "html").decode()
+    assert f"Datos al {as_of.day} de " in page and shown in page
+    pdf = " ".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(render_statement(spanish, "pdf"))).pages)
+    assert "Datos al" in pdf and shown in pdf
+    email = compose_statement_email(english, "ap@example.com", [])
+    text = email.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = email.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Data as of " in text and "Data as of " in html
