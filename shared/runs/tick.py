@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 import beat_schedule
-from shared.clock import business_zone, utcnow
+from shared import clock
 from shared.db import session_scope
 from shared.feed.history import is_stale, last_refreshed
 from shared.models import Company, ScheduleHold, SchedulerState, StatementRun
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def scheduled_tick(moment: dt.datetime | None = None) -> list[int]:
     """The beat tick at `moment` (now): start the runs due since the window's start that have none, and look
     again at the held ones. Returns the ids of the runs started."""
-    moment = moment or utcnow()
+    moment = moment or clock.utcnow()
     settings = get_settings()
     since = _record_tick(moment)
     started: list[int] = []
@@ -70,7 +70,7 @@ def _record_tick(moment: dt.datetime) -> dt.datetime:
             break
         except IntegrityError:  # another tick wrote the first record at the same moment
             continue
-    zone = business_zone()
+    zone = clock.business_zone()
     first_day = dt.datetime.combine(first.astimezone(zone).date(), dt.time(0, 0), tzinfo=zone)
     bound = moment - dt.timedelta(days=get_settings().schedule_catchup_days)
     return max(first_day, bound)
@@ -174,7 +174,7 @@ def _start_hold(hold_id: int, *, by: str, trigger: str, allowed: tuple[str, ...]
         taken = session.execute(
             update(ScheduleHold)
             .where(ScheduleHold.id == hold_id, ScheduleHold.status.in_(allowed))
-            .values(status=HoldStatus.STARTED, started_by=by[:150], checked_at=utcnow())
+            .values(status=HoldStatus.STARTED, started_by=by[:150], checked_at=clock.utcnow())
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             return None
@@ -211,7 +211,7 @@ def held_runs(limit: int = 50) -> list[tuple[ScheduleHold, str, str]]:
 
 def upcoming_runs(now: dt.datetime | None = None) -> list[tuple[DueRun, int]]:
     """Per rule: the next scheduled run (when, which cut-off) and how many companies follow the rule."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     settings = get_settings()
     result = []
     with session_scope() as session:

@@ -144,3 +144,18 @@ def _holds() -> list[ScheduleHold]:
         holds = list(session.scalars(select(ScheduleHold)))
         session.expunge_all()
         return holds
+
+
+def test_the_beat_task_itself_catches_up_at_a_chosen_now(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import clock
+    from worker.tasks import scheduled_tick as tick_task
+
+    companies(("1000", "monthly"))
+    now = {"moment": local(2026, 11, 30, 6, 2)}
+    monkeypatch.setattr(clock, "utcnow", lambda: now["moment"].astimezone(dt.UTC))
+    assert tick_task.apply().get() == []  # November 30th: nothing monthly is due
+    # Beat is down from December 1st 05:00 to the 3rd; its first task there starts November's run.
+    now["moment"] = local(2026, 12, 3, 9, 30)
+    assert len(tick_task.apply().get()) == 1
+    assert run_keys() == ["scheduled:monthly:2026-11-30"]
+    assert tick_task.apply().get() == []
