@@ -223,6 +223,15 @@ def import_batch(import_id: int) -> str:
         log.warning("drop folder: %s is gone from working/", record.claim_key)
         _finish_without_folder(import_id, record.claim_key)
         return ImportStatus.FAILED
+    if folder.is_symlink():  # never follow it: the errors go into a folder of our own, the target is untouched
+        target = os.readlink(folder)
+        folder.unlink()
+        folder.mkdir(mode=0o700)
+        errors = [f"{record.batch}: the batch is a link (to {target}), not a folder inside incoming/; refused"]
+        record_failure(import_id, errors)
+        _write(folder / "errors.txt", errors)
+        _move(folder, root / "failed" / record.claim_key)
+        return ImportStatus.FAILED
     try:
         source, replace, rows = check_batch(folder)
         if replace:

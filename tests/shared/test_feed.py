@@ -137,8 +137,10 @@ def test_unknown_files_a_bad_ready_and_a_link_out_of_the_batch_are_refused(drop:
     deliver(drop, "b-ready", {"companies.csv": COMPANIES}, ready="replace-everything\n")
     linked = deliver(drop, "c-link", {"customers.csv": CUSTOMERS})
     (linked / "companies.csv").symlink_to(secret)
+    outside = write_folder(tmp_path / "outside", {"companies.csv": COMPANIES, "READY": ""})
+    (drop / "incoming" / "d-folder-link").symlink_to(outside, target_is_directory=True)
 
-    assert scan_and_import() == ["failed", "failed", "failed"]
+    assert scan_and_import() == ["failed", "failed", "failed", "failed"]
 
     assert dump()["companies"] == [] and dump()["customers"] == []
     reasons = {p.name.split("-", 1)[1]: (p / "errors.txt").read_text() for p in (drop / "failed").iterdir()}
@@ -148,7 +150,9 @@ def test_unknown_files_a_bad_ready_and_a_link_out_of_the_batch_are_refused(drop:
         in (reasons["b-ready"])
     )
     assert "companies.csv: a link leading out of the batch folder is refused" in reasons["c-link"]
+    assert "the batch is a link (to " in reasons["d-folder-link"]
     assert secret.read_text() == COMPANIES
+    assert sorted(p.name for p in outside.iterdir()) == ["READY", "companies.csv"]  # nothing written there
 
 
 def test_ready_saying_replace_open_items_makes_the_items_a_snapshot(drop: Path) -> None:
