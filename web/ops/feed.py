@@ -31,6 +31,7 @@ IMPORT_STATUS_LABELS: dict[str, str] = {
     ImportStatus.SUCCEEDED: N_("importada"),
     ImportStatus.FAILED: N_("rechazada"),
 }
+SOURCE_LABELS: dict[str, str] = {"cli": N_("edocta import"), "folder": N_("carpeta de entrega")}
 HOLD_STATUS_LABELS: dict[str, str] = {
     HoldStatus.WAITING: N_("esperando datos al día"),
     HoldStatus.STARTED: N_("iniciada"),
@@ -50,8 +51,8 @@ def _import_row(record: Any) -> dict[str, Any]:
         "id": record.id,
         "when": local_minute(record.created_at),
         "finished": local_minute(record.finished_at),
-        "source": record.source,
-        "started_by": record.started_by,
+        "source": SOURCE_LABELS.get(record.source, record.source),
+        "started_by": record.started_by if record.source == "cli" else "",
         "batch": record.batch,
         "status": record.status,
         "status_label": IMPORT_STATUS_LABELS.get(record.status, record.status),
