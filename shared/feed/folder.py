@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.clock import utcnow
 from shared.db import session_scope
 from shared.feed.history import new_record, record_failure, run_import
-from shared.ingest import FILE_ORDER, ImportFailed
+from shared.ingest import FILE_ORDER, FileCounts, ImportFailed
 from shared.models import ImportRecord
 from shared.settings import get_settings
 from shared.tasks import HARD_TIME_LIMITS, send_task
@@ -131,9 +131,16 @@ def _requeue_lost() -> list[int]:
     return lost
 
 
+# A claimed folder whose import finished this long ago but is still in working/ (its worker died between the
+# outcome and the move) is moved by the scan.
+STRANDED_AFTER_SECONDS = 60
+
+
 def _record_claim(claimed: str) -> int | None:
     with session_scope() as session:
-        if session.scalar(select(ImportRecord.id).where(ImportRecord.claim_key == claimed)) is not None:
+        record = session.scalar(select(ImportRecord).where(ImportRecord.claim_key == claimed))
+        if record is not None:
+            _move_if_stranded(record)
             return None
     name = claimed.split("-", 1)[1] if "-" in claimed else claimed
     try:
@@ -142,6 +149,23 @@ def _record_claim(claimed: str) -> int | None:
         )
     except IntegrityError:
         return None  # another scan recorded it at the same moment
+
+
+def _move_if_stranded(record: ImportRecord) -> None:
+    root = import_root()
+    finished = record.finished_at
+    if root is None or finished is None or record.claim_key is None:
+        return
+    if utcnow() - finished < dt.timedelta(seconds=STRANDED_AFTER_SECONDS):
+        return
+    folder = root / "working" / record.claim_key
+    target = "processed" if record.status == ImportStatus.SUCCEEDED else "failed"
+    if target == "failed" and not (folder / "errors.txt").exists():
+        _write(folder / "errors.txt", record.errors.splitlines())
+    if target == "processed" and not (folder / "report.txt").exists():
+        _write(folder / "report.txt", [FileCounts(**counts).line() for counts in record.files])
+    log.warning("drop folder: %s was left in working/ after its import; moved to %s/", record.claim_key, target)
+    _move(folder, root / target / record.claim_key)
 
 
 # --- one batch ---------------------------------------------------------------------------------------------
@@ -271,4 +295,7 @@ def _write(path: Path, lines: list[str]) -> None:
 def _move(folder: Path, target: Path) -> None:
     if target.exists():  # a second delivery after a crash: keep both, the later one suffixed
         target = target.with_name(f"{target.name}-{utcnow().strftime('%H%M%S%f')}")
-    os.rename(folder, target)
+    try:
+        os.rename(folder, target)
+    except FileNotFoundError:  # a scan moved it meanwhile
+        log.info("drop folder: %s was already moved", folder.name)

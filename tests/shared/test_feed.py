@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared import feed
 from shared.db import session_scope
@@ -285,3 +285,23 @@ def test_the_page_the_pdf_and_the_email_say_when_the_data_was_refreshed(drop: Pa
     text = email.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = email.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Data as of " in text and "Data as of " in html
+
+
+def test_a_batch_left_in_working_after_its_import_is_moved_by_a_later_scan(drop: Path) -> None:
+    deliver(drop, "stranded", BATCH)
+    assert scan_and_import() == ["succeeded"]
+    # The worker died after the import committed, before the batch left working/ (put it back as it was then).
+    done = only(drop / "processed")
+    (done / "report.txt").unlink()
+    done.rename(drop / "working" / done.name)
+    assert feed.scan().enqueued == []
+    assert (drop / "working" / done.name).exists()  # a moment ago: its worker may be moving it right now
+
+    with session_scope() as session:
+        session.execute(update(ImportRecord).values(finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    assert feed.scan().enqueued == []
+
+    assert list((drop / "working").iterdir()) == []
+    assert (only(drop / "processed") / "report.txt").read_text().splitlines()[0] == (
+        "companies.csv: 2 inserted, 0 updated, 0 unchanged, 0 deleted"
+    )
