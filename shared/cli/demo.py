@@ -141,14 +141,14 @@ def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None
         os.environ["EDOCTA_IMPORT_DIR"] = str(settings.var_dir / "import")
         reset_settings()
         settings = get_settings()
-    click.echo(f"database: {settings.database_url}")
-    upgrade()
-
     processes: list[subprocess.Popen[bytes]] = []
     try:
         logs = settings.var_dir / "logs"
-        # The processes first: the portal answers while the demo data is imported and mailed.
+        # The processes first, so the portal answers while the demo data is imported and mailed. The worker takes
+        # the longest to start and reads the database only for its first task: it starts before the migrations.
         processes.append(_spawn("worker", "--concurrency", "2", log=logs / "worker.log"))
+        click.echo(f"database: {settings.database_url}")
+        upgrade()
         processes.append(_spawn("beat", log=logs / "beat.log"))
         if serve:
             processes.append(_spawn("serve", "--host", host, "--port", str(port), log=logs / "portal.log"))
