@@ -1,7 +1,10 @@
 """The schedule, as data. `edocta beat` (exactly one beat process, ever) reads it through worker/celery_app.py.
 
-Beat ticks every day at 06:00 in `EDOCTA_TIMEZONE`. The tick asks `shared.schedule` which cut-off rules are
-due on that day and starts one run per due rule, for the companies that follow it (`Company.schedule`):
+A rule's run is due at 06:00 in `EDOCTA_TIMEZONE` on its run days. Beat ticks every `SCHEDULE_TICK_SECONDS`
+(`EDOCTA_SCHEDULE_TICK_SECONDS`, default 300); each tick starts every run that became due since the schedule
+first ticked (at most `EDOCTA_SCHEDULE_CATCHUP_DAYS` back) and has none yet, one per due rule, for the
+companies that follow it (`Company.schedule`), so a tick missed while beat was down is caught up
+(shared/runs/tick.py, which also holds a company's run back while its data is stale):
 
 | rule          | runs on                         | cut-off                          |
 | ------------- | ------------------------------- | -------------------------------- |
@@ -12,6 +15,8 @@ due on that day and starts one run per due rule, for the companies that follow i
 
 Each run has a key like `scheduled:monthly:2026-11-30`, unique in the database: a tick delivered twice, or
 a second beat started by mistake, starts no second run.
+
+The drop folder's scan (every `IMPORT_SCAN_SECONDS`) claims the complete ERP batches and enqueues their imports.
 
 The sweeper (every minute) re-enqueues emails and accounts whose messages were lost (a worker killed, a
 broker restarted), retries emails whose back-off has passed, and closes finished runs.
@@ -38,13 +43,21 @@ RULES = {
 }
 DEFAULT_RULE = ScheduleRule.MONTHLY
 
+SCHEDULE_TICK_SECONDS = float(os.environ.get("EDOCTA_SCHEDULE_TICK_SECONDS") or 300)
 SWEEP_EVERY_SECONDS = float(os.environ.get("EDOCTA_SWEEP_SECONDS") or 60)
+# The drop folder (EDOCTA_IMPORT_DIR) is scanned this often; the scan does nothing when the folder is unset.
+IMPORT_SCAN_SECONDS = float(os.environ.get("EDOCTA_IMPORT_SCAN_SECONDS") or 30)
 
 ENTRIES: dict[str, dict[str, Any]] = {
     "statement-runs": {
         "task": Task.SCHEDULED_TICK,
-        "cron": {"minute": str(RUN_MINUTE), "hour": str(RUN_HOUR)},
-        "expires_seconds": 12 * 3600,
+        "every_seconds": SCHEDULE_TICK_SECONDS,
+        "expires_seconds": max(SCHEDULE_TICK_SECONDS * 2, 60),
+    },
+    "import-folder": {
+        "task": Task.SCAN_IMPORTS,
+        "every_seconds": IMPORT_SCAN_SECONDS,
+        "expires_seconds": max(IMPORT_SCAN_SECONDS * 2, 30),
     },
     "sweep-outbox": {
         "task": Task.SWEEP_OUTBOX,

@@ -47,6 +47,12 @@ class Settings:
     mail_retry_hours: float = 24.0
     mail_lease_seconds: float = 300.0
     requeue_after_seconds: float = 300.0
+    # The drop folder of ERP batches (unset: off), when a company's data counts as stale, how long a scheduled
+    # run waits for fresh data, and how far back a tick catches up on cut-offs with no run.
+    import_dir: Path | None = None
+    stale_after_hours: float = 36.0
+    stale_wait_hours: float = 12.0
+    schedule_catchup_days: int = 7
 
     @property
     def broker_url(self) -> str:
@@ -110,6 +116,10 @@ def load_settings() -> Settings:
         mail_retry_hours=float(_env("EDOCTA_MAIL_RETRY_HOURS", "24") or 24),
         mail_lease_seconds=float(_env("EDOCTA_MAIL_LEASE_SECONDS", "300") or 300),
         requeue_after_seconds=float(_env("EDOCTA_REQUEUE_AFTER_SECONDS", "300") or 300),
+        import_dir=Path(_env("EDOCTA_IMPORT_DIR") or "") if _env("EDOCTA_IMPORT_DIR") else None,
+        stale_after_hours=float(_env("EDOCTA_STALE_AFTER_HOURS", "36") or 36),
+        stale_wait_hours=float(_env("EDOCTA_STALE_WAIT_HOURS", "12") or 12),
+        schedule_catchup_days=int(_env("EDOCTA_SCHEDULE_CATCHUP_DAYS", "7") or 7),
     )
 
 

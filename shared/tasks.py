@@ -33,6 +33,8 @@ HARD_TIME_LIMITS: dict[str, int] = {
     Task.SEND_INVITATION: 120,
     Task.SEND_PASSWORD_RESET: 120,
     Task.SEND_PASSWORD_CHANGED: 120,
+    Task.SCAN_IMPORTS: 120,
+    Task.IMPORT_BATCH: 1800,  # 200,000 open items take about a minute; see bench/import
 }
 # A statement on the large-statement queue may take this long (thousands of lines of PDF).
 LARGE_RENDER_HARD_LIMIT = 1800
@@ -50,6 +52,8 @@ TASK_ROUTES = {
     Task.START_RUN: {"queue": Queue.DEFAULT},
     Task.SCHEDULED_TICK: {"queue": Queue.DEFAULT},
     Task.SWEEP_OUTBOX: {"queue": Queue.DEFAULT},
+    Task.SCAN_IMPORTS: {"queue": Queue.DEFAULT},
+    Task.IMPORT_BATCH: {"queue": Queue.DEFAULT},
 }
 
 

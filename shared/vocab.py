@@ -186,6 +186,31 @@ class Task(StrEnum):
     SEND_INVITATION = "edocta.accounts.send_invitation"  # args: user_id
     SEND_PASSWORD_RESET = "edocta.accounts.send_password_reset"  # noqa: S105 (a task name) args: username as typed
     SEND_PASSWORD_CHANGED = "edocta.accounts.send_password_changed"  # noqa: S105 (a task name) args: user_id
+    # The drop folder: beat's scan claims complete batches; each claimed batch is imported by its own task.
+    SCAN_IMPORTS = "edocta.feed.scan"
+    IMPORT_BATCH = "edocta.feed.import_batch"  # args: import id
+
+
+class ImportSource(StrEnum):
+    """Who or what started an import (`ImportRecord.source`)."""
+
+    CLI = "cli"  # `edocta import`
+    FOLDER = "folder"  # a batch of the drop folder (EDOCTA_IMPORT_DIR)
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"  # a drop-folder batch claimed, waiting for a worker
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # nothing was written
+
+
+class HoldStatus(StrEnum):
+    """A scheduled run held back for one company because its data was stale (`ScheduleHold.status`)."""
+
+    WAITING = "waiting"  # retried at each tick until the data is fresh or the wait is over
+    STARTED = "started"  # the data became fresh, or an administrator started it anyway
+    GAVE_UP = "gave_up"  # still stale when the wait was over: nothing was mailed
 
 
 class Queue(StrEnum):

@@ -26,6 +26,12 @@ def test_demo_runs_the_main_job_with_no_service(tmp_path: Path) -> None:
     assert "0 failed" in done.stdout
     var = tmp_path / "var"
     assert (var / "edocta.sqlite3").exists()
+    # The demo data came through the drop folder, as an ERP's batches do.
+    assert f"drop folder: {(var / 'import').resolve()}/" in done.stdout
+    processed = list((var / "import" / "processed").iterdir())
+    assert len(processed) == 1 and processed[0].name.split("-", 1)[1].startswith("demo-")
+    assert (processed[0] / "report.txt").read_text().startswith("companies.csv: ")
+    assert list((var / "import" / "incoming").iterdir()) == []
 
     # Every customer with lines at last month's cut-off and an address got an email with its files attached.
     emails = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in (var / "outbox").glob("*.eml")]

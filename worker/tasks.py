@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from shared import disputes, mail, render, runs
+from shared import disputes, feed, mail, render, runs
 from shared.tasks import HARD_TIME_LIMITS
 from shared.vocab import Outcome, Task
 from worker.celery_app import app
@@ -90,3 +90,13 @@ def render_on_demand(
     first = dt.date.fromisoformat(start) if start else None
     key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language, first)
     return None if key is None else key.as_string()
+
+
+@app.task(**_limits(Task.SCAN_IMPORTS))
+def scan_imports() -> list[int]:
+    return feed.scan().enqueued
+
+
+@app.task(**_limits(Task.IMPORT_BATCH))
+def import_batch(import_id: int) -> str:
+    return feed.import_batch(int(import_id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from shared.cli.base import UserError, parse_date
-from shared.cli.data import db, import_command, statement_command
+from shared.cli.data import db, import_command, imports_command, statement_command
 from shared.cli.processes import beat_command, demo_command, serve_command, worker_command
 from shared.cli.runs import run_command, runs_command
 from shared.cli.users import users
@@ -25,6 +25,7 @@ def main() -> None:
 for command in (
     db,
     import_command,
+    imports_command,
     statement_command,
     users,
     run_command,

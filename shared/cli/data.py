@@ -30,10 +30,14 @@ def db_upgrade() -> None:
 @click.option("--replace-open-items", is_flag=True, help="Open items become a snapshot per company in the file.")
 def import_command(path: Path, replace_open_items: bool) -> None:
     """Load ERP exports: a folder of CSV files or one XLSX workbook (contract §1)."""
-    from shared.ingest import ImportFailed, import_path
+    from shared.feed import run_import, who_runs_this
+    from shared.ingest import ImportFailed
+    from shared.vocab import ImportSource
 
     try:
-        report = import_path(path, replace_open_items=replace_open_items)
+        report = run_import(
+            path, source=ImportSource.CLI, started_by=who_runs_this(), batch=str(path), replace=replace_open_items
+        )
     except ImportFailed as failure:
         for error in failure.errors:
             click.echo(error, err=True)
@@ -43,6 +47,37 @@ def import_command(path: Path, replace_open_items: bool) -> None:
         click.echo(line)
     for note in report.notes:
         click.echo(note, err=True)
+
+
+@click.command("imports")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--failed", is_flag=True, help="Only the imports that failed.")
+def imports_command(limit: int, failed: bool) -> None:
+    """The import history: when, who or what, the files with their counts, the outcome (contract §11)."""
+    from shared.clock import local_minute
+    from shared.db import session_scope
+    from shared.feed import list_imports
+    from shared.vocab import ImportStatus
+
+    with session_scope() as session:
+        records = list_imports(session, limit=limit, status=ImportStatus.FAILED if failed else None)
+        if not records:
+            click.echo("no imports recorded")
+        for record in records:
+            replace = " --replace-open-items" if record.replace_open_items else ""
+            who = f"{record.source} ({record.started_by})" if record.started_by else record.source
+            click.echo(f"#{record.id} {local_minute(record.created_at)} {record.status} {who}: {record.batch}{replace}")
+            if record.phase:
+                click.echo(f"    {record.phase}")
+            for counts in record.files:
+                click.echo(
+                    f"    {counts['name']}: {counts['inserted']} inserted, {counts['updated']} updated, "
+                    f"{counts['unchanged']} unchanged, {counts['deleted']} deleted"
+                )
+            for line in record.errors.splitlines()[:10]:
+                click.echo(f"    {line}")
+            if record.error_count > 10:
+                click.echo(f"    … {record.error_count - 10} more error(s)")
 
 
 @click.command("statement")

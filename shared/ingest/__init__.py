@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.accounts import send_invitations
 from shared.db import session_scope
 from shared.ingest.columns import SPECS, CellError, Column, FileSpec
+from shared.ingest.freshness import Progress
 from shared.ingest.load import load
 from shared.ingest.plan import ImportPlan, plan_import
 from shared.ingest.report import FileCounts, ImportFailed, ImportReport
@@ -20,14 +21,19 @@ from shared.ingest.sources import FILE_ORDER, ParsedFile, Problems, read_source
 log = logging.getLogger(__name__)
 
 
-def import_path(path: Path | str, *, replace_open_items: bool = False) -> ImportReport:
+def import_path(
+    path: Path | str, *, replace_open_items: bool = False, progress: Progress | None = None
+) -> ImportReport:
     """Import a folder of CSV files or one XLSX workbook in one transaction.
 
     Raises ImportFailed with every problem found when anything is wrong; then nothing is written.
-    New users get their invitation email after the data is committed.
+    New users get their invitation email after the data is committed. `progress`, when given, is called with
+    each phase (`reading`, `checking`, then the name of each file as it is written).
     """
     path = Path(path)
+    step = progress or (lambda phase: None)
     problems = Problems()
+    step("reading")
     files = read_source(path, problems)
     if not files and not problems.errors:
         problems.add(str(path), None, None, "nothing to import")
@@ -36,11 +42,12 @@ def import_path(path: Path | str, *, replace_open_items: bool = False) -> Import
 
     with session_scope() as session:
         base = path if path.is_dir() else path.parent
+        step("checking")
         plan = plan_import(session, files, problems, replace_open_items=replace_open_items, base=base)
         if problems.errors:
             raise ImportFailed(problems.errors)
         try:
-            report = load(session, plan)
+            report = load(session, plan, step)
         except IntegrityError as exc:
             # Only another writer at the same moment can cause this: everything was validated above.
             log.warning("import refused by the database: %s", exc)
@@ -75,6 +82,7 @@ __all__ = [
     "ImportReport",
     "ParsedFile",
     "Problems",
+    "Progress",
     "import_path",
     "plan_import",
     "read_source",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
 from shared.documents import DocumentFile
+from shared.ingest.freshness import Changed, Progress, mark_companies
 from shared.ingest.plan import ImportPlan
 from shared.ingest.report import FileCounts, ImportReport
 from shared.ingest.tables import (
@@ -56,14 +57,17 @@ def upsert(
     stored: StoredRows,
     *,
     delete_missing: bool = False,
+    changed_keys: set[Key] | None = None,
 ) -> FileCounts:
     """Insert the new rows, update the changed columns of the others, leave the unchanged ones alone; with
-    `delete_missing`, delete the stored rows the file does not name. Returns the counts."""
+    `delete_missing`, delete the stored rows the file does not name. Returns the counts; the keys of the rows
+    written go into `changed_keys` when given."""
     counts = FileCounts(label)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     named: set[Key] = set()
-    for row in wanted:
+    wanted_list = list(wanted)
+    for row in wanted_list:
         named.add(row.key)
         found = stored.get(row.key)
         if found is None:
@@ -77,6 +81,11 @@ def upsert(
             counts.unchanged += 1
     deletes = [row_id for key, (row_id, _) in stored.items() if key not in named] if delete_missing else []
     counts.inserted, counts.updated, counts.deleted = len(inserts), len(updates), len(deletes)
+    if changed_keys is not None and (inserts or updates or deletes):
+        by_id = {row_id: key for key, (row_id, _) in stored.items()}
+        changed_keys.update(row.key for row in wanted_list if row.key not in stored)
+        changed_keys.update(by_id[values["id"]] for values in updates)
+        changed_keys.update(by_id[row_id] for row_id in deletes)
     model = table.model
     for part in chunks(inserts):
         session.execute(insert(model), part)
@@ -125,7 +134,7 @@ CUSTOMER_DEFAULTS = {
 }
 
 
-def write_companies(session: Session, plan: ImportPlan) -> FileCounts:
+def write_companies(session: Session, plan: ImportPlan, changed: set[Key]) -> FileCounts:
     wanted = [
         Wanted(
             (row.values["company_code"],),
@@ -134,10 +143,10 @@ def write_companies(session: Session, plan: ImportPlan) -> FileCounts:
         )
         for row in plan.rows("companies")
     ]
-    return upsert(session, COMPANIES, plan.files["companies"].label, wanted, plan.companies)
+    return upsert(session, COMPANIES, plan.files["companies"].label, wanted, plan.companies, changed_keys=changed)
 
 
-def write_customers(session: Session, plan: ImportPlan) -> FileCounts:
+def write_customers(session: Session, plan: ImportPlan, changed: set[Key]) -> FileCounts:
     empty_means_default = {name: CUSTOMER_DEFAULTS[name] for name in ("language", "statement_formats")}
     wanted = [
         Wanted(
@@ -147,7 +156,7 @@ def write_customers(session: Session, plan: ImportPlan) -> FileCounts:
         )
         for row in plan.rows("customers")
     ]
-    return upsert(session, CUSTOMERS, plan.files["customers"].label, wanted, plan.customers)
+    return upsert(session, CUSTOMERS, plan.files["customers"].label, wanted, plan.customers, changed_keys=changed)
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,7 @@ class Ids:
         return self.companies[values["company_code"]], self.customers[values["customer_number"]]
 
 
-def write_accounts(session: Session, plan: ImportPlan, ids: Ids) -> FileCounts:
+def write_accounts(session: Session, plan: ImportPlan, ids: Ids, changed: set[Key]) -> FileCounts:
     rows = plan.rows("accounts")
     company_ids = sorted({ids.companies[row.values["company_code"]] for row in rows})
     stored = stored_rows(session, ACCOUNTS, where_in=("company_id", company_ids))
@@ -179,10 +188,12 @@ def write_accounts(session: Session, plan: ImportPlan, ids: Ids) -> FileCounts:
         given = _given(row.values, drop=("company_code", "customer_number"), defaults={"currency": currency})
         new = {"company_id": key[0], "customer_id": key[1], "credit_limit": None, "payment_terms": ""}
         wanted.append(Wanted(key, given, {**new, "currency": currency}))
-    return upsert(session, ACCOUNTS, plan.files["accounts"].label, wanted, stored)
+    return upsert(session, ACCOUNTS, plan.files["accounts"].label, wanted, stored, changed_keys=changed)
 
 
-def write_open_items(session: Session, plan: ImportPlan, ids: Ids) -> tuple[FileCounts, set[tuple[int, int]]]:
+def write_open_items(
+    session: Session, plan: ImportPlan, ids: Ids, changed: set[Key]
+) -> tuple[FileCounts, set[tuple[int, int]]]:
     """The open items, and the (company, customer) pairs they name."""
     parsed = plan.files["open_items"]
     company_ids = sorted({ids.companies[row.values["company_code"]] for row in parsed.rows})
@@ -214,7 +225,9 @@ def write_open_items(session: Session, plan: ImportPlan, ids: Ids) -> tuple[File
     _unarchive(session, [key for key in named if key not in stored])
     if plan.replace_open_items:
         _archive(session, [row_id for key, (row_id, _) in stored.items() if key not in named])
-    counts = upsert(session, OPEN_ITEMS, parsed.label, wanted, stored, delete_missing=plan.replace_open_items)
+    counts = upsert(
+        session, OPEN_ITEMS, parsed.label, wanted, stored, delete_missing=plan.replace_open_items, changed_keys=changed
+    )
     return counts, pairs
 
 
@@ -259,7 +272,9 @@ def _unarchive(session: Session, keys: list[tuple[Any, ...]]) -> None:
             )
 
 
-def open_missing_accounts(session: Session, plan: ImportPlan, ids: Ids, pairs: set[tuple[int, int]]) -> int:
+def open_missing_accounts(
+    session: Session, plan: ImportPlan, ids: Ids, pairs: set[tuple[int, int]], changed: set[Key]
+) -> int:
     """An item's customer gets an account at the item's company (no credit limit) if it has none yet."""
     if not pairs:
         return 0
@@ -273,6 +288,7 @@ def open_missing_accounts(session: Session, plan: ImportPlan, ids: Ids, pairs: s
     ]
     for part in chunks(rows):
         session.execute(insert(Account), part)
+    changed.update((row["company_id"], row["customer_id"]) for row in rows)
     return len(rows)
 
 
@@ -364,27 +380,37 @@ def write_documents(session: Session, plan: ImportPlan, ids: Ids) -> FileCounts:
     return upsert(session, DOCUMENTS, parsed.label, wanted, stored)
 
 
-def load(session: Session, plan: ImportPlan) -> ImportReport:
-    """Write every file of a validated import in load order (in the caller's transaction)."""
+def load(session: Session, plan: ImportPlan, progress: Progress | None = None) -> ImportReport:
+    """Write every file of a validated import in load order (in the caller's transaction), and mark the
+    companies it named as refreshed, and those whose data it changed with a new "data as of"."""
     report = ImportReport()
+    step = progress or (lambda phase: None)
+    changed = Changed()
     if "companies" in plan.files:
-        report.files.append(write_companies(session, plan))
+        step("companies")
+        report.files.append(write_companies(session, plan, changed.companies))
     if "customers" in plan.files:
-        report.files.append(write_customers(session, plan))
+        step("customers")
+        report.files.append(write_customers(session, plan, changed.customers))
     ids = Ids.read(session)
     if "accounts" in plan.files:
-        report.files.append(write_accounts(session, plan, ids))
+        step("accounts")
+        report.files.append(write_accounts(session, plan, ids, changed.accounts))
     if "open_items" in plan.files:
-        counts, pairs = write_open_items(session, plan, ids)
+        step("open_items")
+        counts, pairs = write_open_items(session, plan, ids, changed.open_items)
         report.files.append(counts)
-        opened = open_missing_accounts(session, plan, ids, pairs)
+        opened = open_missing_accounts(session, plan, ids, pairs, changed.accounts)
         if opened:
             report.notes.append(f"accounts opened for customers with open items: {opened}")
     if "users" in plan.files:
+        step("users")
         counts, new_user_ids = write_users(session, plan, ids)
         report.files.append(counts)
         report.new_user_ids.extend(new_user_ids)
     if "documents" in plan.files:
+        step("documents")
         report.files.append(write_documents(session, plan, ids))
     session.flush()
+    report.named_companies, report.changed_companies = mark_companies(session, plan, ids.companies, changed)
     return report

@@ -35,6 +35,9 @@ class ImportReport:
     files: list[FileCounts] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     new_user_ids: list[int] = field(default_factory=list)
+    # Company ids the import named (refreshed) and those whose data it changed (new "data as of").
+    named_companies: set[int] = field(default_factory=set)
+    changed_companies: set[int] = field(default_factory=set)
 
     def counts(self, kind: str) -> FileCounts:
         """The counts of one file by its kind (`open_items`), whatever it was called (`open_items.csv`)."""

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from shared.i18n import format_date, format_money, gettext
 from shared.mail.messages import build_message
 from shared.mail.rendering import render_email
+from shared.render.html import data_as_of_line
 from shared.settings import get_settings
 from shared.statements import Statement
 from shared.vocab import Format
@@ -74,6 +75,7 @@ def compose_statement_email(
         "url": statement_url(statement.company.code, statement.customer.code, statement.cutoff),
         "attachment_names": [name for name, _, _ in attachments],
         "disputed": [line.document_number for line in statement.lines if line.disputed],
+        "data_as_of_text": data_as_of_line(statement, statement.language),
     }
     text = render_email("statement.txt.j2", context)
     html = render_email("statement.html.j2", context)

@@ -5,6 +5,7 @@ accounts, the email outbox, render durations). Every table is re-exported here."
 from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
 from shared.models.disputes import Dispute, DisputeEmail, DisputeMessage, InvoiceDocument
+from shared.models.feed import ImportCompany, ImportRecord, ScheduleHold, SchedulerState
 from shared.models.master import Account, ClearedItem, Company, Customer, OpenItem
 from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
@@ -20,12 +21,16 @@ __all__ = [
     "Dispute",
     "DisputeEmail",
     "DisputeMessage",
+    "ImportCompany",
+    "ImportRecord",
     "InvoiceDocument",
     "Money",
     "OpenItem",
     "OutboxEmail",
     "RenderDuration",
     "RunAccount",
+    "ScheduleHold",
+    "SchedulerState",
     "StatementRun",
     "TemporaryPassword",
     "User",

@@ -15,7 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from shared.i18n import format_date, format_money, format_number, gettext, normalize_language
-from shared.render.html import _generated_text, get_environment, screen_stylesheet
+from shared.render.html import _generated_text, data_as_of_line, get_environment, screen_stylesheet
 from shared.render.labels import document_type_label
 from shared.statements import ActivityStatement
 
@@ -76,7 +76,7 @@ def activity_context(
     - `balances`: list of `BalanceRow`, the account's currency first; `has_adjustment`: some currency has one.
     - `lines`: list of `ActivityRow` (with their `documents` and `disputed` marks); `has_lines`; `line_count`;
       `show_currency_column`; `has_disputed_lines` (then the lines' table is followed by the marker's note).
-    - `title`, `generated_text`.
+    - `title`, `generated_text`; `data_as_of_text`: "Datos al …" ("" when never imported).
     """
     language = normalize_language(language or statement.language)
     account_currency = statement.currency
@@ -158,6 +158,7 @@ def activity_context(
         "title": gettext("Movimientos de %(customer)s del %(start)s al %(end)s", language)
         % {"customer": statement.customer.name, "start": start_text, "end": end_text},
         "generated_text": _generated_text(language, generated_at),
+        "data_as_of_text": data_as_of_line(statement, language),
     }
 
 

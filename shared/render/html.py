@@ -27,7 +27,7 @@ from shared.i18n import (
     normalize_language,
 )
 from shared.render.labels import bucket_label, document_type_label
-from shared.statements import BUCKETS, Statement
+from shared.statements import BUCKETS, ActivityStatement, Statement
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -207,6 +207,16 @@ def _generated_text(language: str, generated_at: dt.datetime | None) -> str:
     return gettext("Generado el %(date)s", language) % {"date": text}
 
 
+def data_as_of_line(statement: Statement | ActivityStatement, language: str) -> str:
+    """`Datos al 30 de noviembre de 2026, 06:12` in the business time zone ("" when never imported)."""
+    from shared.settings import get_settings
+
+    if statement.data_as_of is None:
+        return ""
+    text = format_datetime(statement.data_as_of, language, timezone=get_settings().timezone)
+    return gettext("Datos al %(date)s", language) % {"date": text}
+
+
 def statement_context(
     statement: Statement,
     *,
@@ -371,6 +381,7 @@ def statement_context(
         "title": gettext("Estado de cuenta %(customer)s al %(date)s", language)
         % {"customer": statement.customer.name, "date": cutoff_text},
         "generated_text": _generated_text(language, generated_at),
+        "data_as_of_text": data_as_of_line(statement, language),
     }
 
 

@@ -52,6 +52,7 @@ def local_date(moment: dt.datetime, timezone: str) -> dt.date:
 class DueRun:
     rule: str
     cutoff: dt.date
+    due_at: dt.datetime | None = None  # the moment the run became due (its run date at the run time, local)
 
     @property
     def run_key(self) -> str:
@@ -72,3 +73,37 @@ def due_runs(moment: dt.datetime, timezone: str, rules: tuple[str, ...] = RULES)
         if cutoff is not None:
             due.append(DueRun(rule, cutoff))
     return due
+
+
+def due_moment(run_date: dt.date, timezone: str, hour: int, minute: int) -> dt.datetime:
+    """The aware moment a run of `run_date` becomes due: that local date at hour:minute."""
+    return dt.datetime.combine(run_date, dt.time(hour, minute), tzinfo=ZoneInfo(timezone))
+
+
+def due_between(
+    start: dt.datetime, end: dt.datetime, timezone: str, hour: int, minute: int, rules: tuple[str, ...] = RULES
+) -> list[DueRun]:
+    """Every run that became due in [start, end] (aware moments), oldest first: what a tick catches up on."""
+    due = []
+    day = local_date(start, timezone)
+    last = local_date(end, timezone)
+    while day <= last:
+        moment = due_moment(day, timezone, hour, minute)
+        if start <= moment <= end:
+            for rule in rules:
+                cutoff = cutoff_for(rule, day)
+                if cutoff is not None:
+                    due.append(DueRun(rule, cutoff, moment))
+        day += dt.timedelta(days=1)
+    return due
+
+
+def next_due(rule: str, after: dt.datetime, timezone: str, hour: int, minute: int) -> DueRun:
+    """The next run of `rule` due after `after` (aware): when, and for which cut-off."""
+    day = local_date(after, timezone)
+    while True:  # every rule has a run day within a month
+        moment = due_moment(day, timezone, hour, minute)
+        cutoff = cutoff_for(rule, day)
+        if cutoff is not None and moment > after:
+            return DueRun(rule, cutoff, moment)
+        day += dt.timedelta(days=1)

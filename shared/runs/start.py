@@ -1,5 +1,5 @@
 """Starting runs: a run record plus one `RunAccount` row per account in scope, committed before any task is
-enqueued (one task per account, by id), from the command line, an admin, or the schedule's tick."""
+enqueued (one task per account, by id), from the command line, an admin, or the schedule's tick (`tick`)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,16 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
 from shared.db import session_scope
 from shared.models import Account, Company, OpenItem, RunAccount, StatementRun
-from shared.runs.schedule import due_runs
-from shared.settings import get_settings
 from shared.statements import open_at
 from shared.tasks import LARGE_RENDER_HARD_LIMIT, send_task
-from shared.vocab import LARGE_STATEMENT_LINES, AccountStatus, Queue, RunStatus, ScheduleRule, Task, Trigger
+from shared.vocab import LARGE_STATEMENT_LINES, AccountStatus, Queue, RunStatus, Task, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -163,38 +161,3 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
         else:
             send_task(Task.PROCESS_ACCOUNT, (run_account_id,))
     return len(pairs)
-
-
-def scheduled_tick(moment: dt.datetime | None = None) -> list[int]:
-    """The beat tick: start the runs due now (one per due rule with companies on it); returns their ids.
-
-    Safe to deliver twice: each run's key (`scheduled:<rule>:<cut-off>`) is unique.
-    """
-    moment = moment or utcnow()
-    settings = get_settings()
-    started = []
-    for due in due_runs(moment, settings.timezone):
-        with session_scope() as session:
-            company_ids = list(session.scalars(select(Company.id).where(_follows_rule(due.rule))))
-        if not company_ids:
-            continue
-        run_id, created = create_run(
-            due.cutoff,
-            run_key=due.run_key,
-            trigger=Trigger.SCHEDULE,
-            company_ids=company_ids,
-            company_id=company_ids[0] if len(company_ids) == 1 else None,
-        )
-        if created:
-            started.append(run_id)
-    return started
-
-
-def _follows_rule(rule: str) -> ColumnElement[bool]:
-    if rule == ScheduleRule.MONTHLY:  # the default, also for an empty or unknown schedule
-        return or_(
-            Company.schedule == ScheduleRule.MONTHLY,
-            Company.schedule.is_(None),
-            Company.schedule.not_in(list(ScheduleRule)),
-        )
-    return Company.schedule == rule

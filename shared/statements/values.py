@@ -17,7 +17,7 @@ from shared.vocab import DEFAULT_LANGUAGE
 BUCKETS = ("current", "1-30", "31-60", "61-90", "91-120", "120+")
 CENTS = Decimal("0.01")
 # Bump when a renderer's output changes, so stored files made by older code are not reused.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 
 def data_as_of_text(moment: dt.datetime | None) -> str | None:

@@ -82,7 +82,9 @@ def test_a_naive_tick_time_is_refused() -> None:
 def test_beat_entries_are_data_with_known_task_names() -> None:
     tick = beat_schedule.ENTRIES["statement-runs"]
     assert tick["task"] == Task.SCHEDULED_TICK
-    assert tick["cron"] == {"minute": "0", "hour": "6"}
+    assert tick["every_seconds"] == beat_schedule.SCHEDULE_TICK_SECONDS
+    assert (beat_schedule.RUN_HOUR, beat_schedule.RUN_MINUTE) == (6, 0)
+    assert beat_schedule.ENTRIES["import-folder"]["task"] == Task.SCAN_IMPORTS
     assert beat_schedule.ENTRIES["sweep-outbox"]["task"] == Task.SWEEP_OUTBOX
     assert set(beat_schedule.RULES) == {"monthly", "semimonthly", "weekly", "daily"}
 
@@ -93,7 +95,7 @@ def test_celery_beat_uses_the_schedule_in_the_configured_timezone() -> None:
     app = create_celery_app()
     entry = app.conf.beat_schedule["statement-runs"]
     assert entry["task"] == Task.SCHEDULED_TICK
-    assert str(entry["schedule"]) == "<crontab: 0 6 * * * (m/h/dM/MY/d)>"
+    assert entry["schedule"] == beat_schedule.SCHEDULE_TICK_SECONDS
     assert app.conf.timezone == MEXICO
 
 

@@ -25,6 +25,7 @@ from shared.models import Company
 from shared.runs import list_runs
 from shared.settings import get_settings
 from web.ops.context import RUN_STATUS_LABELS
+from web.ops.feed import feed_section, schedule_section
 from web.security import requires_admin
 
 log = logging.getLogger("edocta.web.ops")
@@ -132,6 +133,8 @@ class Section:
 SECTIONS: list[Section] = [
     Section("ops/_health.html.j2", health_section),
     Section("ops/_runs.html.j2", runs_section),
+    Section("ops/_schedule.html.j2", schedule_section),
+    Section("ops/_feed.html.j2", feed_section),
     Section("ops/_failed.html.j2", failed_section),
     Section("ops/_broker.html.j2", lambda _session: broker_view()),
 ]
