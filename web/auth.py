@@ -7,9 +7,9 @@ worker (`SEND_PASSWORD_RESET`), the page always says the same.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -17,11 +17,13 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
 from shared import accounts
-from shared.accounts import LoginThrottle
+from shared.accounts import LoginThrottle, Refused
 from shared.db import session_scope
 from shared.i18n import N_, gettext
 from shared.tasks import send_task
 from shared.vocab import Task
+from web.client import client_address
+from web.hashing import HashGate, HashingBusy
 from web.i18n import request_language
 from web.security import (
     DURING_FORCED_CHANGE,
@@ -36,11 +38,8 @@ from web.security import (
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 SIGN_IN_FAILED = N_("Usuario o contraseña incorrectos.")
-
-
-def sleep(seconds: float) -> None:
-    """The wait before checking a throttled sign-in (tests replace it to record the delays)."""
-    time.sleep(seconds)
+TOO_MANY_ATTEMPTS = N_("Demasiados intentos de inicio de sesión. Espera %(minutes)s min y vuelve a intentarlo.")
+TOO_BUSY = N_("Hay muchos inicios de sesión en este momento. Vuelve a intentarlo en unos segundos.")
 
 
 def _field(form: dict[str, Any], name: str) -> str:
@@ -51,7 +50,7 @@ def _field(form: dict[str, Any], name: str) -> str:
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else ""
+    return client_address(request)
 
 
 def _throttle(request: Request[Any, Any, Any]) -> LoginThrottle:
@@ -73,11 +72,26 @@ def _flash(request: Request[Any, Any, Any], msgid: str, category: str = "info") 
 # --- sign-in / sign-out -------------------------------------------------------------------------------------
 
 
-def _login_page(request: Request[Any, Any, Any], *, username: str = "", error: str = "", status: int = 200) -> Template:
+def _login_page(
+    request: Request[Any, Any, Any],
+    *,
+    username: str = "",
+    error: str = "",
+    status: int = 200,
+    retry_after: int | None = None,
+    next_path: str | None = None,
+) -> Template:
+    minutes = max(1, -(-retry_after // 60)) if retry_after else 0
     return Template(
         template_name="auth/login.html.j2",
-        context={"username": username, "error": error, "next": _safe_next(request.query_params.get("next"))},
+        context={
+            "username": username,
+            "error": error,
+            "error_args": {"minutes": minutes} if error == TOO_MANY_ATTEMPTS else {},
+            "next": _safe_next(next_path or request.query_params.get("next")),
+        },
         status_code=status,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
     )
 
 
@@ -94,27 +108,64 @@ def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | No
         return accounts.authenticate(session, username, password, ip=ip)
 
 
-@post("/login", name="login_submit", opt={PUBLIC: True}, sync_to_thread=True)
-def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+def _refused(username: str, ip: str, refused: Refused) -> None:
+    if refused.first:  # one audit event per limit and window, not one per refused request of a flood
+        accounts.record_event(
+            "sign_in_refused",
+            username=username[:150],
+            ip=ip,
+            detail=f"reason=throttled limit={refused.limit} retry_after={refused.retry_after}",
+        )
+
+
+def _gate(request: Request[Any, Any, Any]) -> HashGate:
+    gate: HashGate = request.app.state["hash_gate"]
+    return gate
+
+
+@post("/login", name="login_submit", opt={PUBLIC: True})
+async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    """Async on purpose: the cheap steps run on the shared thread pool, the password check on the hash gate's
+    own few threads, so a flood of sign-ins never takes the threads every other page needs."""
     username = _field(data, "username").strip()
     password = _field(data, "password")
+    next_path = _field(data, "next") or None
     if not username or not password:
         return _login_page(
             request,
             username=username[:150],
             error=N_("Escribe tu usuario.") if not username else N_("Escribe tu contraseña."),
             status=400,
+            next_path=next_path,
         )
     ip = _client_ip(request)
     throttle = _throttle(request)
-    delay = throttle.attempt(username, ip)
-    if delay > 0:
-        sleep(delay)
-    result = _authenticate(username, password, ip)
+    refused = await anyio.to_thread.run_sync(throttle.attempt, username, ip)
+    if refused is not None:
+        await anyio.to_thread.run_sync(_refused, username, ip, refused)
+        return _login_page(
+            request,
+            username=username[:150],
+            error=TOO_MANY_ATTEMPTS,
+            status=429,
+            retry_after=refused.retry_after,
+            next_path=next_path,
+        )
+    try:
+        result = await _gate(request).run(_authenticate, username, password, ip)
+    except HashingBusy as busy:
+        await anyio.to_thread.run_sync(throttle.not_checked, username, ip)
+        return _login_page(
+            request,
+            username=username[:150],
+            error=TOO_BUSY,
+            status=503,
+            retry_after=busy.retry_after,
+            next_path=next_path,
+        )
     if result is None:
-        throttle.failed(username, ip)
-        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401)
-    throttle.succeeded(username)
+        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401, next_path=next_path)
+    await anyio.to_thread.run_sync(throttle.succeeded, username, ip)
     start_session(
         request,
         user_id=result.user_id,
@@ -124,7 +175,7 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
     )
     if result.must_change:
         return Redirect(path="/password/change", status_code=303)
-    return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303)
+    return Redirect(path=_safe_next(next_path), status_code=303)
 
 
 @post("/logout", name="logout", opt={PUBLIC: True}, sync_to_thread=True)

@@ -1,6 +1,6 @@
 """Signing in and changing the password.
 
-A sign-in costs the same two hash checks whether the user exists, is disabled, or not; a temporary password
+A sign-in costs exactly one hash check whether the user exists, is disabled, or not; a temporary password
 opens a session that must change the password first.
 """
 
@@ -28,7 +28,12 @@ from shared.accounts.passwords import (
     password_problems,
     verify_password,
 )
-from shared.accounts.temporary import live_temporary_passwords, void_temporary_passwords
+from shared.accounts.temporary import (
+    TEMPORARY_ALPHABET,
+    TEMPORARY_LENGTH,
+    live_temporary_passwords,
+    void_temporary_passwords,
+)
 from shared.clock import utcnow
 from shared.i18n import N_
 from shared.models import TemporaryPassword, User
@@ -56,42 +61,51 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).options(undefer(User.password_hash)).where(User.username == username))
 
 
+def looks_temporary(password: str) -> bool:
+    """Typed like a temporary password: its length, only its alphabet."""
+    return len(password) == TEMPORARY_LENGTH and all(character in TEMPORARY_ALPHABET for character in password)
+
+
 def authenticate(
     session: Session, username: str, password: str, *, ip: str = "", now: dt.datetime | None = None
 ) -> SignIn | None:
     """Check a user ID and password (personal or temporary). None for every kind of failure.
 
-    Always two Argon2 checks (the personal password and the newest live temporary one, or a dummy hash in their
-    place), so an unknown or disabled user costs the same time as a known one. Using a temporary password marks
-    it used: it signs in once, into a session that must change the password.
+    Exactly one Argon2 check, whoever asks: an unknown or disabled user is checked against a dummy hash, so it
+    costs the same time as a known one. A password typed like a temporary one (20 characters of its alphabet) is
+    checked against the user's newest live temporary password when there is one, anything else against the
+    personal password. Using a temporary password marks it used: it signs in once, into a session that must
+    change the password.
     """
     now = now or utcnow()
     if len(password) > MAX_PASSWORD_INPUT or not password:
         audit(session, "sign_in_refused", username=username, ip=ip, detail="reason=unusable password")
         return None
     user = find_user(session, username)
-    active = user is not None and user.is_active
-    personal_hash = user.password_hash if active and user is not None else None
-    temporary = live_temporary_passwords(session, user.id, now)[:1] if active and user is not None else []
-    personal_ok = verify_password(personal_hash, password)
-    temporary_ok = verify_password(temporary[0].password_hash if temporary else None, password)
-    if user is None or not active:
+    if user is None or not user.is_active:
+        verify_password(None, password)  # the dummy hash: the same cost as a real check
         reason = "unknown user" if user is None else "user disabled"
         audit(session, "sign_in_refused", username=username, ip=ip, detail=f"reason={reason}")
         return None
-    if personal_ok or temporary_ok:
-        user.last_sign_in_at = now
-    if personal_ok:
-        if personal_hash and needs_rehash(personal_hash):
-            user.password_hash = hash_password(password)
-        audit(session, "sign_in", username=user.username, ip=ip)
-        return SignIn(user.id, user.username, user.password_version, must_change=False)
-    if temporary_ok:
-        temporary[0].used_at = now
-        audit(session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({temporary[0].purpose})")
-        return SignIn(
-            user.id, user.username, user.password_version, must_change=True, temporary_password_id=temporary[0].id
-        )
+    temporary = live_temporary_passwords(session, user.id, now)[:1] if looks_temporary(password) else []
+    if temporary:
+        if verify_password(temporary[0].password_hash, password):
+            user.last_sign_in_at = now
+            temporary[0].used_at = now
+            audit(
+                session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({temporary[0].purpose})"
+            )
+            return SignIn(
+                user.id, user.username, user.password_version, must_change=True, temporary_password_id=temporary[0].id
+            )
+    else:
+        personal_hash = user.password_hash
+        if verify_password(personal_hash, password):
+            user.last_sign_in_at = now
+            if personal_hash and needs_rehash(personal_hash):
+                user.password_hash = hash_password(password)
+            audit(session, "sign_in", username=user.username, ip=ip)
+            return SignIn(user.id, user.username, user.password_version, must_change=False)
     audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=wrong password")
     return None
 
