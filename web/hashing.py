@@ -2,9 +2,10 @@
 
 An Argon2 check takes a CPU core and 64 MiB for a fraction of a second. Run in the portal's shared thread
 pool, a flood of sign-ins would take every thread (and a gigabyte) while signed-in users' pages wait behind it.
-Here at most `slots` checks run at once per web process (one per CPU), on their own threads; a sign-in waits
-for a slot at most `max_wait` seconds, and when `max_waiting` are already waiting it is not queued at all:
-both answer 503 with `Retry-After`, before anything is hashed.
+Here at most `slots` checks run at once per web process (half the CPUs, at least one: the other half stays for
+the pages), on their own threads; a sign-in waits for a slot at most `max_wait` seconds, and when
+`max_waiting` are already waiting it is not queued at all: both answer 503 with `Retry-After`, before anything
+is hashed.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class HashGate:
     """At most `slots` password checks at once; a bounded wait, and a bounded number waiting."""
 
     def __init__(self, slots: int | None = None, *, max_wait: float = 5.0, max_waiting: int | None = None) -> None:
-        self.slots = slots or cpu_count()
+        self.slots = slots or max(1, cpu_count() // 2)
         self.max_wait = max_wait
-        self.max_waiting = self.slots * 8 if max_waiting is None else max_waiting
+        self.max_waiting = self.slots * 32 if max_waiting is None else max_waiting
         self.waiting = 0
         self.running = 0
         self._gate: anyio.CapacityLimiter | None = None
