@@ -72,6 +72,8 @@ def sweep_outbox() -> dict[str, int]:
 
 
 @app.task(**_limits(Task.RENDER_ON_DEMAND))
-def render_on_demand(company: str, customer: str, cutoff: str, fmt: str, language: str) -> str | None:
-    key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language)
+def render_on_demand(
+    company: str, customer: str, cutoff: str, fmt: str, language: str, user_id: int | None = None
+) -> str | None:
+    key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language, user_id=user_id)
     return None if key is None else key.as_string()

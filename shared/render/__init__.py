@@ -8,6 +8,7 @@ How long each render took is recorded where it happens (`timings`).
 """
 
 from shared.render.files import CONTENT_TYPES, FORMATS, render_json, render_statement, statement_filename
+from shared.render.inflight import TooManyRenders
 from shared.render.stored import (
     RenderPlan,
     StoredStatement,
@@ -29,6 +30,7 @@ __all__ = [
     "RenderHistogram",
     "RenderPlan",
     "StoredStatement",
+    "TooManyRenders",
     "ensure_rendered",
     "is_large",
     "is_stored",
