@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import re
 import signal
@@ -23,9 +24,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from shared.broker import queue_lengths
 from shared.db import session_scope
 from shared.models import AuditEvent
-from tests.factories import PASSWORD, give_passwords, seed_portal_data
+from tests.factories import CUTOFF, PASSWORD, give_passwords, seed_portal_data, user_row
 from tests.servers import ROOT, free_port, wait_for
 
 STATEMENT = "/statements/1000/100001/2026-10-31"
@@ -206,3 +208,37 @@ def test_parallel_guesses_get_the_allowed_handful_checked_and_the_owner_elsewher
             assert response.status_code == 429
             assert "Demasiados intentos de inicio de sesión" in response.text
         assert wrong_passwords_checked("alice") == 5
+
+
+async def get_all(url: str, cookies: httpx.Cookies, paths: list[str]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=url, cookies=cookies, limits=limits, timeout=120) as client:
+        return list(await asyncio.gather(*(client.get(path) for path in paths)))
+
+
+def test_one_user_asking_for_300_pdfs_gets_a_few_prepared_and_the_rest_refused(backend: str, var_dir: Path) -> None:
+    from shared.render import render_on_demand
+
+    with portal_process(var_dir) as portal:
+        client = signed_in_client(portal.url, "alice", PASSWORD)
+        cutoffs = [CUTOFF - dt.timedelta(days=n) for n in range(300)]
+        answers = asyncio.run(
+            get_all(portal.url, client.cookies, [f"/statements/1000/100001/{day.isoformat()}.pdf" for day in cutoffs])
+        )
+        statuses = [answer.status_code for answer in answers]
+        assert statuses.count(202) == 3 and statuses.count(429) == 297, sorted(set(statuses))
+        refused = next(answer for answer in answers if answer.status_code == 429)
+        assert int(refused.headers["retry-after"]) > 0
+        assert "Ya tienes 3 archivos en preparación" in refused.text
+        assert (queue_lengths() or {}).get("on_demand") == 3  # only the three were asked of a worker
+        # Asking again for a file in preparation is no new request; a fourth file still waits its turn.
+        preparing = [day for day, answer in zip(cutoffs, answers, strict=True) if answer.status_code == 202]
+        assert client.get(f"/statements/1000/100001/{preparing[0].isoformat()}.pdf").status_code == 202
+        waiting = next(day for day in cutoffs if day not in preparing)
+        assert client.get(f"/statements/1000/100001/{waiting.isoformat()}.pdf").status_code == 429
+        # A worker finishes one of them (as the on_demand task does): a slot is free again.
+        alice = user_row("alice")
+        render_on_demand("1000", "100001", preparing[0], "pdf", "es", user_id=alice.id)
+        assert client.get(f"/statements/1000/100001/{preparing[0].isoformat()}.pdf").status_code == 200
+        assert client.get(f"/statements/1000/100001/{waiting.isoformat()}.pdf").status_code == 202
+        client.close()
