@@ -139,6 +139,9 @@ async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template 
             next_path=next_path,
         )
     ip = _client_ip(request)
+    if len(password) > accounts.MAX_PASSWORD_INPUT:  # refused (and recorded) without hashing, nor a hash slot
+        await anyio.to_thread.run_sync(_authenticate, username, password, ip)
+        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401, next_path=next_path)
     throttle = _throttle(request)
     refused = await anyio.to_thread.run_sync(throttle.attempt, username, ip)
     if refused is not None:

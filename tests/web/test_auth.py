@@ -484,6 +484,27 @@ def test_guesses_over_the_limit_are_refused_at_once_and_the_owner_can_still_rese
     assert "Too many sign-in attempts. Wait 15 min and try again" in english.text, english.text
 
 
+def test_when_every_hash_slot_is_taken_a_sign_in_gets_503_and_its_attempt_back(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser], counting_hasher: CountingHasher
+) -> None:
+    from web.hashing import HashGate
+
+    user = make_user("customer")
+    state = app_client.app.state
+    state["hash_gate"] = HashGate(slots=1, max_wait=0.1, max_waiting=0)  # nobody may wait: busy at once
+    counting_hasher.calls.clear()
+    for _ in range(8):
+        busy = sign_in(app_client, user.username, user.password)
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert "Hay muchos inicios de sesión en este momento" in busy.text
+        assert f'value="{user.username}"' in busy.text
+    assert counting_hasher.calls == []
+    # Those attempts were given back: once a slot is free the owner signs in (no 429 after 8 unchecked tries).
+    state["hash_gate"] = HashGate(slots=1)
+    assert sign_in(app_client, user.username, user.password).status_code == 303
+
+
 def test_the_limits_per_address_per_account_and_pair_hold_and_a_success_resets_the_pair() -> None:
     from shared.accounts.throttle import FileCounterStore, LoginThrottle
 
