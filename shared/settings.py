@@ -6,6 +6,7 @@ so `edocta demo` needs no service at all. Production sets the URLs.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -53,6 +54,11 @@ class Settings:
     stale_after_hours: float = 36.0
     stale_wait_hours: float = 12.0
     schedule_catchup_days: int = 7
+    # Proxies whose X-Forwarded-For / Forwarded headers name the client (addresses or networks; none: no header
+    # is believed, the peer's address is the client's).
+    trusted_proxies: tuple[str, ...] = ()
+    # PDF (and large XLSX) files a portal user may have a worker preparing at once; more are answered 429.
+    renders_per_user: int = 3
 
     @property
     def broker_url(self) -> str:
@@ -93,6 +99,19 @@ def _secret_key(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _trusted_proxies() -> tuple[str, ...]:
+    """EDOCTA_TRUSTED_PROXIES: comma-separated addresses or networks (`10.0.0.5, 172.16.0.0/12`)."""
+    raw = _env("EDOCTA_TRUSTED_PROXIES", "") or ""
+    networks = []
+    for item in raw.replace(" ", ",").split(","):
+        if item:
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"EDOCTA_TRUSTED_PROXIES: {item!r} is not an address or a network") from None
+    return tuple(networks)
+
+
 def load_settings() -> Settings:
     load_dotenv(Path.cwd() / ".env", override=False)
     var_dir = Path(_env("EDOCTA_VAR_DIR", "var") or "var")
@@ -120,6 +139,8 @@ def load_settings() -> Settings:
         stale_after_hours=float(_env("EDOCTA_STALE_AFTER_HOURS", "36") or 36),
         stale_wait_hours=float(_env("EDOCTA_STALE_WAIT_HOURS", "12") or 12),
         schedule_catchup_days=int(_env("EDOCTA_SCHEDULE_CATCHUP_DAYS", "7") or 7),
+        trusted_proxies=_trusted_proxies(),
+        renders_per_user=max(1, int(_env("EDOCTA_RENDERS_PER_USER", "3") or 3)),
     )
 
 

@@ -45,7 +45,7 @@ VISIBILITY_TIMEOUT = LONGEST_HARD_LIMIT * 2
 
 TASK_ROUTES = {
     Task.PROCESS_ACCOUNT: {"queue": Queue.RENDER},
-    Task.RENDER_ON_DEMAND: {"queue": Queue.RENDER},
+    Task.RENDER_ON_DEMAND: {"queue": Queue.ON_DEMAND},
     Task.SEND_EMAIL: {"queue": Queue.MAIL},
     Task.SEND_DISPUTE_EMAIL: {"queue": Queue.MAIL},
     "edocta.accounts.*": {"queue": Queue.MAIL},

@@ -218,6 +218,9 @@ class Queue(StrEnum):
     RENDER = "render"  # one task per account of a run
     RENDER_LARGE = "render_large"  # statements over LARGE_STATEMENT_LINES lines (a worker with a memory cap)
     MAIL = "mail"
+    # Files a portal user asked for (PDF): their own queue, so a flood of them cannot starve a run's accounts (a
+    # worker consuming several queues takes from each in turn).
+    ON_DEMAND = "on_demand"
 
 
 QUEUES = tuple(Queue)

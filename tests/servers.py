@@ -332,7 +332,9 @@ class Services:
     var: Path
     processes: list[Process] = field(default_factory=list)
 
-    def worker(self, queues: str = "render,render_large,mail,celery", concurrency: int = 2, name: str = "w") -> Process:
+    def worker(
+        self, queues: str = "render,render_large,mail,on_demand,celery", concurrency: int = 2, name: str = "w"
+    ) -> Process:
         process = Process(
             [
                 CELERY,

@@ -29,6 +29,7 @@ from shared.render.timings import set_process_role
 from shared.settings import get_settings, restrict_file_modes
 from shared.vocab import ProcessRole
 from web import auth, disputes, i18n, metrics, ops, statements, users
+from web.hashing import HashGate
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -264,7 +265,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         ),
         template_config=template_config,
         stores={"sessions": create_session_store(key_prefix)},
-        state=State({"throttle": throttle}),
+        state=State({"throttle": throttle, "hash_gate": HashGate()}),
         exception_handlers={
             SignInRequired: sign_in_required,
             PasswordChangeRequired: password_change_required,

@@ -7,9 +7,9 @@ worker (`SEND_PASSWORD_RESET`), the page always says the same.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -17,12 +17,14 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 
 from shared import accounts
-from shared.accounts import LoginThrottle
+from shared.accounts import LoginThrottle, Refused
 from shared.db import session_scope
 from shared.i18n import N_, gettext
 from shared.tasks import send_task
 from shared.vocab import Task
+from web.client import client_address
 from web.csrf import is_csrf_failure, new_csrf_cookie, submitted_form
+from web.hashing import HashGate, HashingBusy
 from web.i18n import request_language
 from web.security import (
     DURING_FORCED_CHANGE,
@@ -38,11 +40,8 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 
 SIGN_IN_FAILED = accounts.SIGN_IN_FAILED
 STALE_FORM = N_("Tu sesión expiró; intenta de nuevo.")
-
-
-def sleep(seconds: float) -> None:
-    """The wait before checking a throttled sign-in (tests replace it to record the delays)."""
-    time.sleep(seconds)
+TOO_MANY_ATTEMPTS = N_("Demasiados intentos de inicio de sesión. Espera %(minutes)s min y vuelve a intentarlo.")
+TOO_BUSY = N_("Hay muchos inicios de sesión en este momento. Vuelve a intentarlo en unos segundos.")
 
 
 def _field(form: dict[str, Any], name: str) -> str:
@@ -53,7 +52,7 @@ def _field(form: dict[str, Any], name: str) -> str:
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else ""
+    return client_address(request)
 
 
 def _throttle(request: Request[Any, Any, Any]) -> LoginThrottle:
@@ -81,13 +80,20 @@ def _login_page(
     username: str = "",
     error: str = "",
     status: int = 200,
+    retry_after: int | None = None,
     next_path: str | None = None,
 ) -> Template:
-    next_path = _safe_next(next_path if next_path is not None else request.query_params.get("next"))
+    minutes = max(1, -(-retry_after // 60)) if retry_after else 0
     return Template(
         template_name="auth/login.html.j2",
-        context={"username": username, "error": error, "next": next_path},
+        context={
+            "username": username,
+            "error": error,
+            "error_args": {"minutes": minutes} if error == TOO_MANY_ATTEMPTS else {},
+            "next": _safe_next(next_path or request.query_params.get("next")),
+        },
         status_code=status,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
     )
 
 
@@ -104,27 +110,67 @@ def _authenticate(username: str, password: str, ip: str) -> accounts.SignIn | ac
         return accounts.sign_in(session, username, password, ip=ip)
 
 
-@post("/login", name="login_submit", opt={PUBLIC: True}, sync_to_thread=True)
-def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+def _refused(username: str, ip: str, refused: Refused) -> None:
+    if refused.first:  # one audit event per limit and window, not one per refused request of a flood
+        accounts.record_event(
+            "sign_in_refused",
+            username=username[:150],
+            ip=ip,
+            detail=f"reason=throttled limit={refused.limit} retry_after={refused.retry_after}",
+        )
+
+
+def _gate(request: Request[Any, Any, Any]) -> HashGate:
+    gate: HashGate = request.app.state["hash_gate"]
+    return gate
+
+
+@post("/login", name="login_submit", opt={PUBLIC: True})
+async def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    """Async on purpose: the cheap steps run on the shared thread pool, the password check on the hash gate's
+    own few threads, so a flood of sign-ins never takes the threads every other page needs."""
     username = _field(data, "username").strip()
     password = _field(data, "password")
+    next_path = _field(data, "next") or None
     if not username or not password:
         return _login_page(
             request,
             username=username[:150],
             error=N_("Escribe tu usuario.") if not username else N_("Escribe tu contraseña."),
             status=400,
+            next_path=next_path,
         )
     ip = _client_ip(request)
+    if len(password) > accounts.MAX_PASSWORD_INPUT:  # refused (and recorded) without hashing, nor a hash slot
+        await anyio.to_thread.run_sync(_authenticate, username, password, ip)
+        return _login_page(request, username=username[:150], error=SIGN_IN_FAILED, status=401, next_path=next_path)
     throttle = _throttle(request)
-    delay = throttle.attempt(username, ip)
-    if delay > 0:
-        sleep(delay)
-    result = _authenticate(username, password, ip)
+    refused = await anyio.to_thread.run_sync(throttle.attempt, username, ip)
+    if refused is not None:
+        await anyio.to_thread.run_sync(_refused, username, ip, refused)
+        return _login_page(
+            request,
+            username=username[:150],
+            error=TOO_MANY_ATTEMPTS,
+            status=429,
+            retry_after=refused.retry_after,
+            next_path=next_path,
+        )
+    try:
+        result = await _gate(request).run(_authenticate, username, password, ip)
+    except HashingBusy as busy:
+        await anyio.to_thread.run_sync(throttle.not_checked, username, ip)
+        return _login_page(
+            request,
+            username=username[:150],
+            error=TOO_BUSY,
+            status=503,
+            retry_after=busy.retry_after,
+            next_path=next_path,
+        )
     if isinstance(result, accounts.SignInRefused):
-        throttle.failed(username, ip)
-        return _login_page(request, username=username[:150], error=result.message, status=401)
-    throttle.succeeded(username)
+        return _login_page(request, username=username[:150], error=result.message, status=401, next_path=next_path)
+    await anyio.to_thread.run_sync(throttle.succeeded, username, ip)
     start_session(
         request,
         user_id=result.user_id,
@@ -136,7 +182,7 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Template | Redi
     cookies = [new_csrf_cookie(request)]
     if result.must_change:
         return Redirect(path="/password/change", status_code=303, cookies=cookies)
-    return Redirect(path=_safe_next(_field(data, "next") or None), status_code=303, cookies=cookies)
+    return Redirect(path=_safe_next(next_path), status_code=303, cookies=cookies)
 
 
 @post("/logout", name="logout", opt={PUBLIC: True}, sync_to_thread=True)

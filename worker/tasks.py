@@ -85,10 +85,18 @@ def sweep_outbox() -> dict[str, int]:
 
 @app.task(**_limits(Task.RENDER_ON_DEMAND))
 def render_on_demand(
-    company: str, customer: str, cutoff: str, fmt: str, language: str, start: str | None = None
+    company: str,
+    customer: str,
+    cutoff: str,
+    fmt: str,
+    language: str,
+    start: str | None = None,
+    user_id: int | None = None,
 ) -> str | None:
     first = dt.date.fromisoformat(start) if start else None
-    key = render.render_on_demand(company, customer, dt.date.fromisoformat(cutoff), fmt, language, first)
+    key = render.render_on_demand(
+        company, customer, dt.date.fromisoformat(cutoff), fmt, language, first, user_id=user_id
+    )
     return None if key is None else key.as_string()
 
 

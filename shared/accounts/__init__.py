@@ -42,7 +42,7 @@ from shared.accounts.temporary import (
     issue_temporary_password,
     void_temporary_passwords,
 )
-from shared.accounts.throttle import LoginThrottle, create_counter_store
+from shared.accounts.throttle import LoginThrottle, Refused, create_counter_store
 from shared.accounts.users import (
     USERNAME_PATTERN,
     UserSummary,
@@ -73,6 +73,7 @@ __all__ = [
     "LoggedEvent",
     "LoginThrottle",
     "PasswordRejected",
+    "Refused",
     "SignIn",
     "SignInRefused",
     "UserSummary",

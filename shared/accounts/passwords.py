@@ -7,7 +7,7 @@ Rules (NIST SP 800-63B, OWASP):
 - temporary passwords come from `secrets`, are 20 characters of a readable alphabet, are stored hashed, live
   72 hours (invitation) or 1 hour (reset), die once used, and a newer one voids the older; any password change
   voids them all. Asking for one changes nothing else: the current password keeps working;
-- a sign-in costs the same two hash checks whether the user exists, is disabled, or not;
+- a sign-in costs exactly one hash check whether the user exists, is disabled, or not;
 - the audit trail (table `audit_events` and the `edocta.audit` log) never holds a secret.
 """
 

@@ -1,7 +1,7 @@
 """Signing in and changing the password.
 
-A sign-in costs the same two hash checks whether the user exists, is disabled, or not; a temporary password
-opens a session that must change the password first (until it expires or is replaced).
+A sign-in costs exactly one hash check whether the user exists, is disabled, or not; a temporary password
+opens a session that must change the password first (as often as needed until it expires or is replaced).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from shared.accounts.passwords import (
     verify_password,
 )
 from shared.accounts.temporary import (
+    TEMPORARY_ALPHABET,
+    TEMPORARY_LENGTH,
     latest_expired_temporary_password,
     live_temporary_passwords,
     void_temporary_passwords,
@@ -62,6 +64,11 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).options(undefer(User.password_hash)).where(User.username == username))
 
 
+def looks_temporary(password: str) -> bool:
+    """Typed like a temporary password: its length, only its alphabet."""
+    return len(password) == TEMPORARY_LENGTH and all(character in TEMPORARY_ALPHABET for character in password)
+
+
 EXPIRED_TEMPORARY = N_("Esa contraseña temporal ya venció. Pide otra en «Olvidé mi contraseña».")
 
 
@@ -77,47 +84,46 @@ def sign_in(
 ) -> SignIn | SignInRefused:
     """Check a user ID and password (personal or temporary): a SignIn, or what to tell the user.
 
-    Always two Argon2 checks (the personal password, and the newest live temporary one, else the newest expired
-    one, or a dummy hash in their place), so an unknown or disabled user costs the same time as a known one. A
-    temporary password signs in into a session that must change the password, as often as needed until it
-    expires or is replaced; an expired one is told so, with the way to ask for another.
+    Exactly one Argon2 check, whoever asks: an unknown or disabled user is checked against a dummy hash, so it
+    costs the same time as a known one. A password typed like a temporary one (20 characters of its alphabet) is
+    checked against the user's newest live temporary password (else the newest expired one, to say it expired),
+    anything else against the personal password. A temporary password signs in into a session that must change
+    the password, as often as needed until it expires or is replaced.
     """
     now = now or utcnow()
     if len(password) > MAX_PASSWORD_INPUT or not password:
         audit(session, "sign_in_refused", username=username, ip=ip, detail="reason=unusable password")
         return SignInRefused(SIGN_IN_FAILED)
     user = find_user(session, username)
-    active = user is not None and user.is_active
-    personal_hash = user.password_hash if active and user is not None else None
-    temporary = live_temporary_passwords(session, user.id, now)[:1] if active and user is not None else []
-    expired = None
-    if active and user is not None and not temporary:
-        expired = latest_expired_temporary_password(session, user.id, now)
-    second = temporary[0] if temporary else expired
-    personal_ok = verify_password(personal_hash, password)
-    second_ok = verify_password(second.password_hash if second is not None else None, password)
-    temporary_ok = second_ok and bool(temporary)
-    if user is None or not active:
+    if user is None or not user.is_active:
+        verify_password(None, password)  # the dummy hash: the same cost as a real check
         reason = "unknown user" if user is None else "user disabled"
         audit(session, "sign_in_refused", username=username, ip=ip, detail=f"reason={reason}")
         return SignInRefused(SIGN_IN_FAILED)
-    if personal_ok or temporary_ok:
-        user.last_sign_in_at = now
-    if personal_ok:
-        if personal_hash and needs_rehash(personal_hash):
-            user.password_hash = hash_password(password)
-        audit(session, "sign_in", username=user.username, ip=ip)
-        return SignIn(user.id, user.username, user.password_version, must_change=False)
-    if temporary_ok:
-        if temporary[0].used_at is None:
-            temporary[0].used_at = now  # first used; it keeps working until it expires or is replaced
-        audit(session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({temporary[0].purpose})")
-        return SignIn(
-            user.id, user.username, user.password_version, must_change=True, temporary_password_id=temporary[0].id
-        )
-    if second_ok:
-        audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=expired temporary password")
-        return SignInRefused(EXPIRED_TEMPORARY)
+    if looks_temporary(password):
+        live = live_temporary_passwords(session, user.id, now)[:1]
+        candidate = live[0] if live else latest_expired_temporary_password(session, user.id, now)
+        if verify_password(candidate.password_hash if candidate is not None else None, password):
+            if live:
+                user.last_sign_in_at = now
+                if live[0].used_at is None:
+                    live[0].used_at = now  # first used; it keeps working until it expires or is replaced
+                audit(
+                    session, "sign_in", username=user.username, ip=ip, detail=f"temporary password ({live[0].purpose})"
+                )
+                return SignIn(
+                    user.id, user.username, user.password_version, must_change=True, temporary_password_id=live[0].id
+                )
+            audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=expired temporary password")
+            return SignInRefused(EXPIRED_TEMPORARY)
+    else:
+        personal_hash = user.password_hash
+        if verify_password(personal_hash, password):
+            user.last_sign_in_at = now
+            if personal_hash and needs_rehash(personal_hash):
+                user.password_hash = hash_password(password)
+            audit(session, "sign_in", username=user.username, ip=ip)
+            return SignIn(user.id, user.username, user.password_version, must_change=False)
     audit(session, "sign_in_refused", username=user.username, ip=ip, detail="reason=wrong password")
     return SignInRefused(SIGN_IN_FAILED)
 

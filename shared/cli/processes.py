@@ -72,7 +72,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # The portal itself reads forwarded headers, only from EDOCTA_TRUSTED_PROXIES (web/client.py); uvicorn's
+        # own reading would believe any local peer.
+        proxy_headers=False,
         log_level="info",
     )
 

@@ -15,6 +15,7 @@ from shared.render.files import (
     statement_filename,
     stored_filename,
 )
+from shared.render.inflight import TooManyRenders
 from shared.render.stored import (
     RenderPlan,
     StoredStatement,
@@ -36,6 +37,7 @@ __all__ = [
     "RenderHistogram",
     "RenderPlan",
     "StoredStatement",
+    "TooManyRenders",
     "ensure_rendered",
     "is_large",
     "is_stored",

@@ -4,7 +4,8 @@ A file is looked up in the statement store by its statement's fingerprint and re
 run's account task (`ensure_rendered`), in the portal's request for JSON and small XLSX files
 (`render_into_store`), or by a worker asked through `request_render` (`render_on_demand`) for PDFs and large
 files, so no request waits on a long render. A small marker file per requested file, shared by every web
-process, keeps the portal from asking again while a worker is on it.
+process, keeps the portal from asking again while a worker is on it. The worker's renders go to their own
+queue (`on_demand`), and each user has at most a few of them in flight (`inflight`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.db import session_scope
+from shared.render.inflight import TooManyRenders, slot_name, slot_store
 from shared.render.timings import timed_render
 from shared.settings import get_settings
 from shared.statements import (
@@ -69,22 +72,36 @@ def ensure_rendered(
 
 
 def render_on_demand(
-    company: str, customer: str, cutoff: dt.date, fmt: str, language: str, start: dt.date | None = None
+    company: str,
+    customer: str,
+    cutoff: dt.date,
+    fmt: str,
+    language: str,
+    start: dt.date | None = None,
+    *,
+    user_id: int | None = None,
 ) -> StoreKey | None:
     """Render one statement file into the store unless it is there; returns its key (None: no such statement).
-    With `start`, the file is the activity statement of `start`..`cutoff`."""
-    with session_scope() as session:
-        try:
-            statement: Statement | ActivityStatement
-            if start is not None:
-                statement = load_activity(session, company, customer, start, cutoff)
-            else:
-                statement = load_statement(session, company, customer, cutoff)
-        except (StatementNotFound, ActivityPeriodError) as error:
-            log.warning("on-demand render: no statement %s/%s (%s)", company, customer, error)
-            return None
-    stored = ensure_rendered(statement.in_language(language), [fmt])
-    return stored.keys[0]
+    With `start`, the file is the activity statement of `start`..`cutoff`. The slot of `user_id`, who asked for
+    it, is given back whatever happens."""
+    try:
+        with session_scope() as session:
+            try:
+                statement: Statement | ActivityStatement
+                if start is not None:
+                    statement = load_activity(session, company, customer, start, cutoff)
+                else:
+                    statement = load_statement(session, company, customer, cutoff)
+            except (StatementNotFound, ActivityPeriodError) as error:
+                log.warning("on-demand render: no statement %s/%s (%s)", company, customer, error)
+                return None
+        statement = statement.in_language(language)
+        stored = ensure_rendered(statement, [fmt])
+        _clear_request_marker(statement, fmt)
+        return stored.keys[0]
+    finally:
+        if user_id is not None:
+            slot_store().release(int(user_id), _slot_key(company, customer, cutoff, fmt, language, start))
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,7 @@ def is_large(statement: Statement | ActivityStatement) -> bool:
 
 def render_plan(statement: Statement | ActivityStatement, fmt: str) -> RenderPlan:
     """JSON and small XLSX are rendered in the request; PDF and large XLSX by a worker."""
-    queue = Queue.RENDER_LARGE if is_large(statement) else Queue.RENDER
+    queue = Queue.RENDER_LARGE if is_large(statement) else Queue.ON_DEMAND
     if fmt == "json":
         return RenderPlan(inline=True, queue=queue)
     if fmt == "xlsx" and not is_large(statement):
@@ -143,9 +160,24 @@ def _clear_request_marker(statement: Statement | ActivityStatement, fmt: str) ->
         _request_marker(statement, fmt).unlink()
 
 
-def request_render(statement: Statement | ActivityStatement, fmt: str, *, force: bool = False) -> bool:
+def _slot_key(
+    company: str, customer: str, cutoff: dt.date, fmt: str, language: str, start: dt.date | None = None
+) -> str:
+    period = f"{start.isoformat()}_{cutoff.isoformat()}" if start is not None else cutoff.isoformat()
+    return slot_name(f"{company}/{customer}/{period}.{fmt}.{language}")
+
+
+def _slot(statement: Statement | ActivityStatement, fmt: str) -> str:
+    start = statement.start if isinstance(statement, ActivityStatement) else None
+    return _slot_key(statement.company.code, statement.customer.code, statement.cutoff, fmt, statement.language, start)
+
+
+def request_render(
+    statement: Statement | ActivityStatement, fmt: str, *, force: bool = False, user_id: int | None = None
+) -> bool:
     """Ask a worker to render this file into the store, unless it was asked recently (every process shares the
-    marker). Returns True when a task was sent."""
+    marker). Returns True when a task was sent. For a portal user (`user_id`), raises TooManyRenders when the user
+    already has `renders_per_user` other files in preparation."""
     marker = _request_marker(statement, fmt)
     now = time.time()
     if not force:
@@ -154,12 +186,15 @@ def request_render(statement: Statement | ActivityStatement, fmt: str, *, force:
                 return False
         except OSError:
             pass
+    slot = _slot(statement, fmt)
+    if user_id is not None and not slot_store().claim(user_id, slot, get_settings().renders_per_user):
+        raise TooManyRenders(get_settings().renders_per_user)
     marker.parent.mkdir(parents=True, exist_ok=True)
     temporary = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
     temporary.write_text(dt.datetime.now(dt.UTC).isoformat())
     os.replace(temporary, marker)
     plan = render_plan(statement, fmt)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "company": statement.company.code,
         "customer": statement.customer.code,
         "cutoff": statement.cutoff.isoformat(),
@@ -169,10 +204,14 @@ def request_render(statement: Statement | ActivityStatement, fmt: str, *, force:
     if isinstance(statement, ActivityStatement):
         kwargs["start"] = statement.start.isoformat()
     try:
+        if user_id is not None:
+            kwargs["user_id"] = user_id
         send_task(Task.RENDER_ON_DEMAND, kwargs=kwargs, queue=plan.queue)
     except BaseException:
         # Not queued: the next request must ask again instead of waiting for a message that was never sent.
         _clear_request_marker(statement, fmt)
+        if user_id is not None:
+            slot_store().release(user_id, slot)
         raise
     log.info(
         "on-demand render requested: %s/%s/%s.%s (%d lines, queue %s)",

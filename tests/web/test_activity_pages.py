@@ -114,6 +114,7 @@ def test_activity_files_json_xlsx_and_pdf_through_a_worker(
     assert preparing.status_code == 202
     assert "Preparando tu archivo" in preparing.text
     tasks = [task for task in queued_tasks(var_dir) if task.name == Task.RENDER_ON_DEMAND]
+    # On the on-demand queue (a run's accounts are never behind it), holding one of the user's render slots.
     assert [(task.kwargs, task.queue) for task in tasks] == [
         (
             {
@@ -123,10 +124,12 @@ def test_activity_files_json_xlsx_and_pdf_through_a_worker(
                 "fmt": "pdf",
                 "language": "es",
                 "start": "2026-10-01",
+                "user_id": tasks[0].kwargs.get("user_id"),
             },
-            Queue.RENDER,
+            Queue.ON_DEMAND,
         )
     ]
+    assert isinstance(tasks[0].kwargs["user_id"], int)
     status = client.get(f"{PAGE}/file-status", params={"format": "pdf"})
     assert status.json()["ready"] is False
     key = render_on_demand("1000", "100001", dt.date(2026, 10, 31), "pdf", "es", dt.date(2026, 10, 1))

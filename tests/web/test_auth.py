@@ -441,7 +441,7 @@ def test_sign_in_failures_look_the_same_and_cost_the_same_hashing(
     assert len(set(results.values())) == 1, results
     status, body = results["wrong"]
     assert status == 401 and "Usuario o contraseña incorrectos." in body
-    assert set(costs.values()) == {2}, costs
+    assert set(costs.values()) == {1}, costs
 
 
 def test_the_sign_in_form_keeps_the_user_id_but_never_the_password(
@@ -454,59 +454,100 @@ def test_the_sign_in_form_keeps_the_user_id_but_never_the_password(
     assert 'href="/password/forgot"' in response.text and "Olvidé mi contraseña" in response.text
 
 
-# --- quality 8: brute force slows down, the reset flow stays open ------------------------------------------
+# --- quality 8: guessing is refused at once, the owner and the reset flow stay open -------------------------
 
 
-def test_failed_sign_ins_grow_the_delay_but_never_lock_the_owner_out_of_the_reset(
-    app_client: TestClient[Any],
-    make_user: Callable[..., TestUser],
-    var_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+def test_guesses_over_the_limit_are_refused_at_once_and_the_owner_can_still_reset(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser], var_dir: Path, counting_hasher: CountingHasher
 ) -> None:
-    import web.auth
-
-    waits: list[float] = []
-
-    def record(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(web.auth, "sleep", record)
     user = make_user("customer")
-    for _ in range(9):
+    for _ in range(5):
         assert sign_in(app_client, user.username, "guessing wrong again").status_code == 401
-    assert waits == [1.0, 2.0, 4.0, 8.0]
-    # The owner can still ask for a reset, get the email and sign in with it (after the wait, not refused).
+    counting_hasher.calls.clear()
+    started = time.monotonic()
+    refused = sign_in(app_client, user.username, user.password)  # even the right password: not checked now
+    elapsed = time.monotonic() - started
+    assert refused.status_code == 429
+    assert counting_hasher.calls == []
+    assert 800 <= int(refused.headers["retry-after"]) <= 900
+    assert "Demasiados intentos de inicio de sesión. Espera 15 min y vuelve a intentarlo" in refused.text
+    assert f'value="{user.username}"' in refused.text  # the form keeps the user ID
+    assert elapsed < 5, elapsed  # refused at once (it used to wait 8 s and more with no word)
+    # The owner can still ask for a reset, get the email and sign in with it once the wait is over.
     status, location, _, _ = forgot_response(app_client, user.username)
     assert (status, location) == (303, "/password/forgot/sent")
     run_account_tasks(var_dir)
     temporary = temporary_password_in(emails_to(var_dir, user.email)[0])
-    assert sign_in(app_client, user.username, temporary).headers["location"] == "/password/change"
-    assert waits[-1] == 16.0
-    # A success clears the account's counter.
-    waits.clear()
-    change_password(app_client, temporary, NEW_PASSWORD)
-    assert sign_in(app_client, user.username, NEW_PASSWORD).status_code == 303
-    assert waits == []
+    assert sign_in(app_client, user.username, temporary).status_code == 429
+    # In English for an English reader.
+    app_client.cookies.set("edocta_lang", "en")
+    english = sign_in(app_client, user.username, temporary)
+    assert english.status_code == 429
+    assert "Too many sign-in attempts. Wait 15 min and try again" in english.text, english.text
 
 
-def test_the_delay_caps_at_thirty_seconds() -> None:
+def test_when_every_hash_slot_is_taken_a_sign_in_gets_503_and_its_attempt_back(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser], counting_hasher: CountingHasher
+) -> None:
+    from web.hashing import HashGate
+
+    user = make_user("customer")
+    state = app_client.app.state
+    state["hash_gate"] = HashGate(slots=1, max_wait=0.1, max_waiting=0)  # nobody may wait: busy at once
+    counting_hasher.calls.clear()
+    for _ in range(8):
+        busy = sign_in(app_client, user.username, user.password)
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert "Hay muchos inicios de sesión en este momento" in busy.text
+        assert f'value="{user.username}"' in busy.text
+    assert counting_hasher.calls == []
+    # Those attempts were given back: once a slot is free the owner signs in (no 429 after 8 unchecked tries).
+    state["hash_gate"] = HashGate(slots=1)
+    assert sign_in(app_client, user.username, user.password).status_code == 303
+
+
+def test_the_limits_per_address_per_account_and_pair_hold_and_a_success_resets_the_pair() -> None:
     from shared.accounts.throttle import FileCounterStore, LoginThrottle
 
+    throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())), ip_limit=12, account_limit=20)
+    # One address guessing one account: five checked, then refused, and the refusals are not counted anywhere.
+    outcomes = [throttle.attempt("someone", "10.0.0.1") for _ in range(50)]
+    assert outcomes[:5] == [None] * 5
+    assert {(o.limit, o.first) for o in outcomes[5:6] if o} == {("pair", True)}
+    assert all(o is not None and o.limit == "pair" and not o.first for o in outcomes[6:])
+    # The owner from another address is not slowed down.
+    assert throttle.attempt("someone", "10.0.0.2") is None
+    throttle.succeeded("someone", "10.0.0.2")
+    # The same address trying other accounts runs into the address's own limit (12 attempts in all).
+    others = [throttle.attempt(f"user{n}", "10.0.0.1") for n in range(10)]
+    assert others[:7] == [None] * 7
+    assert all(o is not None and o.limit == "address" for o in others[7:])
+    # Many addresses guessing one account run into the account's looser limit (20 attempts in all).
+    spread = [throttle.attempt("someone", f"10.1.0.{n}") for n in range(30)]
+    assert spread.count(None) == 20 - 5
+    assert all(o is not None and o.limit == "account" and o.retry_after > 0 for o in spread[15:])
+    # A success clears the pair's count.
     throttle = LoginThrottle(FileCounterStore(Path(tempfile.mkdtemp())))
-    delays = []
-    for _ in range(15):
-        delays.append(throttle.attempt("someone", "10.0.0.1"))
-        throttle.failed("someone", "10.0.0.1")
-    assert delays[:5] == [0.0] * 5
-    assert delays[5:10] == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert delays[10:] == [30.0] * 5
-    # Another account from another address is not slowed by it; from the same address it is, after 20 failures.
-    assert throttle.attempt("someone-else", "10.0.0.2") == 0.0
-    for _ in range(6):
-        throttle.failed("someone-else", "10.0.0.1")
-    assert throttle.attempt("third", "10.0.0.1") == 2.0
-    throttle.succeeded("someone")
-    assert throttle.attempt("someone", "10.0.0.3") == 0.0
+    for _ in range(4):
+        assert throttle.attempt("owner", "10.0.0.9") is None
+    throttle.succeeded("owner", "10.0.0.9")
+    assert [throttle.attempt("owner", "10.0.0.9") for _ in range(5)] == [None] * 5
+
+
+def test_the_redis_counters_refuse_parallel_guesses_beyond_the_limit(redis_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.accounts.throttle import LoginThrottle, RedisCounterStore
+
+    throttle = LoginThrottle(RedisCounterStore(redis_url, key_prefix="edocta-test"))
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(lambda _: throttle.attempt("target", "192.0.2.1"), range(200)))
+    assert outcomes.count(None) == 5
+    refused = [o for o in outcomes if o is not None]
+    assert sum(o.first for o in refused) == 1
+    assert all(o.limit == "pair" and 890 <= o.retry_after <= 900 for o in refused)
+    assert throttle.attempt("target", "192.0.2.2") is None
 
 
 # --- quality 9: the password-changed email ------------------------------------------------------------------

@@ -24,7 +24,7 @@ from shared.render import render_on_demand
 from shared.statements import load_statement
 from shared.store import StoreKey, get_store
 from shared.vocab import LARGE_STATEMENT_LINES, Queue, Task
-from tests.factories import CUTOFF
+from tests.factories import CUTOFF, user_row
 from tests.servers import queued_tasks
 from web.statements import content_disposition
 
@@ -303,15 +303,24 @@ def test_pdf_is_prepared_by_a_worker_then_downloaded_from_the_store(
     tasks = broker_tasks(var_dir, Task.RENDER_ON_DEMAND)
     assert tasks == [
         {
-            "kwargs": {"company": "1000", "customer": "100001", "cutoff": DAY, "fmt": "pdf", "language": "es"},
-            "queue": Queue.RENDER,
+            "kwargs": {
+                "company": "1000",
+                "customer": "100001",
+                "cutoff": DAY,
+                "fmt": "pdf",
+                "language": "es",
+                "user_id": user_row("alice").id,  # whose slot the worker gives back
+            },
+            "queue": Queue.ON_DEMAND,
         }
     ]
 
     # What the worker does with that message.
     kwargs = tasks[0]["kwargs"]
     cutoff = dt.date.fromisoformat(kwargs["cutoff"])
-    key = render_on_demand(kwargs["company"], kwargs["customer"], cutoff, kwargs["fmt"], kwargs["language"])
+    key = render_on_demand(
+        kwargs["company"], kwargs["customer"], cutoff, kwargs["fmt"], kwargs["language"], user_id=kwargs["user_id"]
+    )
     assert key is not None
     stored = get_store().get(key)
     assert stored is not None

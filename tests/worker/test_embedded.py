@@ -55,12 +55,12 @@ def test_edocta_worker_and_edocta_run_wait_mail_every_statement_into_the_outbox_
         for message in messages:
             names = [part.get_filename() for part in message.iter_attachments()]
             assert len(names) == 1 and names[0].startswith("estado-de-cuenta_1000_E") and names[0].endswith(".pdf")
-        assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0}
+        assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0, "on_demand": 0}
         # On the filesystem broker the worker's own record is what the ops pages can know: queues, concurrency,
         # and what it processed (5 accounts, 4 emails), written at its heartbeats.
         wait_for(lambda: sum(r.processed for r in worker_records()) >= 9, 10, "the worker's record to count the run")
         (record,) = worker_records()
-        assert record.queues == ["celery", "mail", "render", "render_large"] and record.concurrency == 2
+        assert record.queues == ["celery", "mail", "on_demand", "render", "render_large"] and record.concurrency == 2
         assert record.processed_by_task["edocta.runs.process_account"] == 5
         assert record.processed_by_task["edocta.mail.send_statement_email"] == 4
 

@@ -170,7 +170,7 @@ def test_a_run_mails_every_statement_once_and_a_rerun_sends_nothing(
     assert "skipped (no lines) 1" in report
     # The ops page's broker views: the worker answers a ping, nothing waits in the queues.
     assert [name for name in live_workers() if name.startswith("w0@")] != []
-    assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0}
+    assert queue_lengths() == {"celery": 0, "render": 0, "render_large": 0, "mail": 0, "on_demand": 0}
     with session_scope() as session:
         assert [(r.id, r.status, r.sent) for r in list_runs(session)] == [(run_id, "done", 5)]
         assert failed_emails(session) == []

@@ -8,6 +8,7 @@ A bad period (reversed, ending in the future, before the company's data) shows t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from web.statements.addresses import (
     selector_url,
     statement_url,
 )
+from web.statements.page import too_many_renders_page
 from web.statements.selector import ACTIVITY, SelectorForm, remember_choice, selector_response
 
 RETRY_AFTER_SECONDS = 2
@@ -102,7 +104,7 @@ def _urls(statement: ActivityStatement) -> dict[str, str]:
     }
 
 
-def _activity_file(statement: ActivityStatement, fmt: str) -> Any:
+def _activity_file(statement: ActivityStatement, fmt: str, user_id: int) -> Any:
     if fmt == "json":
         return _file_response(statement, fmt, render.render_statement(statement, "json"))
     data = render.stored_file(statement, fmt)
@@ -110,7 +112,10 @@ def _activity_file(statement: ActivityStatement, fmt: str) -> Any:
         return _file_response(statement, fmt, data)
     if render.render_plan(statement, fmt).inline:
         return _file_response(statement, fmt, render.render_into_store(statement, fmt))
-    render.request_render(statement, fmt)
+    try:
+        render.request_render(statement, fmt, user_id=user_id)
+    except render.TooManyRenders as refused:
+        return too_many_renders_page(refused.limit)
     urls = _urls(statement)
     requested = render.render_requested_at(statement, fmt)
     return Template(
@@ -146,7 +151,7 @@ def activity_page(
     if not isinstance(statement, ActivityStatement):
         return statement  # the selector, showing why the period cannot be shown
     if fmt is not None:
-        return _activity_file(statement, fmt)
+        return _activity_file(statement, fmt, current_user(request).id)
     remember_choice(request, statement.company.code, statement.customer.code)
     context = dict(activity_context(statement, language=request_language(request)))
     context.update(
@@ -183,7 +188,8 @@ def activity_file_status(
         raise NotFoundException()
     ready = render.render_plan(statement, fmt).inline or render.is_stored(statement, fmt)
     if not ready:
-        render.request_render(statement, fmt)
+        with contextlib.suppress(render.TooManyRenders):  # the page keeps asking; a slot frees up
+            render.request_render(statement, fmt, user_id=current_user(request).id)
     return Response(
         {"ready": ready, "url": activity_url(company, customer, first, last, fmt)},
         headers={"Cache-Control": "no-store"},

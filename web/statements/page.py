@@ -7,6 +7,7 @@ page (202, `Retry-After`) that polls `file-status` and starts the download when 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
@@ -41,6 +42,10 @@ from web.statements.sent import sent_url
 
 # Seconds an automated client is asked to wait before asking again for a file being prepared.
 RETRY_AFTER_SECONDS = 2
+# Seconds a user with too many files in preparation is asked to wait before asking for another.
+TOO_MANY_RETRY_AFTER = 10
+TOO_MANY_TITLE = N_("Demasiados archivos en preparación")
+TOO_MANY_MESSAGE = N_("Ya tienes %(count)s archivos en preparación. Espera a que estén listos y vuelve a pedir este.")
 
 
 # --- the statement page and its files -----------------------------------------------------------------------
@@ -180,7 +185,22 @@ def _preparing_page(statement: Statement, fmt: str) -> Template:
     )
 
 
-def _statement_file(statement: Statement, fmt: str) -> Any:
+def too_many_renders_page(limit: int) -> Template:
+    return Template(
+        template_name="errors/error.html.j2",
+        context={
+            "status_code": 429,
+            "title": TOO_MANY_TITLE,
+            "message": TOO_MANY_MESSAGE,
+            "message_args": {"count": limit},
+        },
+        status_code=429,
+        media_type=MediaType.HTML,
+        headers={"Retry-After": str(TOO_MANY_RETRY_AFTER), "Cache-Control": "no-store"},
+    )
+
+
+def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
     if fmt == "json":
         return _file_response(statement, fmt, render.render_statement(statement, "json"))
     data = render.stored_file(statement, fmt)
@@ -188,7 +208,10 @@ def _statement_file(statement: Statement, fmt: str) -> Any:
         return _file_response(statement, fmt, data)
     if render.render_plan(statement, fmt).inline:
         return _file_response(statement, fmt, render.render_into_store(statement, fmt))
-    render.request_render(statement, fmt)
+    try:
+        render.request_render(statement, fmt, user_id=user_id)
+    except render.TooManyRenders as refused:
+        return too_many_renders_page(refused.limit)
     return _preparing_page(statement, fmt)
 
 
@@ -210,7 +233,7 @@ def statement_page(
     if address.fmt is not None:
         if future:
             raise NotFoundException()
-        return _statement_file(statement.in_language(request_language(request)), address.fmt)
+        return _statement_file(statement.in_language(request_language(request)), address.fmt, current_user(request).id)
     if future:
         form = SelectorForm(
             customer=address.customer,
@@ -247,7 +270,8 @@ def statement_file_status(
     inline = render.render_plan(statement, fmt).inline
     ready = inline or render.is_stored(statement, fmt)
     if not ready:
-        render.request_render(statement, fmt)
+        with contextlib.suppress(render.TooManyRenders):  # the page keeps asking; a slot frees up
+            render.request_render(statement, fmt, user_id=current_user(request).id)
     return Response(
         {"ready": ready, "url": statement_url(address.company, address.customer, address.cutoff, fmt)},
         headers={"Cache-Control": "no-store"},
