@@ -13,7 +13,6 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
-from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
 from litestar.stores.redis import RedisStore
@@ -29,6 +28,7 @@ from shared.render.timings import set_process_role
 from shared.settings import get_settings
 from shared.vocab import ProcessRole
 from web import auth, i18n, metrics, ops, statements, users
+from web.assets import static_route
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -223,9 +223,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
 
-    static_router = create_static_files_router(
-        path="/static", directories=[STATIC_DIR, STATEMENT_STATIC_DIR], opt={PUBLIC: True}, name="static"
-    )
+    static_router = static_route([STATIC_DIR, STATEMENT_STATIC_DIR])
     return Litestar(
         # One router for every page: handlers that share a path (GET and POST /users) are then registered with the
         # app once each. Registered one by one, a sync handler sharing its path would be wrapped for its thread twice.

@@ -22,7 +22,7 @@ from shared.i18n import N_
 from shared.render.html import statement_context
 from shared.statements import Statement
 from web.i18n import request_language
-from web.security import FILE
+from web.security import FILE, checks_user_in_its_thread
 from web.statements.addresses import (
     content_disposition,
     file_status_url,
@@ -130,6 +130,7 @@ def _statement_file(statement: Statement, fmt: str) -> Any:
 
 
 @get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
+@checks_user_in_its_thread
 def statement_page(
     request: Request[Any, Any, Any],
     company: FromPath[str],
@@ -164,6 +165,7 @@ def statement_page(
     sync_to_thread=True,
     opt={FILE: True},
 )
+@checks_user_in_its_thread
 def statement_file_status(
     request: Request[Any, Any, Any],
     company: FromPath[str],
