@@ -2,7 +2,7 @@
 (`progress`), each account's outcome and what was already mailed (`outcomes`), the sweeper that recovers lost work
 (`sweeper`), the cut-off rules of the schedule (`schedule`) and the administrator's actions (`admin`)."""
 
-from shared.runs.account import AccountOutcome, fail_account, process_account
+from shared.runs.account import AccountOutcome, fail_account, process_account, process_accounts
 from shared.runs.admin import RunAction, RunActionError, cancel_run, resend_email, retry_failed
 from shared.runs.outcomes import (
     AccountLine,
@@ -51,6 +51,7 @@ __all__ = [
     "outcome_counts",
     "outcome_of",
     "process_account",
+    "process_accounts",
     "refresh_run",
     "refresh_run_if_settled",
     "reopen_run",

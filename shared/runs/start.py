@@ -126,6 +126,15 @@ def _large_accounts(session: Session, cutoff: dt.date, account_ids: list[int] | 
 
 # While enqueueing a large run, look this often whether it was cancelled meanwhile.
 CANCEL_CHECK_EVERY = 500
+# A run's accounts go out in batches (one task each, read in bulk) of at most this many accounts, and small runs
+# one account per task: a batch is about 1/BATCHES_PER_RUN of the run, so every worker process still gets work.
+MAX_BATCH = 100
+BATCHES_PER_RUN = 64
+
+
+def batch_size(accounts: int) -> int:
+    """How many accounts one task takes in a run of `accounts` (1: one `process_account` task each)."""
+    return max(1, min(MAX_BATCH, accounts // BATCHES_PER_RUN))
 
 
 def _cancelled(run_id: int) -> bool:
@@ -148,10 +157,12 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
             query = query.where(RunAccount.id.in_(run_account_ids))
         pairs = session.execute(query.order_by(RunAccount.id)).all()
         large = _large_accounts(session, run.cutoff, [a for _, a in pairs] if run_account_ids is not None else None)
+    size = batch_size(len(pairs))
+    batch: list[int] = []
     for position, (run_account_id, account_id) in enumerate(pairs):
         if position and position % CANCEL_CHECK_EVERY == 0 and _cancelled(run_id):
-            log.info("run %s was cancelled: %s of %s accounts enqueued", run_id, position, len(pairs))
-            return position
+            log.info("run %s was cancelled: %s of %s accounts enqueued", run_id, position - len(batch), len(pairs))
+            return position - len(batch)
         if account_id in large:
             send_task(
                 Task.PROCESS_ACCOUNT,
@@ -160,8 +171,15 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
                 time_limit=LARGE_RENDER_HARD_LIMIT,
                 soft_time_limit=LARGE_RENDER_HARD_LIMIT - 60,
             )
-        else:
+        elif size == 1:
             send_task(Task.PROCESS_ACCOUNT, (run_account_id,))
+        else:
+            batch.append(run_account_id)
+            if len(batch) == size:
+                send_task(Task.PROCESS_ACCOUNTS, (batch,))
+                batch = []
+    if batch:
+        send_task(Task.PROCESS_ACCOUNTS, (batch,))
     return len(pairs)
 
 
