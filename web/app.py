@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.accounts import LoginThrottle, create_counter_store
+from shared.db import POOL_SIZE
 from shared.health import check_broker, check_database
 from shared.i18n import N_, install_jinja
 from shared.render.timings import set_process_role
@@ -208,6 +210,12 @@ def home(request: Request[Any, Any, Any]) -> Redirect:
 # --- the factory --------------------------------------------------------------------------------------------
 
 
+async def limit_threads() -> None:
+    """The sync handlers share at most `POOL_SIZE` threads: each holds at most one pooled database connection, so
+    none waits for a connection or opens a new one, and fewer threads contend for the interpreter on one core."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+
+
 def create_session_store(key_prefix: str) -> Store:
     settings = get_settings()
     if settings.redis_url:
@@ -242,6 +250,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                 ],
             )
         ],
+        on_startup=[limit_threads],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],
