@@ -213,23 +213,36 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     enqueue_sends(new_ids)
     for work, message in failed:
         outcomes[work.run_account_id] = _fail(work, message)
-    for work, statement, formats in to_render:
-        outcomes[work.run_account_id] = _render_and_record(work, statement, formats)
+    rendered: list[tuple[_AccountWork, StoredStatement]] = []
+    for position, (work, statement, formats) in enumerate(to_render, 1):
+        try:
+            rendered.append((work, ensure_rendered(statement, formats)))
+        except Exception as error:
+            log.exception("account %s of a run failed", work.run_account_id)
+            outcomes[work.run_account_id] = _fail(work, f"{type(error).__name__}: {error}")
+        if len(rendered) >= RECORD_EVERY or (rendered and position == len(to_render)):
+            outcomes.update(_record_rendered(rendered))
+            rendered = []
     for run_id in sorted(run_ids):
         refresh_run_if_settled(run_id)
     return [outcomes[run_account_id] for run_account_id in ids]
 
 
-def _render_and_record(work: _AccountWork, statement: Statement, formats: list[str]) -> AccountOutcome:
-    try:
-        stored = ensure_rendered(statement, formats)
-    except Exception as error:
-        log.exception("account %s of a run failed", work.run_account_id)
-        return _fail(work, f"{type(error).__name__}: {error}")
+# Rendered accounts of a batch are recorded this many at a time: one commit (one disk flush of the database) for
+# several accounts, and their emails still go out while the rest of the batch renders.
+RECORD_EVERY = 10
+
+
+def _record_rendered(rendered: list[tuple[_AccountWork, StoredStatement]]) -> dict[int, AccountOutcome]:
+    """Record accounts whose files are in the store, in one transaction; then enqueue their new emails."""
+    outcomes: dict[int, AccountOutcome] = {}
+    new_ids: list[int] = []
     with session_scope() as session:
-        outcome, new_ids = _record_account(session, work, stored)
+        for work, stored in rendered:
+            outcomes[work.run_account_id], queued = _record_account(session, work, stored)
+            new_ids += queued
     enqueue_sends(new_ids)
-    return outcome
+    return outcomes
 
 
 def _fail(work: _AccountWork, error: str) -> AccountOutcome:
