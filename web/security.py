@@ -362,6 +362,12 @@ async def load_user_after_error(exc: Exception, scope: Any) -> None:
 # --- guards -------------------------------------------------------------------------------------------------
 
 
+def _checks_user_itself(handler: BaseRouteHandler) -> bool:
+    function = getattr(handler, "fn", None)
+    function = getattr(function, "func", function)  # a sync handler's function, inside Litestar's thread wrapper
+    return bool(getattr(function, _CHECKS_USER, False))
+
+
 def _admit(user: PortalUser | None, handler: BaseRouteHandler) -> None:
     """Every route but the `public` ones needs a signed-in, fully activated user."""
     if handler.opt.get(PUBLIC):
@@ -375,7 +381,7 @@ def _admit(user: PortalUser | None, handler: BaseRouteHandler) -> None:
 async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user.
     Handlers wrapped by `checks_user_in_its_thread` make the same check themselves, in their own thread."""
-    if handler.opt.get(STATIC) or getattr(getattr(handler, "fn", None), _CHECKS_USER, False):
+    if handler.opt.get(STATIC) or _checks_user_itself(handler):
         return
     _admit(await load_current_user(connection), handler)
 

@@ -401,3 +401,26 @@ def test_with_the_session_store_down_nobody_is_let_in(
         attempt = sign_in(down, user.username, user.password)
         assert attempt.status_code == 503
         assert not set_cookie_headers(attempt, SESSION)
+
+
+def test_statement_routes_check_the_user_themselves_and_refuse_a_disabled_one(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser]
+) -> None:
+    # The statement routes read the user in their own thread rather than in the app's guard: the same refusals.
+    from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
+
+    add_company("1000", "Tinacos del Bajío")
+    add_customers("1000", [CustomerSpec("100001", "Ferretería La Paz", items=(("F1", "2026-10-01", "10.00", "MXN"),))])
+    user = make_user("customer", customers=["100001"])
+    address = f"/statements/1000/100001/{CUTOFF.isoformat()}"
+    signed_out = app_client.get(address + ".json", follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
+    sign_in(app_client, user.username, user.password)
+    assert app_client.get(address).status_code == 200
+    assert "100001" in app_client.get(address + ".json").text
+    assert app_client.get("/statements/customers?q=1000").json()["customers"][0]["number"] == "100001"
+    accounts.disable_user(user.username)
+    refused = app_client.get(address + ".json", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert "100001" not in refused.text
+    assert app_client.get("/statements/customers?q=1000", follow_redirects=False).status_code == 303
