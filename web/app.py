@@ -30,7 +30,7 @@ from shared.render.timings import set_process_role
 from shared.settings import get_settings
 from shared.vocab import ProcessRole
 from web import auth, i18n, metrics, ops, statements, users
-from web.assets import static_route
+from web.assets import static_routes
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -231,7 +231,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
 
-    static_router = static_route([STATIC_DIR, STATEMENT_STATIC_DIR])
+    static_router = static_routes([STATIC_DIR, STATEMENT_STATIC_DIR])
     return Litestar(
         # One router for every page: handlers that share a path (GET and POST /users) are then registered with the
         # app once each. Registered one by one, a sync handler sharing its path would be wrapped for its thread twice.
@@ -241,7 +241,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                 route_handlers=[
                     healthz,
                     home,
-                    static_router,
+                    *static_router,
                     *auth.route_handlers,
                     *users.route_handlers,
                     *statements.route_handlers,

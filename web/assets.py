@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, head
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
@@ -35,10 +35,19 @@ class StaticAssets:
                 if path.is_file() and name not in self._files:
                     data = path.read_bytes()
                     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                    if media_type.startswith("text/") or media_type in ("application/javascript", "image/svg+xml"):
-                        media_type += "; charset=utf-8"
+                    if media_type in ("application/javascript", "image/svg+xml"):
+                        media_type += "; charset=utf-8"  # Litestar adds it to text/* itself
                     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
                     self._files[name] = (data, media_type, etag)
+
+    def headers_of(self, file_path: str) -> dict[str, str]:
+        """What a HEAD request for the file is told (404 for no such file)."""
+        found = self._files.get(file_path if file_path.startswith("/") else "/" + file_path)
+        if found is None:
+            raise NotFoundException()
+        _data, media_type, etag = found
+        charset = "; charset=utf-8" if media_type.startswith("text/") else ""
+        return {"ETag": etag, "Cache-Control": ASSET_CACHE_CONTROL, "Content-Type": media_type + charset}
 
     def answer(self, file_path: str, if_none_match: str | None) -> Response[bytes]:
         found = self._files.get(file_path if file_path.startswith("/") else "/" + file_path)
@@ -51,8 +60,8 @@ class StaticAssets:
         return Response(content=data, media_type=media_type, headers=headers)
 
 
-def static_route(directories: Iterable[Path]) -> HTTPRouteHandler:
-    """`GET /static/{file_path}` (named `static`, for `url_for`) over the files of `directories`."""
+def static_routes(directories: Iterable[Path]) -> list[HTTPRouteHandler]:
+    """`GET` and `HEAD /static/{file_path}` (named `static`, for `url_for`) over the files of `directories`."""
     assets = StaticAssets(directories)
 
     @get(
@@ -67,4 +76,16 @@ def static_route(directories: Iterable[Path]) -> HTTPRouteHandler:
     def static_file(request: Request[Any, Any, Any], file_path: FromPath[str]) -> Response[bytes]:
         return assets.answer(file_path, request.headers.get("if-none-match"))
 
-    return static_file
+    @head(
+        "/static/{file_path:path}",
+        name="static_head",
+        opt={PUBLIC: True, STATIC: True},
+        skip_session=True,
+        exclude_from_csrf=True,
+        sync_to_thread=False,
+        include_in_schema=False,
+    )
+    def static_file_head(file_path: FromPath[str]) -> Response[None]:
+        return Response(content=None, headers=assets.headers_of(file_path))
+
+    return [static_file, static_file_head]

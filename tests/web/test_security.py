@@ -424,3 +424,20 @@ def test_statement_routes_check_the_user_themselves_and_refuse_a_disabled_one(
     assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
     assert "100001" not in refused.text
     assert app_client.get("/statements/customers?q=1000", follow_redirects=False).status_code == 303
+
+
+def test_static_assets_come_from_memory_with_headers_and_revalidation(app_client: TestClient[Any]) -> None:
+    from web.app import STATIC_DIR
+
+    css = app_client.get("/static/app.css")
+    assert css.status_code == 200 and css.content == (STATIC_DIR / "app.css").read_bytes()
+    assert css.headers["content-type"] == "text/css; charset=utf-8" and css.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in css.headers["content-security-policy"]
+    assert "set-cookie" not in css.headers  # no session, no CSRF cookie for an asset
+    again = app_client.get("/static/app.css", headers={"If-None-Match": css.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    head = app_client.head("/static/statements.js")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    assert app_client.get("/static/statement.css").status_code == 200  # the statement's own stylesheet
+    assert app_client.get("/static/missing.css").status_code == 404
+    assert app_client.get("/static/../app.py").status_code == 404
