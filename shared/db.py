@@ -4,6 +4,7 @@ searchable, paginated list shares: a case-insensitive "contains" over some colum
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, create_engine, event, false, func, or_, select
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.settings import get_settings
@@ -44,7 +46,33 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=10)
+    dialect = engine.dialect
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool drops this connection and checks out another (a new one if need be)
+            raise DisconnectionError() from error
+
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", ping_if_idle)
+    return engine
+
+
+# Connections kept per process: as many as the portal's threads (`web.app`), so a busy portal neither waits for a
+# connection nor opens and closes extra ones on every request.
+POOL_SIZE = 12
+# A pooled connection is tested before use only when it sat unused this long (a database restarted meanwhile):
+# a busy process does not pay a round trip per checkout, as `pool_pre_ping` would.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
 
 
 def dialect_insert(bind: Engine | Session, model: Any) -> Any:

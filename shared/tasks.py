@@ -26,6 +26,7 @@ HARD_TIME_LIMITS: dict[str, int] = {
     Task.START_RUN: 600,
     Task.SCHEDULED_TICK: 600,
     Task.PROCESS_ACCOUNT: 300,
+    Task.PROCESS_ACCOUNTS: 1500,
     Task.SEND_EMAIL: 120,
     Task.SEND_DISPUTE_EMAIL: 120,
     Task.SWEEP_OUTBOX: 300,
@@ -45,6 +46,7 @@ VISIBILITY_TIMEOUT = LONGEST_HARD_LIMIT * 2
 
 TASK_ROUTES = {
     Task.PROCESS_ACCOUNT: {"queue": Queue.RENDER},
+    Task.PROCESS_ACCOUNTS: {"queue": Queue.RENDER},
     Task.RENDER_ON_DEMAND: {"queue": Queue.ON_DEMAND},
     Task.SEND_EMAIL: {"queue": Queue.MAIL},
     Task.SEND_DISPUTE_EMAIL: {"queue": Queue.MAIL},

@@ -178,6 +178,7 @@ class Task(StrEnum):
     START_RUN = "edocta.runs.start"
     SCHEDULED_TICK = "edocta.runs.scheduled_tick"
     PROCESS_ACCOUNT = "edocta.runs.process_account"
+    PROCESS_ACCOUNTS = "edocta.runs.process_accounts"  # a batch of a large run's accounts (args: their ids)
     SEND_EMAIL = "edocta.mail.send_statement_email"
     SWEEP_OUTBOX = "edocta.mail.sweep_outbox"
     SEND_DISPUTE_EMAIL = "edocta.mail.send_dispute_email"  # args: dispute_email_id

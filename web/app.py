@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
@@ -13,7 +14,6 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
-from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
 from litestar.stores.redis import RedisStore
@@ -23,12 +23,14 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.accounts import LoginThrottle, create_counter_store
+from shared.db import POOL_SIZE
 from shared.health import check_broker, check_database
 from shared.i18n import N_, install_jinja
 from shared.render.timings import set_process_role
 from shared.settings import get_settings, restrict_file_modes
 from shared.vocab import ProcessRole
 from web import auth, disputes, i18n, metrics, ops, statements, users
+from web.assets import static_routes
 from web.hashing import HashGate
 from web.security import (
     PUBLIC,
@@ -214,6 +216,12 @@ def home(request: Request[Any, Any, Any]) -> Redirect:
 # --- the factory --------------------------------------------------------------------------------------------
 
 
+async def limit_threads() -> None:
+    """The sync handlers share at most `POOL_SIZE` threads: each holds at most one pooled database connection, so
+    none waits for a connection or opens a new one, and fewer threads contend for the interpreter on one core."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+
+
 def create_session_store(key_prefix: str) -> Store:
     settings = get_settings()
     if settings.redis_url:
@@ -230,9 +238,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
     throttle = LoginThrottle(create_counter_store(settings, key_prefix=key_prefix))
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
 
-    static_router = create_static_files_router(
-        path="/static", directories=[STATIC_DIR, STATEMENT_STATIC_DIR], opt={PUBLIC: True}, name="static"
-    )
+    static_router = static_routes([STATIC_DIR, STATEMENT_STATIC_DIR])
     return Litestar(
         # One router for every page: handlers that share a path (GET and POST /users) are then registered with the
         # app once each. Registered one by one, a sync handler sharing its path would be wrapped for its thread twice.
@@ -242,7 +248,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                 route_handlers=[
                     healthz,
                     home,
-                    static_router,
+                    *static_router,
                     *auth.route_handlers,
                     *users.route_handlers,
                     *statements.route_handlers,
@@ -252,6 +258,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
                 ],
             )
         ],
+        on_startup=[limit_threads],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],

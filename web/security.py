@@ -12,10 +12,12 @@ reuses an id the server itself issued and still holds, and issues a fresh one wh
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import anyio.to_thread
 from litestar.connection import ASGIConnection
@@ -32,6 +34,9 @@ from shared.models import User
 
 log = logging.getLogger("edocta.web")
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 SESSION_COOKIE = "edocta_session"
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
@@ -42,6 +47,8 @@ SEEN_RESOLUTION = 60.0
 PUBLIC = "public"
 DURING_FORCED_CHANGE = "during_forced_change"
 FILE = "file"
+# `static` routes (the assets) read no session and no user at all.
+STATIC = "static"
 FILE_SUFFIXES = (".json", ".xlsx", ".pdf", ".xls", ".csv")
 
 _SCOPE_KEY = "edocta_session_state"
@@ -105,13 +112,21 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         state["loaded"] = self.serialize_data(data, connection.scope) if data else None
         return data
 
+    def _cookie_params(self) -> dict[str, Any]:
+        """The cookie's attributes from the config, worked out once per backend (not on every response)."""
+        params: dict[str, Any] | None = getattr(self, "_edocta_cookie_params", None)
+        if params is None:
+            params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+            self._edocta_cookie_params = params
+        return params
+
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         state = _state(connection)
         store = self.config.get_store_from_app(connection.scope["app"])
         headers = MutableScopeHeaders.from_message(message)
-        cookie_params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+        cookie_params = self._cookie_params()
         sent_id = connection.cookies.get(self.config.key)
         known_id: str | None = state.get("known_id")
         rotate = bool(state.get("rotate"))
@@ -232,33 +247,80 @@ def _load_user(user_id: int, password_version: int) -> tuple[PortalUser | None, 
     )
 
 
+def _live_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any] | None:
+    """The session if it names a user and has not timed out (a timed-out session is ended here)."""
+    session = connection.scope.get("session")
+    if not isinstance(session, dict) or "uid" not in session:
+        return None
+    now = clock()
+    if (
+        now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
+        or now - float(session.get("seen", 0)) > IDLE_TIMEOUT.total_seconds()
+    ):
+        end_session(connection)
+        return None
+    return session
+
+
+def _signed_in_user(
+    connection: ASGIConnection[Any, Any, Any, Any], session: dict[str, Any], loaded: PortalUser | None
+) -> PortalUser | None:
+    """What the user row just read means for this session: the user, or None (and the session ended)."""
+    if loaded is None:
+        end_session(connection)
+        return None
+    now = clock()
+    if now - float(session.get("seen", 0)) >= SEEN_RESOLUTION:
+        session["seen"] = now  # written (and the cookie renewed) at most once a minute
+    if session.get("must_change"):
+        return PortalUser(**{**loaded.__dict__, "must_change_password": True})
+    return loaded
+
+
 async def load_current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser | None:
     """The user of this request's session, re-read from the database, or None (and the session ended)."""
     scope_state = connection.scope.setdefault("state", {})
     if _USER_KEY in scope_state:
         return cast(PortalUser | None, scope_state[_USER_KEY])
     user: PortalUser | None = None
-    session = connection.scope.get("session")
-    if isinstance(session, dict) and "uid" in session:
-        now = clock()
-        created = float(session.get("created", 0))
-        seen = float(session.get("seen", 0))
-        if now - created > ABSOLUTE_TIMEOUT.total_seconds() or now - seen > IDLE_TIMEOUT.total_seconds():
-            end_session(connection)
-        else:
-            loaded, _reason = await anyio.to_thread.run_sync(
-                _load_user, int(session["uid"]), int(session.get("pv", -1))
-            )
-            if loaded is None:
-                end_session(connection)
-            else:
-                if now - seen >= SEEN_RESOLUTION:
-                    session["seen"] = now  # written (and the cookie renewed) at most once a minute
-                user = loaded
-                if session.get("must_change"):
-                    user = PortalUser(**{**loaded.__dict__, "must_change_password": True})
+    session = _live_session(connection)
+    if session is not None:
+        loaded, _reason = await anyio.to_thread.run_sync(_load_user, int(session["uid"]), int(session.get("pv", -1)))
+        user = _signed_in_user(connection, session, loaded)
     connection.scope.setdefault("state", {})[_USER_KEY] = user
     return user
+
+
+def load_current_user_here(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser | None:
+    """`load_current_user` in the calling thread (a sync handler's own thread)."""
+    scope_state = connection.scope.setdefault("state", {})
+    if _USER_KEY in scope_state:
+        return cast(PortalUser | None, scope_state[_USER_KEY])
+    user: PortalUser | None = None
+    session = _live_session(connection)
+    if session is not None:
+        loaded, _reason = _load_user(int(session["uid"]), int(session.get("pv", -1)))
+        user = _signed_in_user(connection, session, loaded)
+    connection.scope.setdefault("state", {})[_USER_KEY] = user
+    return user
+
+
+# Marks a handler function wrapped by `checks_user_in_its_thread`: the app's guard leaves the user to it.
+_CHECKS_USER = "_edocta_checks_user_in_its_thread"
+
+
+def checks_user_in_its_thread(function: Callable[P, R]) -> Callable[P, R]:
+    """For a sync handler (`sync_to_thread=True`) that takes `request`: the guard's user check runs in the handler's
+    own thread, just before it (one thread hop per request instead of two). The checks are the guard's own."""
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        request = cast(ASGIConnection[Any, Any, Any, Any], kwargs["request"])
+        _admit(load_current_user_here(request), request.scope["route_handler"])
+        return function(*args, **kwargs)
+
+    setattr(checked, _CHECKS_USER, True)
+    return checked
 
 
 def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> PortalUser:
@@ -304,19 +366,32 @@ async def load_user_after_error(exc: Exception, scope: Any) -> None:
 MAX_ID = 2**31 - 1
 
 
-async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user.
-    An integer id in the address outside what the database holds is "not found" (never a database error)."""
-    for value in connection.path_params.values():
-        if isinstance(value, int) and not 0 < value <= MAX_ID:
-            raise NotFoundException()
-    user = await load_current_user(connection)
+def _checks_user_itself(handler: BaseRouteHandler) -> bool:
+    function = getattr(handler, "fn", None)
+    function = getattr(function, "func", function)  # a sync handler's function, inside Litestar's thread wrapper
+    return bool(getattr(function, _CHECKS_USER, False))
+
+
+def _admit(user: PortalUser | None, handler: BaseRouteHandler) -> None:
+    """Every route but the `public` ones needs a signed-in, fully activated user."""
     if handler.opt.get(PUBLIC):
         return
     if user is None:
         raise SignInRequired()
     if user.must_change_password and not handler.opt.get(DURING_FORCED_CHANGE):
         raise PasswordChangeRequired("password change required")
+
+
+async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide: loads the user; every route but the `public` ones needs a signed-in, fully activated user.
+    Handlers wrapped by `checks_user_in_its_thread` make the same check themselves, in their own thread. An
+    integer id in the address outside what the database holds is "not found" (never a database error)."""
+    for value in connection.path_params.values():
+        if isinstance(value, int) and not 0 < value <= MAX_ID:
+            raise NotFoundException()
+    if handler.opt.get(STATIC) or _checks_user_itself(handler):
+        return
+    _admit(await load_current_user(connection), handler)
 
 
 async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

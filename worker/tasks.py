@@ -51,6 +51,17 @@ def process_account(run_account_id: int) -> str:
     return outcome.status
 
 
+@app.task(**_limits(Task.PROCESS_ACCOUNTS))
+def process_accounts(run_account_ids: list[int]) -> dict[str, int]:
+    """A batch of accounts; an account that fails is recorded and the batch goes on. Past the soft time limit the
+    batch stops: the accounts still pending are enqueued again by the sweeper."""
+    outcomes = runs.process_accounts([int(run_account_id) for run_account_id in run_account_ids])
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
 @app.task(**_limits(Task.SEND_EMAIL))
 def send_statement_email(outbox_id: int) -> str:
     outcome = mail.send_statement_email(int(outbox_id))

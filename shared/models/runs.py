@@ -44,8 +44,13 @@ class RunAccount(Base):
     """One account's part of a run: nothing is dropped silently, each ends in a recorded state."""
 
     __tablename__ = "run_accounts"
-    # A run's page lists its accounts in the order the run took them, a page at a time.
-    __table_args__ = (UniqueConstraint("run_id", "account_id"), Index("ix_run_accounts_run_id_id", "run_id", "id"))
+    # A run's page lists its accounts in the order the run took them, a page at a time. Its counters (accounts by
+    # status, files rendered) and "is anything still pending?" are read from the second index alone.
+    __table_args__ = (
+        UniqueConstraint("run_id", "account_id"),
+        Index("ix_run_accounts_run_id_id", "run_id", "id"),
+        Index("ix_run_accounts_run_status", "run_id", "status", "rendered"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"), index=True)
@@ -68,6 +73,8 @@ class OutboxEmail(Base):
         Index("ix_outbox_emails_status_next", "status", "next_attempt_at"),
         # The email log lists the latest first.
         Index("ix_outbox_emails_updated_at", "updated_at"),
+        # A run's emails by status (its counters, and whether any is still pending).
+        Index("ix_outbox_emails_run_status", "run_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

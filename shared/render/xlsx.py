@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -64,6 +64,39 @@ def currency_format(currency: str, language: str) -> str:
     return f"{quoted}#,##0.00;-{quoted}#,##0.00"
 
 
+def typed_cell(sheet: WriteOnlyWorksheet, value: Any, data_type: str, style: Any) -> Cell:
+    """A cell of a value whose type is known (`d` a date, `n` a number) with a resolved style (`style_of`)."""
+    cell: Any = Cell(sheet, row=1, column=1, style_array=style)
+    cell._value = value
+    cell.data_type = data_type
+    return cell
+
+
+def take_cells_as_they_are(sheet: WriteOnlyWorksheet) -> None:
+    """Let `sheet.append` take our cells without first trying them as values: openpyxl's write-only sheet assigns
+    every item to a cell and, for a cell, catches the ValueError (whose message spells the cell out) before using
+    it. Plain values still go through openpyxl's own conversion."""
+
+    def values_to_row(values: Iterable[Any], row_idx: int) -> Iterator[Cell]:
+        reused: Cell | None = None
+        for col_idx, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                cell = value
+            else:
+                cell = reused if reused is not None else new_cell(sheet)
+                cell.value = value
+            cell.column = col_idx
+            cell.row = row_idx
+            if cell.hyperlink is not None:
+                cell.hyperlink.ref = cell.coordinate
+            yield cell
+            reused = None if cell is value or cell.has_style or cell.hyperlink else cell
+
+    setattr(sheet, "_values_to_row", values_to_row)  # noqa: B010 - an instance's own method, on purpose
+
+
 class SheetWriter:
     """Streams rows of cells into a write-only sheet, keeping text as text."""
 
@@ -81,6 +114,12 @@ class SheetWriter:
         if found is None:
             found = self._formats[currency] = currency_format(currency, self.language)
         return found
+
+    def style_of(self, number_format: str) -> Any:
+        """The resolved style of a cell with this number format (and nothing else), for `typed_cell`."""
+        cell = new_cell(self.sheet)
+        cell.number_format = number_format
+        return cell._style
 
     def plain(self, value: str) -> str | Cell:
         """An unstyled text value: the bare string when nothing could read it as a formula (the fast path of the
@@ -218,6 +257,7 @@ def render_xlsx(statement: Statement) -> bytes:
     workbook.properties.title = f"{_('Estado de cuenta')} {statement.customer.code} {statement.cutoff.isoformat()}"
     workbook.properties.creator = _ILLEGAL_XML.sub("", statement.company.name)[:255]
     sheet = workbook.create_sheet(_("Estado de cuenta"))
+    take_cells_as_they_are(sheet)
     for index, width in enumerate(COLUMN_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.page_setup.orientation = "landscape"
@@ -249,28 +289,29 @@ def render_xlsx(statement: Statement) -> bytes:
     sheet.print_title_rows = f"{header_row}:{header_row}"
     writer.flush()
 
+    # The lines are most of the workbook: their cells are built with their style already resolved (one style per
+    # number format, looked up once) and their value already typed, instead of openpyxl checking both per cell.
     type_labels: dict[str, str] = {}
     plain = writer.plain
-    date_format = DATE_FORMATS[language]
+    date_style = writer.style_of(DATE_FORMATS[language])
+    money_styles: dict[str, Any] = {}
+    append = sheet.append
     for line in statement.lines:
         label = type_labels.get(line.document_type)
         if label is None:
             label = type_labels[line.document_type] = document_type_label(line.document_type, language)
-        document_date = new_cell(sheet, line.document_date)
-        document_date.number_format = date_format
-        due_date = new_cell(sheet, line.due_date)
-        due_date.number_format = date_format
-        amount = new_cell(sheet, line.amount)
-        amount.number_format = writer.money_format(line.currency)
-        sheet.append(
+        money_style = money_styles.get(line.currency)
+        if money_style is None:
+            money_style = money_styles[line.currency] = writer.style_of(writer.money_format(line.currency))
+        append(
             [
                 plain(line.document_number),
                 label,
                 plain(line.reference),
-                document_date,
-                due_date,
+                typed_cell(sheet, line.document_date, "d", date_style),
+                typed_cell(sheet, line.due_date, "d", date_style),
                 line.days_overdue,
-                amount,
+                typed_cell(sheet, line.amount, "n", money_style),
                 plain(line.currency),
                 *([disputed_text if line.disputed else ""] if disputes else []),
             ]

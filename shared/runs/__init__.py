@@ -3,7 +3,7 @@
 (`sweeper`), the cut-off rules of the schedule (`schedule`), its tick with the runs held for stale data (`tick`)
 and the administrator's actions (`admin`)."""
 
-from shared.runs.account import AccountOutcome, fail_account, process_account
+from shared.runs.account import AccountOutcome, fail_account, process_account, process_accounts
 from shared.runs.admin import RunAction, RunActionError, cancel_run, resend_email, retry_failed
 from shared.runs.outcomes import (
     AccountLine,
@@ -55,6 +55,7 @@ __all__ = [
     "outcome_counts",
     "outcome_of",
     "process_account",
+    "process_accounts",
     "recheck_holds",
     "refresh_run",
     "refresh_run_if_settled",

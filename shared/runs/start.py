@@ -6,14 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterator
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
 from shared.db import session_scope
 from shared.models import Account, Company, OpenItem, RunAccount, StatementRun
+from shared.models.base import AwareDateTime
 from shared.statements import open_at
 from shared.tasks import LARGE_RENDER_HARD_LIMIT, send_task
 from shared.vocab import LARGE_STATEMENT_LINES, AccountStatus, Queue, RunStatus, Task, Trigger
@@ -70,29 +72,28 @@ def create_run(
             run = StatementRun(run_key=run_key, cutoff=cutoff, company_id=company_id, trigger=trigger)
             session.add(run)
             session.flush()
-            account_query = select(Account.id)
+            # The run's accounts are copied by the database itself (no list of them in this process).
+            account_query = select(
+                literal(run.id),
+                Account.id,
+                literal(AccountStatus.PENDING),
+                literal(""),
+                literal(0),
+                literal(""),
+                literal(utcnow(), AwareDateTime()),
+            )
             if company_ids is not None:
                 account_query = account_query.where(Account.company_id.in_(company_ids))
-            account_ids = list(session.scalars(account_query.order_by(Account.id)))
-            now = utcnow()
-            if account_ids:
-                session.execute(
-                    insert(RunAccount),
-                    [
-                        {
-                            "run_id": run.id,
-                            "account_id": account_id,
-                            "status": AccountStatus.PENDING,
-                            "fingerprint": "",
-                            "rendered": 0,
-                            "error": "",
-                            "updated_at": now,
-                        }
-                        for account_id in account_ids
-                    ],
+            copied = session.execute(
+                insert(RunAccount).from_select(
+                    ["run_id", "account_id", "status", "fingerprint", "rendered", "error", "updated_at"],
+                    account_query.order_by(Account.id),
                 )
-            run.accounts = len(account_ids)
-            if not account_ids:
+            )
+            accounts = int(copied.rowcount)  # type: ignore[attr-defined]
+            now = utcnow()
+            run.accounts = accounts
+            if not accounts:
                 run.status = RunStatus.DONE
                 run.finished_at = now
             run_id = run.id
@@ -103,7 +104,7 @@ def create_run(
             raise
         log.info("run %s already exists (%s): nothing started", existing, run_key)
         return existing, False
-    log.info("run %s (%s) created for cut-off %s with %s accounts", run_id, run_key, cutoff, len(account_ids))
+    log.info("run %s (%s) created for cut-off %s with %s accounts", run_id, run_key, cutoff, accounts)
     enqueue_run_accounts(run_id)
     return run_id, True
 
@@ -124,6 +125,15 @@ def _large_accounts(session: Session, cutoff: dt.date, account_ids: list[int] | 
 
 # While enqueueing a large run, look this often whether it was cancelled meanwhile.
 CANCEL_CHECK_EVERY = 500
+# A run's accounts go out in batches (one task each, read in bulk) of at most this many accounts, and small runs
+# one account per task: a batch is about 1/BATCHES_PER_RUN of the run, so every worker process still gets work.
+MAX_BATCH = 100
+BATCHES_PER_RUN = 64
+
+
+def batch_size(accounts: int) -> int:
+    """How many accounts one task takes in a run of `accounts` (1: one `process_account` task each)."""
+    return max(1, min(MAX_BATCH, accounts // BATCHES_PER_RUN))
 
 
 def _cancelled(run_id: int) -> bool:
@@ -139,18 +149,20 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
         run = session.get(StatementRun, run_id)
         if run is None or run.status == RunStatus.CANCELLED:
             return 0
-        query = select(RunAccount.id, RunAccount.account_id).where(
-            RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING
-        )
+        cutoff = run.cutoff
+        pending = select(func.count()).where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING)
         if run_account_ids is not None:
-            query = query.where(RunAccount.id.in_(run_account_ids))
-        pairs = session.execute(query.order_by(RunAccount.id)).all()
-        large = _large_accounts(session, run.cutoff, [a for _, a in pairs] if run_account_ids is not None else None)
-    for position, (run_account_id, account_id) in enumerate(pairs):
+            pending = pending.where(RunAccount.id.in_(run_account_ids))
+        total = int(session.scalar(pending) or 0)
+    size = batch_size(total)
+    batch: list[int] = []
+    position = 0
+    for run_account_id, _account_id, large in _pending_accounts(run_id, cutoff, run_account_ids):
         if position and position % CANCEL_CHECK_EVERY == 0 and _cancelled(run_id):
-            log.info("run %s was cancelled: %s of %s accounts enqueued", run_id, position, len(pairs))
-            return position
-        if account_id in large:
+            log.info("run %s was cancelled: %s of %s accounts enqueued", run_id, position - len(batch), total)
+            return position - len(batch)
+        position += 1
+        if large:
             send_task(
                 Task.PROCESS_ACCOUNT,
                 (run_account_id,),
@@ -158,6 +170,39 @@ def enqueue_run_accounts(run_id: int, run_account_ids: list[int] | None = None) 
                 time_limit=LARGE_RENDER_HARD_LIMIT,
                 soft_time_limit=LARGE_RENDER_HARD_LIMIT - 60,
             )
-        else:
+        elif size == 1:
             send_task(Task.PROCESS_ACCOUNT, (run_account_id,))
-    return len(pairs)
+        else:
+            batch.append(run_account_id)
+            if len(batch) == size:
+                send_task(Task.PROCESS_ACCOUNTS, (batch,))
+                batch = []
+    if batch:
+        send_task(Task.PROCESS_ACCOUNTS, (batch,))
+    return position
+
+
+# The pending accounts of a run are read this many at a time (each page in its own short transaction).
+PAGE = 5000
+
+
+def _pending_accounts(
+    run_id: int, cutoff: dt.date, run_account_ids: list[int] | None
+) -> Iterator[tuple[int, int, bool]]:
+    """(run account id, account id, large?) of a run's pending accounts (or of these), in id order, a page at a
+    time: a run of any size is never one list in memory nor one long transaction."""
+    after = 0
+    while True:
+        with session_scope() as session:
+            query = select(RunAccount.id, RunAccount.account_id).where(
+                RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING, RunAccount.id > after
+            )
+            if run_account_ids is not None:
+                query = query.where(RunAccount.id.in_(run_account_ids))
+            page = session.execute(query.order_by(RunAccount.id).limit(PAGE)).all()
+            if not page:
+                return
+            large = _large_accounts(session, cutoff, [account_id for _, account_id in page])
+        for run_account_id, account_id in page:
+            yield run_account_id, account_id, account_id in large
+        after = page[-1][0]

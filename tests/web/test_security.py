@@ -397,3 +397,44 @@ def test_with_the_session_store_down_nobody_is_let_in(
         attempt = sign_in(down, user.username, user.password)
         assert attempt.status_code == 503
         assert not set_cookie_headers(attempt, SESSION)
+
+
+def test_statement_routes_check_the_user_themselves_and_refuse_a_disabled_one(
+    app_client: TestClient[Any], make_user: Callable[..., TestUser]
+) -> None:
+    # The statement routes read the user in their own thread rather than in the app's guard: the same refusals.
+    from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
+
+    add_company("1000", "Tinacos del Bajío")
+    add_customers("1000", [CustomerSpec("100001", "Ferretería La Paz", items=(("F1", "2026-10-01", "10.00", "MXN"),))])
+    user = make_user("customer", customers=["100001"])
+    address = f"/statements/1000/100001/{CUTOFF.isoformat()}"
+    signed_out = app_client.get(address + ".json", follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
+    sign_in(app_client, user.username, user.password)
+    assert app_client.get(address).status_code == 200
+    assert "100001" in app_client.get(address + ".json").text
+    assert app_client.get("/statements/customers?q=1000").json()["customers"][0]["number"] == "100001"
+    accounts.disable_user(user.username)
+    refused = app_client.get(address + ".json", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert "100001" not in refused.text
+    assert app_client.get("/statements/customers?q=1000", follow_redirects=False).status_code == 303
+
+
+def test_static_assets_come_from_memory_with_headers_and_revalidation(app_client: TestClient[Any]) -> None:
+    from web.app import STATIC_DIR
+
+    css = app_client.get("/static/app.css")
+    assert css.status_code == 200 and css.content == (STATIC_DIR / "app.css").read_bytes()
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert css.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in css.headers["content-security-policy"]
+    assert "set-cookie" not in css.headers  # no session, no CSRF cookie for an asset
+    again = app_client.get("/static/app.css", headers={"If-None-Match": css.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    head = app_client.head("/static/statements.js")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    assert app_client.get("/static/statement.css").status_code == 200  # the statement's own stylesheet
+    assert app_client.get("/static/missing.css").status_code == 404
+    assert app_client.get("/static/../app.py").status_code == 404

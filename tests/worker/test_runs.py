@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from shared.broker import live_workers, queue_lengths
 from shared.cli.runs import describe_run, list_runs_table, watch_run
@@ -240,3 +240,38 @@ def test_a_future_cutoff_or_unknown_company_starts_nothing(services: Services) -
         start_run(CUTOFF, company_code="9999")
     with session_scope() as session:
         assert session.scalars(select(StatementRun)).all() == []
+
+
+def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
+    services: Services, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.runs.start as start
+    from shared.models import RunAccount
+    from shared.runs import process_accounts
+
+    small_data_set()
+    # As in a run of 5 x 64 accounts: the 5 accounts go to the worker as one batch of 5.
+    monkeypatch.setattr(start, "BATCHES_PER_RUN", 1)
+    assert start.batch_size(5) == 5 and start.batch_size(10) == 10 and start.batch_size(100_000) == 100
+    services.worker().wait_ready()
+
+    first = start_run(CUTOFF)
+    wait_finished(first)
+    done = progress_of(first)
+    assert (done.accounts, done.sent, done.skipped, done.no_recipients, done.rendered) == (5, 5, 1, 1, 7)
+    assert len(smtp_server.messages) == 5
+
+    # The batch delivered again (a worker lost after its commit): nothing is marked or queued twice.
+    with session_scope() as session:
+        ids = list(session.scalars(select(RunAccount.id).where(RunAccount.run_id == first)))
+    outcomes = process_accounts(ids)
+    assert [o.status for o in outcomes] == ["already_done"] * 5
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxEmail)) == 5
+
+    # A rerun in batches reads the stored files: nothing rendered, nothing sent, every account accounted for.
+    second = start_run(CUTOFF)
+    wait_finished(second)
+    again = progress_of(second)
+    assert (again.accounts, again.rendered, again.sent, again.emails, again.skipped, again.done) == (5, 0, 0, 0, 1, 3)
+    assert again.status == "done" and len(smtp_server.messages) == 5

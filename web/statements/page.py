@@ -27,7 +27,7 @@ from shared.render.html import statement_context
 from shared.statements import Statement
 from shared.vocab import MAX_DISPUTE_MESSAGE
 from web.i18n import request_language
-from web.security import FILE, current_user
+from web.security import FILE, checks_user_in_its_thread, current_user
 from web.statements.addresses import (
     StatementAddress,
     content_disposition,
@@ -216,6 +216,7 @@ def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
 
 
 @get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
+@checks_user_in_its_thread
 def statement_page(
     request: Request[Any, Any, Any],
     company: FromPath[str],
@@ -251,6 +252,7 @@ def statement_page(
     sync_to_thread=True,
     opt={FILE: True},
 )
+@checks_user_in_its_thread
 def statement_file_status(
     request: Request[Any, Any, Any],
     company: FromPath[str],

@@ -15,7 +15,7 @@ from shared import statements
 from shared.clock import parse_day, today
 from shared.db import session_scope
 from shared.i18n import N_
-from web.security import current_user
+from web.security import checks_user_in_its_thread, current_user
 from web.statements.addresses import activity_url, statement_url
 
 CUSTOMER_CHOICES = 50
@@ -103,6 +103,7 @@ def _remembered_choice(request: Request[Any, Any, Any]) -> tuple[str, str] | Non
 
 
 @get("/statements", name="statements", sync_to_thread=True)
+@checks_user_in_its_thread
 def statement_selector(
     request: Request[Any, Any, Any],
     q: FromQuery[str] = "",
@@ -192,6 +193,7 @@ def statement_selector(
 
 
 @get("/statements/customers", name="statement_customers", sync_to_thread=True)
+@checks_user_in_its_thread
 def statement_customers(request: Request[Any, Any, Any], q: FromQuery[str] = "") -> Response[dict[str, Any]]:
     """The selector's search box, as you type: the user's customers matching `q` (JSON)."""
     user = current_user(request)
@@ -206,6 +208,7 @@ def statement_customers(request: Request[Any, Any, Any], q: FromQuery[str] = "")
 
 
 @get("/statements/companies", name="statement_companies", sync_to_thread=True)
+@checks_user_in_its_thread
 def statement_companies(request: Request[Any, Any, Any], customer: FromQuery[str] = "") -> Response[dict[str, Any]]:
     """The companies of one of the user's customers (JSON; empty for anyone else's)."""
     user = current_user(request)
