@@ -91,6 +91,8 @@ def drop_demo_batch(data_dir: Path, name: str) -> Path:
     batch.mkdir(parents=True, exist_ok=True)
     for file in sorted(data_dir.glob("*.csv")):
         shutil.copyfile(file, batch / file.name)
+    for folder in sorted(path for path in data_dir.iterdir() if path.is_dir()):  # the invoice documents
+        shutil.copytree(folder, batch / folder.name, dirs_exist_ok=True)
     (batch / READY).write_text("", encoding="utf-8")
     return root
 

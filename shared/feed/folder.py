@@ -203,9 +203,14 @@ def check_batch(folder: Path) -> tuple[Path, bool, int]:
     ready_text = ""
     workbooks: list[Path] = []
     csv_files: list[Path] = []
+    # With documents.csv, the invoice files it names come along (in the batch or a folder of it); the import
+    # checks each one (inside the batch, present, of its kind) and refuses the batch for any it cannot use.
+    with_documents = (folder / "documents.csv").is_file()
     for entry in sorted(folder.iterdir()):
         if entry.is_symlink() or inside not in entry.resolve().parents:
             errors.append(f"{entry.name}: a link leading out of the batch folder is refused")
+        elif with_documents and (entry.is_dir() or entry.suffix.lower() in (".pdf", ".xml")):
+            continue
         elif entry.is_dir():
             errors.append(f"{entry.name}: a folder inside a batch is refused (a batch holds files only)")
         elif entry.name == READY:
@@ -216,7 +221,10 @@ def check_batch(folder: Path) -> tuple[Path, bool, int]:
             workbooks.append(entry)
         else:
             expected = ", ".join(sorted(KNOWN_FILES))
-            errors.append(f"{entry.name}: unknown file (a batch holds {expected}, or one .xlsx workbook, and READY)")
+            errors.append(
+                f"{entry.name}: unknown file (a batch holds {expected}, or one .xlsx workbook, and READY; with"
+                " documents.csv, the PDF and XML files it names)"
+            )
     if ready_text not in ("", REPLACE_WORD):
         shown = ready_text if len(ready_text) <= 40 else ready_text[:40] + "…"
         errors.append(f"READY: unknown content {shown!r} (expected nothing or the word {REPLACE_WORD})")

@@ -155,6 +155,33 @@ def test_unknown_files_a_bad_ready_and_a_link_out_of_the_batch_are_refused(drop:
     assert sorted(p.name for p in outside.iterdir()) == ["READY", "companies.csv"]  # nothing written there
 
 
+def test_a_batch_brings_the_invoice_files_its_documents_csv_names(drop: Path) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from shared.cli.demo_documents import invoice_pdf
+    from shared.models import InvoiceDocument
+
+    pdf = invoice_pdf("Tinacos del Bajío", "FAC-0001", "Ferretería", Decimal("1160.00"), dt.date(2026, 10, 1))
+    listing = "company_code,document_number,file\n1000,FAC-0001,cfdi/FAC-0001.pdf\n1000,FAC-0004,FAC-0004.pdf\n"
+    batch = deliver(drop, "with-documents", {**BATCH, "documents.csv": listing, "FAC-0004.pdf": pdf}, ready=None)
+    write_folder(batch / "cfdi", {"FAC-0001.pdf": pdf})
+    (batch / "READY").write_text("", encoding="utf-8")
+    # Without documents.csv a folder in a batch is still refused.
+    deliver(drop, "without-documents", {**BATCH, "FAC-0004.pdf": pdf}, ready=None)
+    write_folder(drop / "incoming" / "without-documents" / "cfdi", {"FAC-0001.pdf": pdf})
+    (drop / "incoming" / "without-documents" / "READY").write_text("", encoding="utf-8")
+
+    assert sorted(scan_and_import()) == ["failed", "succeeded"]
+
+    with session_scope() as session:
+        stored = sorted(session.execute(select(InvoiceDocument.document_number, InvoiceDocument.kind)).all())
+    assert [tuple(row) for row in stored] == [("FAC-0001", "pdf"), ("FAC-0004", "pdf")]
+    refused = (only(drop / "failed") / "errors.txt").read_text()
+    assert "cfdi: a folder inside a batch is refused" in refused
+    assert "FAC-0004.pdf: unknown file" in refused
+
+
 def test_ready_saying_replace_open_items_makes_the_items_a_snapshot(drop: Path) -> None:
     deliver(drop, "first", BATCH)
     scan_and_import()
