@@ -81,6 +81,8 @@ def test_the_demo_stops_every_child_on_sigterm_and_sighup_and_keeps_its_files_pr
                 return False
 
         wait_for(serving, 300, "the demo portal to answer")
+        # The portal answers first; the demo users exist once the worker has imported the demo data.
+        wait_for(lambda: "sign in:  cliente" in (tmp_path / "demo.log").read_text(), 300, "the demo sign-ins")
         # A visitor signs in and asks for a reset: sessions, broker messages and emails get written.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             form = hidden_inputs(client.get("/login").text)
@@ -90,6 +92,8 @@ def test_the_demo_stops_every_child_on_sigterm_and_sighup_and_keeps_its_files_pr
             assert client.post("/password/forgot", data={**form, "username": "admin"}).status_code == 303
         wait_for(lambda: len(_descendants(demo.pid)) >= 4, 30, "the worker, beat and web server")
         children = _descendants(demo.pid)
+        # The first run goes on in the background: let it store a statement before stopping.
+        wait_for(lambda: any((tmp_path / "var").rglob("*.pdf")), 300, "the first run's statements")
 
         demo.send_signal(signum)
         demo.wait(timeout=60)
