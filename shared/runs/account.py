@@ -272,7 +272,7 @@ def _items_of(session: Session, wanted: list[tuple[dt.date, int, int]]) -> dict[
 
 @dataclass(frozen=True)
 class _Item:
-    """An open item as `open_items_at` reads it (the fields the statement rules read)."""
+    """An open item as `open_items_at` reads it (the fields the statement rules and the line marks read)."""
 
     document_number: str
     document_type: str
@@ -282,3 +282,7 @@ class _Item:
     amount: Any
     currency: str
     cleared_on: dt.date | None
+    # The marks (`shared.statements.marks.MARK_COLUMNS`): its invoice documents and an open dispute.
+    has_pdf: bool = False
+    has_xml: bool = False
+    disputed: bool = False

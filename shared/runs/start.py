@@ -84,13 +84,14 @@ def create_run(
             )
             if company_ids is not None:
                 account_query = account_query.where(Account.company_id.in_(company_ids))
-            copied = session.execute(
+            session.execute(
                 insert(RunAccount).from_select(
                     ["run_id", "account_id", "status", "fingerprint", "rendered", "error", "updated_at"],
                     account_query.order_by(Account.id),
                 )
             )
-            accounts = int(copied.rowcount)  # type: ignore[attr-defined]
+            # Counted, not the cursor's rowcount: psycopg reports -1 for an INSERT ... SELECT sent this way.
+            accounts = session.scalar(select(func.count()).where(RunAccount.run_id == run.id)) or 0
             now = utcnow()
             run.accounts = accounts
             if not accounts:
