@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,7 +25,15 @@ from shared.statements.access import PortalUserLike, visible_head
 from shared.statements.loading import StatementHead, StatementNotFound
 from shared.statements.marks import is_disputed, line_documents, mark_columns
 from shared.statements.rules import is_open_at
-from shared.statements.values import CENTS, NO_CONTACT, RENDER_VERSION, Contact, Party, data_as_of_text, money
+from shared.statements.values import (
+    CENTS,
+    NO_CONTACT,
+    Contact,
+    Party,
+    data_as_of_text,
+    document_fingerprint,
+    money,
+)
 from shared.vocab import DEFAULT_LANGUAGE
 
 ZERO = Decimal("0.00")
@@ -152,15 +158,7 @@ class ActivityStatement:
     @cached_property
     def fingerprint(self) -> str:
         """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
-        document = self.to_json()
-        document["_render"] = {
-            "version": RENDER_VERSION,
-            "language": self.language,
-            "company_address": self.company.address,
-            "customer_address": self.customer.address,
-            "payment_terms": self.payment_terms,
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return document_fingerprint(self)
 
 
 def _balances_at(items: Iterable[Any], day: dt.date) -> dict[str, Decimal]:

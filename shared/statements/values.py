@@ -208,12 +208,18 @@ class Statement:
     @cached_property
     def fingerprint(self) -> str:
         """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
-        document = self.to_json()
-        document["_render"] = {
-            "version": RENDER_VERSION,
-            "language": self.language,
-            "company_address": self.company.address,
-            "customer_address": self.customer.address,
-            "payment_terms": self.payment_terms,
-        }
-        return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return document_fingerprint(self)
+
+
+def document_fingerprint(statement: Any) -> str:
+    """A digest of everything a rendered file of `statement` (either kind) shows: its JSON, and what only the
+    documents show (addresses, payment terms) with the renderer's version and the language."""
+    document = statement.to_json()
+    document["_render"] = {
+        "version": RENDER_VERSION,
+        "language": statement.language,
+        "company_address": statement.company.address,
+        "customer_address": statement.customer.address,
+        "payment_terms": statement.payment_terms,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -28,14 +28,11 @@ from web.statements.addresses import (
     FILE_SUFFIXES,
     activity_status_url,
     activity_url,
-    content_disposition,
     selector_url,
     statement_url,
 )
-from web.statements.page import too_many_renders_page
+from web.statements.page import statement_file
 from web.statements.selector import ACTIVITY, SelectorForm, remember_choice, selector_response
-
-RETRY_AFTER_SECONDS = 2
 
 
 def _period(start: str, end_and_suffix: str) -> tuple[dt.date, dt.date, str | None]:
@@ -72,17 +69,6 @@ def _load(request: Request[Any, Any, Any], company: str, customer: str, start: d
     return statement.in_language(request_language(request))
 
 
-def _file_response(statement: ActivityStatement, fmt: str, data: bytes) -> Response[bytes]:
-    return Response(
-        content=data,
-        media_type=render.CONTENT_TYPES[fmt],
-        headers={
-            "Content-Disposition": content_disposition(render.statement_filename(statement, fmt)),
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 def _urls(statement: ActivityStatement) -> dict[str, str]:
     company, customer = statement.company.code, statement.customer.code
     start, end = statement.start, statement.end
@@ -105,34 +91,14 @@ def _urls(statement: ActivityStatement) -> dict[str, str]:
 
 
 def _activity_file(statement: ActivityStatement, fmt: str, user_id: int) -> Any:
-    if fmt == "json":
-        return _file_response(statement, fmt, render.render_statement(statement, "json"))
-    data = render.stored_file(statement, fmt)
-    if data is not None:
-        return _file_response(statement, fmt, data)
-    if render.render_plan(statement, fmt).inline:
-        return _file_response(statement, fmt, render.render_into_store(statement, fmt))
-    try:
-        render.request_render(statement, fmt, user_id=user_id)
-    except render.TooManyRenders as refused:
-        return too_many_renders_page(refused.limit)
     urls = _urls(statement)
-    requested = render.render_requested_at(statement, fmt)
-    return Template(
-        template_name="statements/preparing.html.j2",
-        context={
-            "statement": statement,
-            "fmt": fmt,
-            "filename": render.statement_filename(statement, fmt),
-            "requested_at": requested.isoformat() if requested else "",
-            "download_url": urls[fmt],
-            "status_url": urls[f"{fmt}_status"],
-            "page_url": urls["page"],
-            "retry_after": RETRY_AFTER_SECONDS,
-        },
-        status_code=202,
-        media_type=MediaType.HTML,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    return statement_file(
+        statement,
+        fmt,
+        user_id,
+        download_url=urls.get(fmt, ""),
+        status_url=urls.get(f"{fmt}_status", ""),  # no JSON status: JSON is made at once
+        page_url=urls["page"],
     )
 
 

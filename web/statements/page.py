@@ -24,7 +24,7 @@ from shared.clock import today
 from shared.db import session_scope
 from shared.i18n import N_
 from shared.render.html import statement_context
-from shared.statements import Statement
+from shared.statements import ActivityStatement, Statement
 from shared.vocab import MAX_DISPUTE_MESSAGE
 from web.i18n import request_language
 from web.security import FILE, checks_user_in_its_thread, current_user
@@ -153,7 +153,7 @@ def render_statement_page(
     return _statement_page(request, statement, "", "", "asc", dispute_form=dispute_form, status_code=status_code)
 
 
-def _file_response(statement: Statement, fmt: str, data: bytes) -> Response[bytes]:
+def file_response(statement: Statement | ActivityStatement, fmt: str, data: bytes) -> Response[bytes]:
     return Response(
         content=data,
         media_type=render.CONTENT_TYPES[fmt],
@@ -164,8 +164,9 @@ def _file_response(statement: Statement, fmt: str, data: bytes) -> Response[byte
     )
 
 
-def _preparing_page(statement: Statement, fmt: str) -> Template:
-    company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
+def _preparing_page(
+    statement: Statement | ActivityStatement, fmt: str, download_url: str, status_url: str, page_url: str
+) -> Template:
     requested = render.render_requested_at(statement, fmt)
     return Template(
         template_name="statements/preparing.html.j2",
@@ -174,9 +175,9 @@ def _preparing_page(statement: Statement, fmt: str) -> Template:
             "fmt": fmt,
             "filename": render.statement_filename(statement, fmt),
             "requested_at": requested.isoformat() if requested else "",
-            "download_url": statement_url(company, customer, cutoff, fmt),
-            "status_url": file_status_url(company, customer, cutoff, fmt),
-            "page_url": statement_url(company, customer, cutoff),
+            "download_url": download_url,
+            "status_url": status_url,
+            "page_url": page_url,
             "retry_after": RETRY_AFTER_SECONDS,
         },
         status_code=202,
@@ -200,19 +201,41 @@ def too_many_renders_page(limit: int) -> Template:
     )
 
 
-def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
+def statement_file(
+    statement: Statement | ActivityStatement,
+    fmt: str,
+    user_id: int,
+    *,
+    download_url: str,
+    status_url: str,
+    page_url: str,
+) -> Any:
+    """A statement file of either kind: JSON at once, a stored or small file as it is, else a worker is asked for
+    it (one of the user's render slots) and the preparing page polls `status_url`."""
     if fmt == "json":
-        return _file_response(statement, fmt, render.render_statement(statement, "json"))
+        return file_response(statement, fmt, render.render_statement(statement, "json"))
     data = render.stored_file(statement, fmt)
     if data is not None:
-        return _file_response(statement, fmt, data)
+        return file_response(statement, fmt, data)
     if render.render_plan(statement, fmt).inline:
-        return _file_response(statement, fmt, render.render_into_store(statement, fmt))
+        return file_response(statement, fmt, render.render_into_store(statement, fmt))
     try:
         render.request_render(statement, fmt, user_id=user_id)
     except render.TooManyRenders as refused:
         return too_many_renders_page(refused.limit)
-    return _preparing_page(statement, fmt)
+    return _preparing_page(statement, fmt, download_url, status_url, page_url)
+
+
+def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
+    company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
+    return statement_file(
+        statement,
+        fmt,
+        user_id,
+        download_url=statement_url(company, customer, cutoff, fmt),
+        status_url=file_status_url(company, customer, cutoff, fmt),
+        page_url=statement_url(company, customer, cutoff),
+    )
 
 
 @get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
