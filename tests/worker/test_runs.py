@@ -250,6 +250,14 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
     from shared.runs import process_accounts
 
     small_data_set()
+    # An open dispute on La Paz's first item at 1000: the batched statement marks it, as a single account's does.
+    from shared.models import Company, Customer, Dispute
+
+    with session_scope() as session:
+        company = session.scalars(select(Company).where(Company.code == "1000")).one()
+        customer = session.scalars(select(Customer).where(Customer.number == "100001")).one()
+        dispute = Dispute(company_id=company.id, customer_id=customer.id, document_number="100001-F1", opened_by="t")
+        session.add(dispute)
     # As in a run of 5 x 64 accounts: the 5 accounts go to the worker as one batch of 5.
     monkeypatch.setattr(start, "BATCHES_PER_RUN", 1)
     assert start.batch_size(5) == 5 and start.batch_size(10) == 10 and start.batch_size(100_000) == 100
@@ -260,6 +268,8 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
     done = progress_of(first)
     assert (done.accounts, done.sent, done.skipped, done.no_recipients, done.rendered) == (5, 5, 1, 1, 7)
     assert len(smtp_server.messages) == 5
+    marked = [m for m in smtp_server.messages if "En aclaración: 100001-F1" in body(m, "plain")]
+    assert len(marked) == 2 and all("lapaz" in str(m["To"]).lower() for m in marked)  # its two recipients
 
     # The batch delivered again (a worker lost after its commit): nothing is marked or queued twice.
     with session_scope() as session:
