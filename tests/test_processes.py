@@ -3,6 +3,7 @@ it wrote under var/ is its user's only under umask 022, and it refuses any datab
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -99,6 +100,13 @@ def test_the_demo_stops_every_child_on_sigterm_and_sighup_and_keeps_its_files_pr
         demo.wait(timeout=60)
         wait_for(lambda: not [p for p in children if _alive(p)], 30, "every child of the demo to stop")
     finally:
+        # On a failure before the demo was stopped: ask it to stop its children (each in a session of its own),
+        # then kill whatever is left, so no worker or server of it outlives the test.
+        if demo.poll() is None:
+            children |= _descendants(demo.pid)
+            demo.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                demo.wait(timeout=30)
         for pid in [demo.pid, *children]:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
