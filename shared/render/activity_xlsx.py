@@ -7,14 +7,11 @@ from __future__ import annotations
 import io
 from functools import partial
 
-from openpyxl import Workbook
 from openpyxl.styles import Alignment
-from openpyxl.utils import get_column_letter
 
 from shared.i18n import gettext, normalize_language
 from shared.render.labels import document_type_label
 from shared.render.xlsx import (
-    _ILLEGAL_XML,
     BOLD,
     DATE_FORMATS,
     MUTED,
@@ -23,6 +20,7 @@ from shared.render.xlsx import (
     TITLE_FONT,
     SheetWriter,
     new_cell,
+    new_sheet,
 )
 from shared.statements import ActivityStatement
 
@@ -81,19 +79,12 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
     """The activity statement as an XLSX workbook in the statement's language."""
     language = normalize_language(statement.language)
     _ = partial(gettext, language=language)
-    workbook = Workbook(write_only=True)
-    workbook.properties.title = (
-        f"{_('Movimientos')} {statement.customer.code} {statement.start.isoformat()} {statement.end.isoformat()}"
+    workbook, sheet = new_sheet(
+        f"{_('Movimientos')} {statement.customer.code} {statement.start.isoformat()} {statement.end.isoformat()}",
+        statement.company.name,
+        _("Movimientos"),
+        COLUMN_WIDTHS,
     )
-    workbook.properties.creator = _ILLEGAL_XML.sub("", statement.company.name)[:255]
-    sheet = workbook.create_sheet(_("Movimientos"))
-    for index, width in enumerate(COLUMN_WIDTHS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-
     writer = SheetWriter(sheet, language)
     _write_head(writer, statement)
     disputes = statement.has_disputed_lines

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -248,23 +248,33 @@ def _write_header_block(writer: SheetWriter, statement: Statement) -> None:
     writer.append()
 
 
-def render_xlsx(statement: Statement) -> bytes:
-    """The statement as an XLSX workbook in the statement's language."""
-    language = normalize_language(statement.language)
-    _ = partial(gettext, language=language)
-
+def new_sheet(title: str, creator: str, sheet_name: str, widths: Sequence[float]) -> tuple[Workbook, Any]:
+    """A write-only workbook with one landscape sheet fitted to the page width (both kinds of statement)."""
     workbook = Workbook(write_only=True)
-    workbook.properties.title = f"{_('Estado de cuenta')} {statement.customer.code} {statement.cutoff.isoformat()}"
-    workbook.properties.creator = _ILLEGAL_XML.sub("", statement.company.name)[:255]
-    sheet = workbook.create_sheet(_("Estado de cuenta"))
-    take_cells_as_they_are(sheet)
-    for index, width in enumerate(COLUMN_WIDTHS, start=1):
+    workbook.properties.title = title
+    workbook.properties.creator = _ILLEGAL_XML.sub("", creator)[:255]
+    sheet = workbook.create_sheet(sheet_name)
+    for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    return workbook, sheet
 
+
+def render_xlsx(statement: Statement) -> bytes:
+    """The statement as an XLSX workbook in the statement's language."""
+    language = normalize_language(statement.language)
+    _ = partial(gettext, language=language)
+
+    workbook, sheet = new_sheet(
+        f"{_('Estado de cuenta')} {statement.customer.code} {statement.cutoff.isoformat()}",
+        statement.company.name,
+        _("Estado de cuenta"),
+        COLUMN_WIDTHS,
+    )
+    take_cells_as_they_are(sheet)
     writer = SheetWriter(sheet, language)
     _write_header_block(writer, statement)
 
