@@ -7,12 +7,10 @@ imported for the customer: those still in `open_items` and those a snapshot impo
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, or_, select, union_all
@@ -30,8 +28,8 @@ from shared.statements.values import (
     NO_CONTACT,
     Contact,
     Party,
+    StatementBehaviour,
     data_as_of_text,
-    document_fingerprint,
     money,
 )
 from shared.vocab import DEFAULT_LANGUAGE
@@ -86,7 +84,7 @@ class ActivityLine:
 
 
 @dataclass(frozen=True)
-class ActivityStatement:
+class ActivityStatement(StatementBehaviour):
     """One customer's activity at one company over `start`..`end` (contract section 7), in one language."""
 
     company: Party
@@ -111,19 +109,6 @@ class ActivityStatement:
     def cutoff(self) -> dt.date:
         """The period's last day (where the store and the file names put a statement's date)."""
         return self.end
-
-    @property
-    def has_lines(self) -> bool:
-        return bool(self.lines)
-
-    @property
-    def has_disputed_lines(self) -> bool:
-        return any(line.disputed for line in self.lines)
-
-    def in_language(self, language: str) -> ActivityStatement:
-        if self.language == language:
-            return self
-        return dataclasses.replace(self, language=language)
 
     def to_json(self) -> dict[str, Any]:
         """The contract section 7 document."""
@@ -154,11 +139,6 @@ class ActivityStatement:
             "payment_instructions": self.payment_instructions,
             "data_as_of": data_as_of_text(self.data_as_of),
         }
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
-        return document_fingerprint(self)
 
 
 def _balances_at(items: Iterable[Any], day: dt.date) -> dict[str, Decimal]:

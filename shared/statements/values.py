@@ -6,10 +6,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 from shared.clock import business_zone
 from shared.vocab import DEFAULT_LANGUAGE
@@ -118,8 +119,34 @@ class ItemRow:
     disputed: bool = False
 
 
+class StatementBehaviour:
+    """What both kinds of statement (open items, activity) do alike over their `lines` and `language`."""
+
+    lines: Sequence[Any]
+    language: str
+
+    @property
+    def has_lines(self) -> bool:
+        return bool(self.lines)
+
+    @property
+    def has_disputed_lines(self) -> bool:
+        return any(line.disputed for line in self.lines)
+
+    def in_language(self, language: str) -> Self:
+        """The same statement, to be rendered in another language (its fingerprint follows the language)."""
+        if self.language == language:
+            return self
+        return dataclasses.replace(self, language=language)  # type: ignore[type-var]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
+        return document_fingerprint(self)
+
+
 @dataclass(frozen=True)
-class Statement:
+class Statement(StatementBehaviour):
     """One customer's open-item statement at one company and cut-off, in the language it is rendered in.
 
     Equal statements hash alike (the lines and the figures are compared), so a statement can key a cache.
@@ -152,20 +179,6 @@ class Statement:
                 tuple(self.lines),
             )
         )
-
-    @property
-    def has_lines(self) -> bool:
-        return bool(self.lines)
-
-    @property
-    def has_disputed_lines(self) -> bool:
-        return any(line.disputed for line in self.lines)
-
-    def in_language(self, language: str) -> Statement:
-        """The same statement, to be rendered in another language (its fingerprint follows the language)."""
-        if self.language == language:
-            return self
-        return dataclasses.replace(self, language=language)
 
     def to_json(self) -> dict[str, Any]:
         """The contract section 3 document."""
@@ -204,11 +217,6 @@ class Statement:
             "payment_instructions": self.payment_instructions,
             "data_as_of": data_as_of_text(self.data_as_of),
         }
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A digest of everything a rendered file shows: equal fingerprints mean an identical document."""
-        return document_fingerprint(self)
 
 
 def document_fingerprint(statement: Any) -> str:
