@@ -102,6 +102,20 @@ def test_selector_for_staff_searches_all_customers_and_picks_the_only_company(
     assert "No encontramos clientes con ese número o nombre." in none.text
 
 
+def test_sent_statements_page_with_nothing_sent_says_so_and_leads_back_to_the_statement(
+    portal_client: Callable[[str], TestClient[Any]],
+) -> None:
+    client = portal_client("alice")
+    page = client.get("/statements/1000/100001/sent")
+    assert page.status_code == 200
+    assert "Todavía no se ha enviado ningún estado de cuenta de este cliente por correo." in page.text
+    back = re.search(r'<a id="sent-back" href="([^"]+)"', page.text)
+    assert back is not None
+    selector = client.get(back.group(1).replace("&amp;", "&"))
+    assert option_values(selector.text, "customer") == [("100001", True)]
+    assert option_values(selector.text, "company") == [("1000", True), ("2000", False)]
+
+
 def test_generate_goes_to_the_bookmarkable_statement_address(
     portal_client: Callable[[str], TestClient[Any]],
 ) -> None:

@@ -17,7 +17,7 @@ from shared.db import session_scope
 from shared.statements import StatementNotFound
 from shared.statements.access import visible_head
 from web.security import FILE, current_user
-from web.statements.addresses import content_disposition, statement_url
+from web.statements.addresses import content_disposition, selector_url, statement_url
 
 
 def sent_url(company: str, customer: str, outbox_id: int | None = None, fmt: str | None = None) -> str:
@@ -51,6 +51,7 @@ def sent_statements_page(request: Request[Any, Any, Any], company: FromPath[str]
             "customer_name": head.customer_name,
             "customer_number": head.customer_number,
             "rows": rows,
+            "selector_href": selector_url(customer=customer, company=company),
         },
         media_type=MediaType.HTML,
         headers={"Cache-Control": "no-store"},
