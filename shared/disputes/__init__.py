@@ -3,6 +3,7 @@ customers read (`queries`), and the emails they send through their own outbox (`
 
 from shared.disputes.notices import (
     DisputeSendOutcome,
+    collector_address,
     enqueue_dispute_emails,
     lost_dispute_emails,
     queue_dispute_emails,
@@ -14,7 +15,6 @@ from shared.disputes.service import (
     DisputeError,
     DisputeNotFound,
     clean_message,
-    collector_address,
     open_dispute,
     reply_to_dispute,
     resolve_dispute,

@@ -124,6 +124,12 @@ def _release(email_id: int, token: str, **values: Any) -> bool:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+def collector_address(company: Company, customer: Customer) -> str:
+    """Who hears of a new dispute, and whom the customer's reply to a staff answer reaches: the customer's collector,
+    else the company's collections desk ("" if none)."""
+    return customer.collector_email or company.collections_email or ""
+
+
 def disputes_url(company: str, customer: str) -> str:
     """Where staff work the customer's disputes (the `/disputes` page, filtered)."""
     return f"{get_settings().base_url}/disputes?{urlencode({'company': company, 'customer': customer})}"
@@ -160,7 +166,11 @@ def compose_dispute_email(session: Session, row: DisputeEmail) -> EmailMessage:
         subject = gettext(N_("Aclaración de %(customer)s sobre el documento %(document)s"), language)
         template = "dispute_opened.txt.j2"
     subject = subject % {"document": dispute.document_number, "customer": f"{customer.name} ({customer.number})"}
-    email = build_message(to=row.recipient, subject=subject, text=render_email(template, context))
+    # A customer answering the staff's reply writes to the collector, as when answering a statement email.
+    reply_to = collector_address(company, customer) if from_staff else None
+    email = build_message(
+        to=row.recipient, subject=subject, text=render_email(template, context), reply_to=reply_to or None
+    )
     domain = get_settings().from_email.rpartition("@")[2].strip(">") or "localhost"
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     del email["Message-ID"]

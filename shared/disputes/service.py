@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
-from shared.disputes.notices import queue_dispute_emails
+from shared.disputes.notices import collector_address, queue_dispute_emails
 from shared.i18n import N_, TranslatableError
 from shared.models import Company, Customer, Dispute, DisputeMessage, OpenItem, User
 from shared.statements import PortalUserLike, visible_customer_clause
@@ -58,11 +58,6 @@ def _active_user(session: Session, user: PortalUserLike) -> User:
     if row is None or row.status != UserStatus.ACTIVE:
         raise DisputeNotFound("user")
     return row
-
-
-def collector_address(company: Company, customer: Customer) -> str:
-    """Who hears of a new dispute: the customer's collector, else the company's collections desk ("" if none)."""
-    return customer.collector_email or company.collections_email or ""
 
 
 def _language_of(session: Session, address: str, default: str) -> str:

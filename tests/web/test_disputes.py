@@ -141,6 +141,7 @@ def test_the_dispute_flow(seeded: SMTPServer, var_dir: Path) -> None:
         body = to_collector.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "la mercancía llegó dañada" in body
         assert "/disputes?company=1000&customer=100001" in body
+        assert to_collector["Reply-To"] is None
 
         # The line is marked everywhere.
         shown = alice.get(PAGE).text
@@ -184,6 +185,7 @@ def test_the_dispute_flow(seeded: SMTPServer, var_dir: Path) -> None:
         for address in ("pagos@alvarez.example", "compras@alvarez.example", "alice@example.com"):
             [reply] = smtp.received_by(address)
             assert "Enviaremos una nota de crédito." in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert str(reply["Reply-To"]) == "cobranza@bajio.example"  # answering it reaches the collector
         resolved = sofia.post(f"/disputes/{dispute_id}/resolve", data=fields, follow_redirects=False)
         assert resolved.status_code == 303
         assert "resuelta" in sofia.get("/disputes").text
