@@ -8,8 +8,10 @@ statements are laid out without measuring every cell first. Documents fetch noth
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +53,22 @@ def _font_fetcher() -> Any:
     return PackageFontFetcher(allowed_protocols=("file",))
 
 
+def _remove_font_folder(font_config: Any, pid: int) -> None:
+    """At exit, remove the font configuration's temporary folder while the interpreter is whole (WeasyPrint's own
+    `__del__` runs during shutdown, after `shutil` is torn down, and prints a TypeError). A forked child leaves
+    its parent's folder alone."""
+    folder = getattr(font_config, "_folder", None)
+    if folder and os.getpid() == pid:
+        shutil.rmtree(folder, ignore_errors=True)
+        font_config._folder = None
+
+
 def _build_renderer() -> PdfRenderer:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
     font_config = FontConfiguration()
+    atexit.register(_remove_font_folder, font_config, os.getpid())
     url_fetcher = _font_fetcher()
     css_text = STYLESHEET.read_text(encoding="utf-8") + "\n" + PRINT_STYLESHEET.read_text(encoding="utf-8")
     # Relative URLs (the fonts) resolve against the stylesheets' own folder.
