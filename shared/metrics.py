@@ -14,6 +14,7 @@ process answers the same, whichever one Prometheus reaches.
 | `edocta_run_progress_ratio` | gauge | run, cutoff, company |
 | `edocta_emails_sent_total`, `edocta_emails_failed_total` | counter | |
 | `edocta_emails_waiting` | gauge | |
+| `edocta_dispute_emails` | gauge | state (waiting, sent, failed) |
 | `edocta_render_duration_seconds` | histogram | format, source (worker, portal, cli) |
 | `edocta_sign_in_refusals_total` | counter | reason |
 
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 from shared.accounts import sign_in_refusals
 from shared.broker import queue_lengths, worker_records
 from shared.db import session_scope
-from shared.models import AuditEvent, OutboxEmail, StatementRun
+from shared.models import AuditEvent, DisputeEmail, OutboxEmail, StatementRun
 from shared.render import render_histograms
 from shared.runs import RunProgress, list_runs, run_progress
 from shared.vocab import EmailStatus, RunStatus
@@ -177,6 +178,15 @@ class EdoctaCollector:
         yield GaugeMetricFamily(
             "edocta_emails_waiting", "Statement emails waiting to be sent.", value=totals["waiting"]
         )
+        # Dispute emails (their own outbox, no admin resend): rows by state, so a mail server refusing them shows.
+        disputes = GaugeMetricFamily("edocta_dispute_emails", "Dispute emails, by state.", labels=["state"])
+        states = {EmailStatus.SENT: 0, EmailStatus.FAILED: 0, "waiting": 0}
+        for status, number in session.execute(select(DisputeEmail.status, func.count()).group_by(DisputeEmail.status)):
+            state = status if status in (EmailStatus.SENT, EmailStatus.FAILED) else "waiting"
+            states[state] += int(number)
+        for state in ("waiting", EmailStatus.SENT, EmailStatus.FAILED):
+            disputes.add_metric([str(state)], states[state])
+        yield disputes
 
     def _renders(self) -> Iterator[Metric]:
         histogram = HistogramMetricFamily(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from shared import render, runs
 from shared.db import session_scope
@@ -86,6 +87,7 @@ def test_metrics_have_the_names_and_types_prometheus_users_expect(
         "edocta_emails_sent": "counter",
         "edocta_emails_failed": "counter",
         "edocta_emails_waiting": "gauge",
+        "edocta_dispute_emails": "gauge",
         "edocta_render_duration_seconds": "histogram",
         "edocta_sign_in_refusals": "counter",
     }
@@ -114,6 +116,29 @@ def test_metrics_have_the_names_and_types_prometheus_users_expect(
     again = samples(scrape(app_client).text)
     assert again[("edocta_emails_failed_total", ())] == 1
     assert again[("edocta_emails_sent_total", ())] == 4
+    assert again[("edocta_dispute_emails", (("state", "failed"),))] == 0
+
+
+def test_dispute_emails_are_counted_by_state(app_client: TestClient[Any], token: str) -> None:
+    from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage
+
+    seed_portal_data()
+    with session_scope() as session:
+        company = session.scalars(select(Company).order_by(Company.id)).first()
+        customer = session.scalars(select(Customer).order_by(Customer.id)).first()
+        assert company is not None and customer is not None
+        dispute = Dispute(company_id=company.id, customer_id=customer.id, document_number="FAC-1", opened_by="alice")
+        session.add(dispute)
+        session.flush()
+        message = DisputeMessage(dispute_id=dispute.id, author="alice", author_role="customer", body="No es mío.")
+        session.add(message)
+        session.flush()
+        for number, status in enumerate(("sent", "sent", "failed", "pending", "sending")):
+            session.add(DisputeEmail(message_id=message.id, recipient=f"r{number}@example.com", status=status))
+    found = samples(scrape(app_client).text)
+    assert found[("edocta_dispute_emails", (("state", "sent"),))] == 2
+    assert found[("edocta_dispute_emails", (("state", "failed"),))] == 1
+    assert found[("edocta_dispute_emails", (("state", "waiting"),))] == 2
 
 
 def test_render_durations_come_from_where_the_renders_happen(app_client: TestClient[Any], token: str) -> None:
