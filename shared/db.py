@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, create_engine, event, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, create_engine, event, false, func, or_, select
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -121,6 +121,23 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_snapshot(connection: Connection) -> Iterator[Connection]:
+    """Reads on `connection` (in autocommit) that all see one state of the database: a read-only transaction,
+    repeatable read on PostgreSQL; on SQLite (WAL) a transaction's reads share the snapshot of its first one."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:
+        connection.exec_driver_sql("BEGIN")
+    try:
+        yield connection
+    except BaseException:
+        with suppress(Exception):  # a broken connection: the pool resets it, the first error is the one to see
+            connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
 
 
 # --- searching and paging lists ------------------------------------------------------------------------------

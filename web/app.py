@@ -32,6 +32,7 @@ from shared.vocab import ProcessRole
 from web import auth, disputes, i18n, metrics, ops, statements, users
 from web.assets import static_routes
 from web.hashing import HashGate
+from web.loopdb import close_readers
 from web.security import (
     PUBLIC,
     PasswordChangeRequired,
@@ -42,6 +43,7 @@ from web.security import (
     session_config,
     session_guard,
 )
+from web.statements.cached import StoredFiles
 
 log = logging.getLogger("edocta.web")
 
@@ -259,6 +261,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             )
         ],
         on_startup=[limit_threads],
+        on_shutdown=[close_readers],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],
@@ -272,7 +275,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         ),
         template_config=template_config,
         stores={"sessions": create_session_store(key_prefix)},
-        state=State({"throttle": throttle, "hash_gate": HashGate()}),
+        state=State({"throttle": throttle, "hash_gate": HashGate(), "stored_files": StoredFiles()}),
         exception_handlers={
             SignInRequired: sign_in_required,
             PasswordChangeRequired: password_change_required,

@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, select
 
 from shared.db import get_engine
 from shared.models import User
+from shared.statements.version import USER_COLUMNS
 
 log = logging.getLogger("edocta.web")
 
@@ -220,20 +221,18 @@ def end_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 
 # The one query every signed-in request makes: the user's row by primary key, only the columns the portal shows
 # and checks. Built once; read on a pooled connection in autocommit (a single round trip, no BEGIN/COMMIT).
-_USER_ROW = select(
-    User.username,
-    User.email,
-    User.full_name,
-    User.role,
-    User.language,
-    User.status,
-    User.password_version,
-).where(User.id == bindparam("user_id"))
+_USER_ROW = select(*(getattr(User, name) for name in USER_COLUMNS)).where(User.id == bindparam("user_id"))
 
 
 def _load_user(user_id: int, password_version: int) -> tuple[PortalUser | None, str]:
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = connection.execute(_USER_ROW, {"user_id": user_id}).first()
+    return user_of_row(user_id, row, password_version)
+
+
+def user_of_row(user_id: int, row: Any, password_version: int) -> tuple[PortalUser | None, str]:
+    """What the user's row (the columns of `_USER_ROW`, in order) says of a session holding `password_version`:
+    the user, or None and why."""
     if row is None:
         return None, "unknown user"
     username, email, full_name, role, language, status, current_version = row
@@ -305,8 +304,45 @@ def load_current_user_here(connection: ASGIConnection[Any, Any, Any, Any]) -> Po
     return user
 
 
+def settled_session(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[int, int] | None:
+    """(user id, password version) of a live session whose only remaining check is the user's row: not timed
+    out, not opened with a temporary password, the user not read yet. None in every other case (the full check
+    decides). Changes nothing."""
+    session = connection.scope.get("session")
+    if not isinstance(session, dict) or "uid" not in session or session.get("must_change"):
+        return None
+    if _USER_KEY in connection.scope.get("state", {}):
+        return None
+    now = clock()
+    try:
+        if (
+            now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
+            or now - float(session.get("seen", 0)) > IDLE_TIMEOUT.total_seconds()
+        ):
+            return None
+        return int(session["uid"]), int(session.get("pv", -1))
+    except (TypeError, ValueError):
+        return None
+
+
+def admit_read_user(connection: ASGIConnection[Any, Any, Any, Any], user: PortalUser) -> None:
+    """After `settled_session`, the user its row gave (`user_of_row`): noted for the request, the session's `seen`
+    time moved as `load_current_user` moves it, and the guard's check made."""
+    session = cast(dict[str, Any], connection.scope["session"])
+    checked = _signed_in_user(connection, session, user)
+    connection.scope.setdefault("state", {})[_USER_KEY] = checked
+    _admit(checked, connection.scope["route_handler"])
+
+
 # Marks a handler function wrapped by `checks_user_in_its_thread`: the app's guard leaves the user to it.
 _CHECKS_USER = "_edocta_checks_user_in_its_thread"
+
+
+def checks_user_itself(function: Callable[P, R]) -> Callable[P, R]:
+    """Marks a handler that makes the guard's user check itself (`admit_read_user`, or by calling a function
+    wrapped by `checks_user_in_its_thread`): the app's guard leaves the user to it."""
+    setattr(function, _CHECKS_USER, True)
+    return function
 
 
 def checks_user_in_its_thread(function: Callable[P, R]) -> Callable[P, R]:

@@ -46,10 +46,10 @@ def visible_customer_clause(user: PortalUserLike | None) -> ColumnElement[bool]:
     user_id = _user_id(user)
     if user_id is None:
         return false()
-    return _visible_to(user_id)
+    return visible_to(user_id)
 
 
-def _visible_to(user_id: Any) -> ColumnElement[bool]:
+def visible_to(user_id: Any) -> ColumnElement[bool]:
     """The grant rule, for a user id (a value or a bound parameter): active staff and admins see every
     customer; active customer users see the customers granted to them."""
     active_user = and_(User.id == user_id, User.status == UserStatus.ACTIVE)
@@ -128,7 +128,7 @@ def can_see(session: Session, user: PortalUserLike | None, customer_number: str)
     return found is not None
 
 
-def _company_has_customer(company_id: Any, customer_id: Any) -> ColumnElement[bool]:
+def company_has_customer(company_id: Any, customer_id: Any) -> ColumnElement[bool]:
     """The customer has an account at the company, or items posted there."""
     return or_(
         exists().where(Account.company_id == company_id, Account.customer_id == customer_id).correlate_except(Account),
@@ -146,7 +146,7 @@ def companies_for_customer(session: Session, user: PortalUserLike | None, custom
         select(Customer.id).where(Customer.number == customer_number, visible_customer_clause(user)).scalar_subquery()
     )
     return list(
-        session.scalars(select(Company).where(_company_has_customer(Company.id, customer)).order_by(Company.code))
+        session.scalars(select(Company).where(company_has_customer(Company.id, customer)).order_by(Company.code))
     )
 
 
@@ -161,8 +161,8 @@ _VISIBLE_HEAD = (
     .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
     .where(
         Company.code == bindparam("company"),
-        _visible_to(bindparam("user_id")),
-        _company_has_customer(Company.id, Customer.id),
+        visible_to(bindparam("user_id")),
+        company_has_customer(Company.id, Customer.id),
     )
     .limit(1)
 )

@@ -17,8 +17,9 @@ from litestar import Request
 from litestar.exceptions import NotFoundException
 
 from shared.clock import parse_day
-from shared.db import get_engine
+from shared.db import get_engine, read_snapshot
 from shared.statements import Statement, StatementNotFound, load_visible_statement
+from shared.statements.version import visible_version
 from shared.vocab import Format
 from web.security import current_user
 
@@ -97,3 +98,22 @@ def load_statement_at(request: Request[Any, Any, Any], address: StatementAddress
             return load_visible_statement(connection, user, address.company, address.customer, address.cutoff)
     except StatementNotFound:
         raise NotFoundException() from None
+
+
+def load_statement_and_version_at(
+    request: Request[Any, Any, Any], address: StatementAddress
+) -> tuple[Statement, str | None]:
+    """`load_statement_at`, and the data version (`shared.statements.version`) the statement was read at: both
+    read in one snapshot, so the version is exactly that of the rows the statement was built from."""
+    user = current_user(request)
+    try:
+        with (
+            get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            read_snapshot(connection),
+        ):
+            found = visible_version(connection, user.id, address.company, address.customer, address.cutoff)
+            statement = load_visible_statement(connection, user, address.company, address.customer, address.cutoff)
+    except StatementNotFound:
+        raise NotFoundException() from None
+    # The statement was read, so the version's row exists in the same snapshot (None would only leave it unnoted).
+    return statement, found.version if found is not None else None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from litestar import MediaType, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -27,16 +29,18 @@ from shared.render.html import statement_context
 from shared.statements import ActivityStatement, Statement
 from shared.vocab import MAX_DISPUTE_MESSAGE
 from web.i18n import request_language
-from web.security import FILE, checks_user_in_its_thread, current_user
+from web.security import FILE, checks_user_in_its_thread, checks_user_itself, current_user
 from web.statements.addresses import (
     StatementAddress,
     content_disposition,
     file_status_url,
+    load_statement_and_version_at,
     load_statement_at,
     parse_address,
     selector_url,
     statement_url,
 )
+from web.statements.cached import STORED_FORMATS, cached_statement_file, note_stored_file
 from web.statements.selector import SelectorForm, remember_choice, selector_response
 from web.statements.sent import sent_url
 
@@ -238,9 +242,9 @@ def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
     )
 
 
-@get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement", sync_to_thread=True)
-@checks_user_in_its_thread
-def statement_page(
+@get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement")
+@checks_user_itself
+async def statement_page(
     request: Request[Any, Any, Any],
     company: FromPath[str],
     customer: FromPath[str],
@@ -250,14 +254,48 @@ def statement_page(
     direction: Annotated[str, QueryParameter(name="dir")] = "asc",
     dispute: FromQuery[str] = "",
 ) -> Any:
-    """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`), in the language on screen."""
+    """The statement page (`…/2026-11-30`) and its files (`….json`, `….xlsx`, `….pdf`), in the language on screen.
+    A file the store holds for the statement's current data is answered on the loop (`cached`); everything else
+    in a thread."""
+    cached = await cached_statement_file(request, company, customer, cutoff)
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(
+        functools.partial(
+            statement_page_in_thread,
+            request=request,
+            company=company,
+            customer=customer,
+            cutoff=cutoff,
+            q=q,
+            sort=sort,
+            direction=direction,
+            dispute=dispute,
+        )
+    )
+
+
+@checks_user_in_its_thread
+def statement_page_in_thread(
+    request: Request[Any, Any, Any],
+    company: str,
+    customer: str,
+    cutoff: str,
+    q: str,
+    sort: str,
+    direction: str,
+    dispute: str,
+) -> Any:
     address = parse_address(company, customer, cutoff)
-    statement = load_statement_at(request, address)
     future = address.cutoff > today()
     if address.fmt is not None:
         if future:
             raise NotFoundException()
+        if address.fmt in STORED_FORMATS.values():
+            return _stored_format_file(request, address)
+        statement = load_statement_at(request, address)
         return _statement_file(statement.in_language(request_language(request)), address.fmt, current_user(request).id)
+    statement = load_statement_at(request, address)
     if future:
         form = SelectorForm(
             customer=address.customer,
@@ -267,6 +305,22 @@ def statement_page(
         )
         return selector_response(request, form)
     return _statement_page(request, statement, q, sort, direction, dispute=dispute)
+
+
+def _stored_format_file(request: Request[Any, Any, Any], address: StatementAddress) -> Any:
+    """A PDF or XLSX file by the full path; when it comes from the store, noted for the loop's path (`cached`)
+    under the data version the statement was read at."""
+    statement, version = load_statement_and_version_at(request, address)
+    statement = statement.in_language(request_language(request))
+    fmt = address.fmt or ""
+    data = render.stored_file(statement, fmt)
+    if data is None and render.render_plan(statement, fmt).inline:
+        data = render.render_into_store(statement, fmt)
+    if data is None:
+        return _statement_file(statement, fmt, current_user(request).id)
+    if version is not None:
+        note_stored_file(request, statement, fmt, version, data)
+    return file_response(statement, fmt, data)
 
 
 @get(

@@ -1,0 +1,130 @@
+"""A statement's data version: one digest of every row a statement is built from, read in one query together
+with what says whether a signed-in user may still see it.
+
+The version is a SHA-256 over the statement's header row (company, customer, account: `HEAD_COLUMNS`) and its
+items at the cut-off with their document and dispute marks (`open_items_at`), as JSON text the database itself
+writes. Equal versions mean equal rows, hence an equal statement and an equal fingerprint (the language and the
+renderer's version aside, which the caller keys by). It needs no cooperation from the writers: an import, a
+dispute opened or resolved, a document added — anything that changes a row the statement reads changes it.
+
+The same query also says whether the user may see the customer at the company (the grant rule of `access`,
+evaluated by the database) and returns the user's status, password version and language: no row means "not
+visible" (or no such statement, user or grant), as for `load_visible_statement`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Dialect, Select, String, and_, bindparam, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import Label
+
+from shared.models import Account, Company, Customer, OpenItem, User
+from shared.statements.access import company_has_customer, visible_to
+from shared.statements.loading import HEAD_COLUMNS, open_items_at
+
+
+@dataclass(frozen=True)
+class VisibleVersion:
+    """What the version query found: the user's row (`USER_COLUMNS`) and the statement's version."""
+
+    user_row: tuple[Any, ...]
+    version: str
+
+
+# The user's columns the query returns first, in this order (the signed-in user's check reads the same ones).
+USER_COLUMNS = ("username", "email", "full_name", "role", "language", "status", "password_version")
+
+
+def _unlabeled(column: Any) -> Any:
+    return column.element if isinstance(column, Label) else column
+
+
+def _version_query(dialect_name: str) -> Select[Any]:
+    """The query, in the JSON functions of `dialect_name` (PostgreSQL hashes in the database: one short text
+    comes back; SQLite returns the JSON text, hashed by `statement_version`)."""
+    items = open_items_at(Company.id, Customer.id, bindparam("cutoff"))
+    item_columns = [_unlabeled(column) for column in items.selected_columns]
+    me = aliased(User)
+    head: ColumnElement[Any]
+    lines: ColumnElement[Any]
+    if dialect_name == "postgresql":
+        head = cast(func.json_build_array(*HEAD_COLUMNS), String)
+        lines = func.coalesce(
+            cast(func.json_agg(aggregate_order_by(func.json_build_array(*item_columns), OpenItem.id)), String), "[]"
+        )
+    else:
+        head = func.json_array(*HEAD_COLUMNS)
+        lines = func.json_group_array(func.json_array(*item_columns))
+    where = items.whereclause
+    assert where is not None
+    lines_text = select(lines).where(where).correlate(Company, Customer).scalar_subquery()
+    text: ColumnElement[Any] = head.op("||")(literal("|")).op("||")(lines_text)
+    if dialect_name == "postgresql":
+        text = func.encode(func.sha256(func.convert_to(text, "UTF8")), "hex")
+    return (
+        select(*(getattr(me, name) for name in USER_COLUMNS), text)
+        .select_from(Company)
+        .join(Customer, Customer.number == bindparam("customer"))
+        .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
+        .join(me, me.id == bindparam("user_id"))
+        .where(
+            Company.code == bindparam("company"),
+            visible_to(bindparam("user_id")),
+            company_has_customer(Company.id, Customer.id),
+        )
+        .limit(1)
+    )
+
+
+@cache
+def version_query(dialect_name: str) -> Select[Any]:
+    return _version_query(dialect_name)
+
+
+@cache
+def version_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The query as the driver's own SQL text and its constant parameters (for a driver used directly, such as
+    psycopg's asynchronous connection); the caller adds `user_id`, `company`, `customer` and `cutoff`."""
+    compiled = version_query(dialect.name).compile(dialect=dialect)
+    # The expanding IN parameters (the roles that see every customer) are written out once, with placeholders for
+    # the per-call parameters, which are replaced on every call.
+    expanded = compiled.construct_expanded_state(version_params(0, "", "", dt.date.min))
+    constants = {
+        name: value.value if isinstance(value, Enum) else value
+        for name, value in dict(expanded.parameters).items()
+        if name not in ("user_id", "company", "customer", "cutoff")
+    }
+    return expanded.statement, constants
+
+
+def version_params(user_id: int, company: str, customer: str, cutoff: dt.date) -> dict[str, Any]:
+    return {"user_id": user_id, "company": company, "customer": customer, "cutoff": cutoff}
+
+
+def statement_version(text: str) -> str:
+    """The version from what the query's last column holds."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def visible_version_of(row: Any) -> VisibleVersion | None:
+    """The query's row as a `VisibleVersion` (None for no row)."""
+    if row is None:
+        return None
+    *user_row, text = row
+    return VisibleVersion(tuple(user_row), statement_version(str(text)))
+
+
+def visible_version(
+    connection: Connection, user_id: int, company: str, customer: str, cutoff: dt.date
+) -> VisibleVersion | None:
+    """The version query on a SQLAlchemy connection."""
+    query = version_query(connection.dialect.name)
+    return visible_version_of(connection.execute(query, version_params(user_id, company, customer, cutoff)).first())
