@@ -138,3 +138,47 @@ def test_a_forked_child_builds_its_own_renderer() -> None:
     os.waitpid(pid, 0)
     assert answer == b"new"
     assert prepare_pdf_renderer() is parent
+
+
+def test_the_lean_user_agent_stylesheet_prints_the_same_file_as_weasyprints_own() -> None:
+    from weasyprint import HTML
+
+    from shared.render.html import render_html
+    from shared.render.pdf import PDF_VARIANT, UNIVERSAL_PSEUDO_RULES, lean_user_agent_css
+
+    text, changed = lean_user_agent_css()
+    assert changed == UNIVERSAL_PSEUDO_RULES  # else the renderer falls back to WeasyPrint's own stylesheet
+    assert "li::marker" in text and "::footnote-call" not in text
+    renderer = prepare_pdf_renderer()
+    assert renderer.html_class is not HTML
+    statement = make_statement([*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF, currency="USD")])
+    html = render_html(statement, for_pdf=True, generated_at=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
+    options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
+    lean = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    assert lean == stock
+
+
+def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
+    import gc
+
+    from shared.render.pdf import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # another thread printing meanwhile
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("a failed print")
+    assert gc.isenabled()
+    render_pdf(make_statement(sample_items()))
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a process that turned the collector off keeps it off
+        render_pdf(make_statement([]))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
