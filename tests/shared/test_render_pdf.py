@@ -6,14 +6,25 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import subprocess
+from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
 
 from shared.render import render_statement
+from shared.render.activity import render_activity_pdf
 from shared.render.pdf import prepare_pdf_renderer, render_pdf
-from shared.statements import Party
-from tests.factories import STATEMENT_CUTOFF, item, make_statement, many_items, sample_items
+from shared.statements import ItemRow, Party, build_activity
+from tests.factories import (
+    COMPANY_PARTY,
+    CUSTOMER_PARTY,
+    STATEMENT_CUTOFF,
+    item,
+    make_statement,
+    many_items,
+    sample_items,
+)
 
 
 def pdf_pages(data: bytes) -> list[str]:
@@ -182,3 +193,31 @@ def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_an_activity_statement_in_three_currencies_stays_inside_the_page_margins(language: str) -> None:
+    """Nine columns (the currency one included) fit between the page's margins: no word beyond the right one."""
+    start = STATEMENT_CUTOFF - dt.timedelta(days=90)
+    items = [
+        ItemRow(
+            f"FAC-2026-{n:07d}",
+            "invoice" if n % 4 else "payment",
+            f"OC-{n}",
+            start + dt.timedelta(days=n * 3),
+            start + dt.timedelta(days=n * 3 + 30),
+            Decimal(-123456 if n % 4 == 0 else 98765432) / 100,
+            ("MXN", "USD", "EUR")[n % 3],
+            start + dt.timedelta(days=n * 3 + 10) if n % 2 else None,
+        )
+        for n in range(24)
+    ]
+    activity = build_activity(
+        COMPANY_PARTY, CUSTOMER_PARTY, start, STATEMENT_CUTOFF, items, account_currency="MXN", language=language
+    )
+    pdf = render_activity_pdf(activity, generated_at=dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC))
+    found = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    right_edges = [float(x) for x in re.findall(rb'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"', found)]
+    assert b"USD" in found and len(right_edges) > 200
+    page_width, right_margin = 612.0, 14 / 25.4 * 72  # Letter, 14 mm
+    assert max(right_edges) <= page_width - right_margin + 0.5
