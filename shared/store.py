@@ -201,6 +201,19 @@ class StatementStore:
         path = self.path(key)
         return path if path.is_file() else None
 
+    def has_all(self, keys: Collection[StoreKey]) -> bool:
+        """True when every key is a hit: the keys of one statement (its formats) share a folder, whose path is
+        worked out once; then one `stat` per file."""
+        folders: dict[tuple[str, str, str], str] = {}
+        for key in keys:
+            place = (key.company, key.customer, key.dates)
+            folder = folders.get(place)
+            if folder is None:
+                folder = folders[place] = os.fspath(self.folder(key))
+            if not os.path.isfile(os.path.join(folder, key.file_name)):
+                return False
+        return True
+
     def read(self, key: StoreKey) -> bytes | None:
         """The stored bytes of `key`, or None. Safe against a prune removing the file between lookup and read."""
         try:
