@@ -11,6 +11,7 @@ import io
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -300,20 +301,33 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
     assert [str(m["To"]) for m in smtp_server.messages[5:]] == ["tesoreria@rio.example"]
 
 
-def test_two_workers_on_the_same_batch_mark_each_account_and_queue_each_email_once(services: Services) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from shared.models import RunAccount
+def _process_batch(ids: list[int], ready: Any, results: Any) -> None:
+    """A worker process's part in the race below: process the batch as soon as the other process is ready too."""
     from shared.runs import process_accounts
 
+    ready.wait(60)
+    results.put([outcome.status for outcome in process_accounts(ids)])
+
+
+def test_two_workers_on_the_same_batch_mark_each_account_and_queue_each_email_once(services: Services) -> None:
+    import multiprocessing
+
+    from shared.models import RunAccount
+
     small_data_set()
-    run_id = start_run(CUTOFF)  # no worker: the batch is processed here, twice at once
+    run_id = start_run(CUTOFF)  # no worker: the batch is processed here, by two processes at once
     with session_scope() as session:
         ids = sorted(session.scalars(select(RunAccount.id).where(RunAccount.run_id == run_id)))
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(process_accounts, [ids, ids]))
+    context = multiprocessing.get_context("spawn")
+    ready, queue = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_process_batch, args=(ids, ready, queue)) for _ in range(2)]
+    for process in workers:
+        process.start()
+    results = [queue.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(30)
     for position, run_account_id in enumerate(ids):
-        statuses = sorted(outcomes[position].status for outcomes in results)
+        statuses = sorted(outcomes[position] for outcomes in results)
         assert statuses[0] == "already_done" and statuses[1] != "already_done", (run_account_id, statuses)
     with session_scope() as session:
         rows = session.execute(select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.recipient)).all()
