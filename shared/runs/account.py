@@ -25,7 +25,7 @@ from shared.clock import utcnow
 from shared.db import session_scope
 from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
 from shared.models import Account, Company, Customer, OpenItem, RunAccount, StatementRun
-from shared.render import StoredStatement, ensure_rendered
+from shared.render import RenderedFiles, StoredStatement, ensure_rendered, render_missing, store_rendered
 from shared.runs.progress import refresh_run_if_settled
 from shared.statements import Statement, open_at, open_items_at, statement_for
 from shared.statements.loading import StatementHead
@@ -276,15 +276,15 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     enqueue_sends(new_ids)
     for work, message in failed:
         outcomes[work.run_account_id] = _fail(work, message)
-    rendered: list[_Finished] = []
+    rendered: list[tuple[_AccountWork, RenderedFiles]] = []
     for position, (work, statement, formats) in enumerate(to_render, 1):
         try:
-            rendered.append(_Finished(work, statement.fingerprint, ensure_rendered(statement, formats, store)))
+            rendered.append((work, render_missing(statement, formats, store)))
         except Exception as error:
             log.exception("account %s of a run failed", work.run_account_id)
             outcomes[work.run_account_id] = _fail(work, f"{type(error).__name__}: {error}")
         if len(rendered) >= RECORD_EVERY or (rendered and position == len(to_render)):
-            outcomes.update(_record_rendered(rendered))
+            outcomes.update(_store_and_record(rendered, store))
             rendered = []
     for run_id in sorted(run_ids):
         refresh_run_if_settled(run_id)
@@ -296,10 +296,20 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
 RECORD_EVERY = 10
 
 
-def _record_rendered(rendered: list[_Finished]) -> dict[int, AccountOutcome]:
-    """Record accounts whose files are in the store, in one transaction; then enqueue their new emails."""
+def _store_and_record(
+    rendered: list[tuple[_AccountWork, RenderedFiles]], store: StatementStore
+) -> dict[int, AccountOutcome]:
+    """Store the rendered files of several accounts (durable with one flush for all, before anything names them),
+    then record the accounts in one transaction and enqueue their new emails."""
+    try:
+        store_rendered([files for _, files in rendered], store)
+    except Exception as error:  # the store cannot take them (disk full): these accounts failed, the batch goes on
+        log.exception("the files of %s accounts of a run could not be stored", len(rendered))
+        return {work.run_account_id: _fail(work, f"{type(error).__name__}: {error}") for work, _ in rendered}
     with session_scope() as session:
-        outcomes, new_ids = _record_accounts(session, rendered)
+        outcomes, new_ids = _record_accounts(
+            session, [_Finished(work, files.stored.statement.fingerprint, files.stored) for work, files in rendered]
+        )
     enqueue_sends(new_ids)
     return outcomes
 
