@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -77,6 +78,7 @@ def _decode(text: str) -> str:
         raise InvalidStoreKey(f"badly encoded code in store key: {text!r}") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _folder_name(code: str) -> str:
     encoded = _encode(code)
     if len(encoded) <= _MAX_COMPONENT:

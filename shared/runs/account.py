@@ -168,14 +168,14 @@ def _record_accounts(session: Session, finished: Sequence[_Finished]) -> tuple[d
 def _mark_accounts(session: Session, marks: Sequence[tuple[int, str, str, int]]) -> set[int]:
     """Record (run account id, status, fingerprint, files rendered) of accounts still pending, in one UPDATE;
     returns the ids it marked (an account no longer pending is left as it is)."""
-    if len(marks) == 1:
-        _, status, fingerprint, rendered = marks[0]
-        values: dict[str, Any] = {"status": status, "fingerprint": fingerprint, "rendered": rendered}
-    else:
-        values = {
-            name: case({mark[0]: mark[position] for mark in marks}, value=RunAccount.id)
-            for position, name in ((1, "status"), (2, "fingerprint"), (3, "rendered"))
-        }
+    values: dict[str, Any] = {}
+    for position, name in ((1, "status"), (2, "fingerprint"), (3, "rendered")):
+        distinct = {mark[position] for mark in marks}
+        # One value for all (the status and files rendered of a rerun's batch), else one per account.
+        if len(distinct) == 1:
+            values[name] = distinct.pop()
+        else:
+            values[name] = case({mark[0]: mark[position] for mark in marks}, value=RunAccount.id)
     result = session.execute(
         update(RunAccount)
         .where(RunAccount.id.in_([mark[0] for mark in marks]), RunAccount.status == AccountStatus.PENDING)
