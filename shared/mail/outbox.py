@@ -34,7 +34,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -149,12 +149,12 @@ def queue_many_statement_emails(session: Session, statements: Sequence[Statement
 
 def _existing_recipients(session: Session, wanted: Sequence[StatementEmails]) -> set[tuple[int, int, dt.date, str]]:
     """(company, customer, cut-off, recipient) of the outbox rows these statements have already (any run's)."""
-    keys = {(emails.company_id, emails.customer_id, emails.cutoff) for emails in wanted}
+    keys = sorted({(emails.company_id, emails.customer_id, emails.cutoff) for emails in wanted})
+    # The exact keys, so the database looks each one up in the unique index whatever its statistics say (with
+    # separate IN lists, PostgreSQL without fresh statistics read the whole cut-off's index for every batch).
     found = session.execute(
         select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient).where(
-            OutboxEmail.cutoff.in_(sorted({cutoff for _, _, cutoff in keys})),
-            OutboxEmail.company_id.in_(sorted({company for company, _, _ in keys})),
-            OutboxEmail.customer_id.in_(sorted({customer for _, customer, _ in keys})),
+            tuple_(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff).in_(keys)
         )
     )
     return {(company, customer, cutoff, recipient) for company, customer, cutoff, recipient in found}
