@@ -17,12 +17,15 @@ Files that were emailed are kept while their outbox rows exist: `prune` skips th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -75,6 +78,7 @@ def _decode(text: str) -> str:
         raise InvalidStoreKey(f"badly encoded code in store key: {text!r}") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _folder_name(code: str) -> str:
     encoded = _encode(code)
     if len(encoded) <= _MAX_COMPONENT:
@@ -201,6 +205,19 @@ class StatementStore:
         path = self.path(key)
         return path if path.is_file() else None
 
+    def has_all(self, keys: Collection[StoreKey]) -> bool:
+        """True when every key is a hit: the keys of one statement (its formats) share a folder, whose path is
+        worked out once; then one `stat` per file."""
+        folders: dict[tuple[str, str, str], str] = {}
+        for key in keys:
+            place = (key.company, key.customer, key.dates)
+            folder = folders.get(place)
+            if folder is None:
+                folder = folders[place] = os.fspath(self.folder(key))
+            if not os.path.isfile(os.path.join(folder, key.file_name)):
+                return False
+        return True
+
     def read(self, key: StoreKey) -> bytes | None:
         """The stored bytes of `key`, or None. Safe against a prune removing the file between lookup and read."""
         try:
@@ -214,24 +231,9 @@ class StatementStore:
         Two writers of the same key at once both succeed and the file is complete either way. If anything
         fails (disk full, the process dies), the key stays a miss (or keeps its earlier complete file).
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"stored data must be bytes, got {type(data).__name__}")
-        if len(data) == 0:
-            raise ValueError(f"refusing to store an empty file for {key}")
-        folder = self.folder(key)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder, temporary = self._write_temporary(key, data, durable=True)
         target = folder / key.file_name
-        temporary = folder / f".{key.file_name}.{os.getpid()}.{secrets.token_hex(6)}{_TEMPORARY_SUFFIX}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -241,6 +243,76 @@ class StatementStore:
         log.debug("stored %s (%d bytes)", key, len(data))
         self.prune(key)
         return target
+
+    def put_many(self, files: Collection[tuple[StoreKey, bytes]]) -> list[Path]:
+        """`put` for several files (a batch of a run's accounts), durable with two flushes of the store's file
+        system for all of them instead of two `fsync`s for each (on a disk where a flush takes ~7 ms, a batch of
+        ten accounts' PDF and XLSX waited 40 of them).
+
+        Why this is as safe as `put`:
+        - A name must never point to an incomplete file (a truncated PDF would be a hit, and be mailed): every
+          file's bytes are written to its temporary name, then one `syncfs` makes all of them durable, and only
+          then are they renamed to their real names. A crash before that leaves temporary files only, which
+          `prune` removes.
+        - The caller records the accounts (and queues emails attaching these files) after this returns: the
+          renames are made durable first by a second `syncfs`, so a committed record never names a file the
+          store lost in a crash.
+        - `syncfs` (Linux) flushes every file and folder of the file system the store is on, these files' among
+          them, and reports a write-back error on it (since Linux 5.8). Where it is not available, each temporary
+          file and each folder is flushed by `fsync`, as `put` does. On NFS the client writes back and commits its
+          dirty pages on `syncfs`, and the server does a rename before it replies.
+        The price: `syncfs` also flushes whatever else is waiting on that file system, so on a busy shared disk
+        it can take longer than one `fsync`; it stays two calls per batch.
+        """
+        if not files:
+            return []
+        written: list[tuple[StoreKey, Path, Path]] = []
+        try:
+            for key, data in files:
+                folder, temporary = self._write_temporary(key, data, durable=False)
+                written.append((key, folder, temporary))
+            if not _syncfs(self.root):
+                for _, _, temporary in written:
+                    _fsync_path(temporary)
+            for key, folder, temporary in written:
+                os.replace(temporary, folder / key.file_name)
+        except BaseException:
+            for _, _, temporary in written:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+            raise
+        if not _syncfs(self.root):
+            for folder in {folder for _, folder, _ in written}:
+                _fsync_folder(folder)
+        for key, _, _ in written:
+            self.prune(key)
+        return [folder / key.file_name for key, folder, _ in written]
+
+    def _write_temporary(self, key: StoreKey, data: bytes, *, durable: bool) -> tuple[Path, Path]:
+        """Write `data` to a new temporary file in `key`'s folder (flushed to disk when `durable`)."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"stored data must be bytes, got {type(data).__name__}")
+        if len(data) == 0:
+            raise ValueError(f"refusing to store an empty file for {key}")
+        folder = self.folder(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{key.file_name}.{os.getpid()}.{secrets.token_hex(6)}{_TEMPORARY_SUFFIX}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        return folder, temporary
 
     # --- invoice documents (contract section 8), by content ------------------------------------------------
 
@@ -315,6 +387,38 @@ class StatementStore:
             except FileNotFoundError:
                 continue  # another process pruned it first
         return removed
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_LIBC: ctypes.CDLL | None = None
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole file system `path` is on (Linux `syncfs`); False where the call is not available. Raises
+    OSError when the flush fails."""
+    global _LIBC
+    if not sys.platform.startswith("linux"):
+        return False
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    syncfs = getattr(_LIBC, "syncfs", None)
+    if syncfs is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"syncfs {path}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -98,7 +98,8 @@ def delivery_state(session: Session, now: dt.datetime | None = None) -> Delivery
     )
     problem = session.execute(
         select(OutboxEmail.last_error, OutboxEmail.updated_at)
-        .where(OutboxEmail.last_error != "", OutboxEmail.status != EmailStatus.CANCELLED)
+        # Written out (not a bound parameter), so the condition matches the partial index `ix_outbox_emails_errors`.
+        .where(OutboxEmail.last_error != literal_column("''"), OutboxEmail.status != EmailStatus.CANCELLED)
         .order_by(OutboxEmail.updated_at.desc())
         .limit(1)
     ).first()

@@ -28,13 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -60,6 +60,19 @@ COUNTDOWN_LIMIT_SECONDS = 300.0
 # --- queueing ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StatementEmails:
+    """One statement to email to its recipients (one outbox row each), as a run's account records it."""
+
+    run_id: int | None
+    company_id: int
+    customer_id: int
+    cutoff: dt.date
+    recipients: Sequence[str]
+    language: str
+    stored: StoredStatement
+
+
 def queue_statement_emails(
     session: Session,
     *,
@@ -75,42 +88,76 @@ def queue_statement_emails(
 
     Returns the ids of the new rows; the caller enqueues them after its transaction commits.
     """
+    emails = StatementEmails(run_id, company_id, customer_id, cutoff, list(recipients), language, stored)
+    return queue_many_statement_emails(session, [emails])
+
+
+def queue_many_statement_emails(session: Session, statements: Sequence[StatementEmails]) -> list[int]:
+    """`queue_statement_emails` for many statements at once, in the caller's transaction: one query finds the
+    recipients who already have their statement at its cut-off (an earlier run's, the usual case of a rerun), and
+    one INSERT adds the rows still missing (none at all when every recipient has one: nothing is written). The
+    unique key stays the judge: a row another transaction added meanwhile is skipped by the INSERT itself.
+
+    Returns the ids of the new rows; the caller enqueues them after its transaction commits.
+    """
+    wanted = [emails for emails in statements if emails.recipients]
+    if not wanted:
+        return []
+    had = _existing_recipients(session, wanted)
     now = utcnow()
-    seen: set[str] = set()
     rows = []
-    for recipient in recipients:
-        if recipient.lower() in seen:
-            continue
-        seen.add(recipient.lower())
-        rows.append(
-            {
-                "run_id": run_id,
-                "company_id": company_id,
-                "customer_id": customer_id,
-                "cutoff": cutoff,
-                "recipient": recipient,
-                "language": language,
-                "fingerprint": stored.statement.fingerprint,
-                "attachments": [key.as_string() for key in stored.keys],
-                "status": EmailStatus.PENDING,
-                "attempts": 0,
-                "generation": 1,
-                "next_attempt_at": now,
-                "first_queued_at": now,
-                "last_error": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+    for emails in wanted:
+        seen: set[str] = set()
+        attachments = [key.as_string() for key in emails.stored.keys]
+        for recipient in emails.recipients:
+            if recipient.lower() in seen:
+                continue
+            seen.add(recipient.lower())
+            if (emails.company_id, emails.customer_id, emails.cutoff, recipient) in had:
+                continue
+            rows.append(
+                {
+                    "run_id": emails.run_id,
+                    "company_id": emails.company_id,
+                    "customer_id": emails.customer_id,
+                    "cutoff": emails.cutoff,
+                    "recipient": recipient,
+                    "language": emails.language,
+                    "fingerprint": emails.stored.statement.fingerprint,
+                    "attachments": attachments,
+                    "status": EmailStatus.PENDING,
+                    "attempts": 0,
+                    "generation": 1,
+                    "next_attempt_at": now,
+                    "first_queued_at": now,
+                    "last_error": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
     if not rows:
         return []
+    table = OutboxEmail.__table__
+    # One statement, many parameter sets: compiled once and cached, sent as multi-row INSERTs by SQLAlchemy.
     statement = (
-        dialect_insert(session, OutboxEmail)
-        .values(rows)
+        dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["company_id", "customer_id", "cutoff", "recipient"])
-        .returning(OutboxEmail.id)
+        .returning(table.c.id)
     )
-    return [int(row_id) for row_id in session.scalars(statement).all()]
+    return [int(row_id) for row_id in session.scalars(statement, rows).all()]
+
+
+def _existing_recipients(session: Session, wanted: Sequence[StatementEmails]) -> set[tuple[int, int, dt.date, str]]:
+    """(company, customer, cut-off, recipient) of the outbox rows these statements have already (any run's)."""
+    keys = sorted({(emails.company_id, emails.customer_id, emails.cutoff) for emails in wanted})
+    # The exact keys, so the database looks each one up in the unique index whatever its statistics say (with
+    # separate IN lists, PostgreSQL without fresh statistics read the whole cut-off's index for every batch).
+    found = session.execute(
+        select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient).where(
+            tuple_(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff).in_(keys)
+        )
+    )
+    return {(company, customer, cutoff, recipient) for company, customer, cutoff, recipient in found}
 
 
 def enqueue_sends(outbox_ids: Iterable[int]) -> None:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.clock import utcnow
@@ -33,6 +45,13 @@ class StatementRun(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     no_recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The rest of the counters a finished run shows (stored with the above by `refresh_run`), so the runs table
+    # reads a finished run from its row instead of counting its accounts and emails.
+    done_accounts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_accounts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled_accounts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    emails: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled_emails: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set when an administrator cancels the run (then `status` is cancelled).
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
     cancelled_by: Mapped[str] = mapped_column(String(150), default="", server_default="")
@@ -75,6 +94,19 @@ class OutboxEmail(Base):
         Index("ix_outbox_emails_updated_at", "updated_at"),
         # A run's emails by status (its counters, and whether any is still pending).
         Index("ix_outbox_emails_run_status", "run_id", "status"),
+        # The ops page's "last email sent" and "the mail server's latest complaint", without reading every row.
+        Index(
+            "ix_outbox_emails_sent_at",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_outbox_emails_errors",
+            "updated_at",
+            postgresql_where=text("last_error <> ''"),
+            sqlite_where=text("last_error <> ''"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,16 +17,19 @@ from shared.render.files import (
 )
 from shared.render.inflight import TooManyRenders
 from shared.render.stored import (
+    RenderedFiles,
     RenderPlan,
     StoredStatement,
     ensure_rendered,
     is_large,
     is_stored,
     render_into_store,
+    render_missing,
     render_on_demand,
     render_plan,
     render_requested_at,
     request_render,
+    store_rendered,
     stored_file,
 )
 from shared.render.timings import RenderHistogram, record_render, render_histograms, set_process_role, timed_render
@@ -36,6 +39,7 @@ __all__ = [
     "FORMATS",
     "RenderHistogram",
     "RenderPlan",
+    "RenderedFiles",
     "StoredStatement",
     "TooManyRenders",
     "ensure_rendered",
@@ -45,6 +49,7 @@ __all__ = [
     "render_histograms",
     "render_into_store",
     "render_json",
+    "render_missing",
     "render_on_demand",
     "render_plan",
     "render_requested_at",
@@ -52,6 +57,7 @@ __all__ = [
     "request_render",
     "set_process_role",
     "statement_filename",
+    "store_rendered",
     "stored_file",
     "stored_filename",
     "timed_render",

@@ -71,6 +71,37 @@ def ensure_rendered(
     return StoredStatement(statement, keys, rendered)
 
 
+@dataclass(frozen=True)
+class RenderedFiles:
+    """A statement's files as `render_missing` left them: the ones the store lacked are rendered, not yet stored."""
+
+    stored: StoredStatement
+    files: list[tuple[StoreKey, bytes]]
+
+
+def render_missing(
+    statement: Statement | ActivityStatement, formats: Sequence[str], store: StatementStore
+) -> RenderedFiles:
+    """`ensure_rendered` without the writing: the files the store lacks are rendered and returned, so that a batch
+    of statements is stored at once (`store_rendered`)."""
+    keys: list[StoreKey] = []
+    files: list[tuple[StoreKey, bytes]] = []
+    for fmt in formats:
+        key = StoreKey.for_statement(statement, fmt)
+        if store.get(key) is None:
+            started = time.perf_counter()
+            data = timed_render(statement, fmt)
+            files.append((key, data))
+            log.info("rendered %s in %.3f s", key.as_string(), time.perf_counter() - started)
+        keys.append(key)
+    return RenderedFiles(StoredStatement(statement, keys, len(files)), files)
+
+
+def store_rendered(batch: Sequence[RenderedFiles], store: StatementStore) -> None:
+    """Store the files of several statements, durable with one flush for all (`StatementStore.put_many`)."""
+    store.put_many([file for rendered in batch for file in rendered.files])
+
+
 def render_on_demand(
     company: str,
     customer: str,

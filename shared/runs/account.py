@@ -3,6 +3,10 @@
 Each account task ends the account in a recorded state: `skipped` (no lines), `no_recipients` (rendered and
 stored, reported), `done` (its emails are queued in the outbox in the same transaction), or `failed` (with the
 error). The task is idempotent: only a pending account is processed, by a conditional update.
+
+A batch of accounts (`process_accounts`) is read in bulk and recorded in bulk: the accounts whose files the store
+holds already (a rerun) or that have no lines are marked by one conditional UPDATE, and their missing emails (none,
+on a rerun) queued by one query and at most one INSERT, in one transaction.
 """
 
 from __future__ import annotations
@@ -14,18 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import session_scope
-from shared.mail import enqueue_sends, queue_statement_emails
+from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
 from shared.models import Account, Company, Customer, OpenItem, RunAccount, StatementRun
-from shared.render import StoredStatement, ensure_rendered
+from shared.render import RenderedFiles, StoredStatement, ensure_rendered, render_missing, store_rendered
 from shared.runs.progress import refresh_run_if_settled
 from shared.statements import Statement, open_at, open_items_at, statement_for
 from shared.statements.loading import StatementHead
-from shared.store import StoreKey, get_store
+from shared.store import StatementStore, StoreKey, get_store
 from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, AccountStatus, Outcome
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,6 @@ class AccountOutcome:
     run_account_id: int
     status: str  # done | skipped | no_recipients | failed | already_done
     rendered: int = 0
-    emails: int = 0
 
 
 def process_account(run_account_id: int) -> AccountOutcome:
@@ -70,23 +73,17 @@ def process_account(run_account_id: int) -> AccountOutcome:
         )
         formats = customer.formats or list(EMAILED_FORMATS)
         statement = statement_for(session, company, customer, account, cutoff).in_language(work.language)
-        stored: StoredStatement | None = None
-        if not statement.has_lines:
-            marked = _mark_account(session, run_account_id, AccountStatus.SKIPPED, statement.fingerprint, 0)
-            outcome = AccountOutcome(run_account_id, AccountStatus.SKIPPED if marked else Outcome.ALREADY_DONE)
-        else:
-            keys = [StoreKey.for_statement(statement, fmt) for fmt in formats]
-            if all(store.get(key) is not None for key in keys):
-                stored = StoredStatement(statement, keys, 0)
-                outcome, new_ids = _record_account(session, work, stored)
-    if statement.has_lines and stored is None:
+        finished = _finished_without_rendering(work, statement, formats, store)
+        if finished is not None:
+            outcomes, new_ids = _record_accounts(session, [finished])
+    if finished is None:
         stored = ensure_rendered(statement, formats, store)
         with session_scope() as session:
-            outcome, new_ids = _record_account(session, work, stored)
+            outcomes, new_ids = _record_accounts(session, [_Finished(work, statement.fingerprint, stored)])
     enqueue_sends(new_ids)
     if not new_ids:  # new emails are pending: the run cannot be settled yet
         refresh_run_if_settled(run_id)
-    return outcome
+    return outcomes[run_account_id]
 
 
 @dataclass(frozen=True)
@@ -100,23 +97,93 @@ class _AccountWork:
     language: str
 
 
-def _record_account(session: Session, work: _AccountWork, stored: StoredStatement) -> tuple[AccountOutcome, list[int]]:
-    """Mark the account done (or without recipients) and queue its emails, in the caller's transaction."""
-    status = AccountStatus.DONE if work.recipients else AccountStatus.NO_RECIPIENTS
-    fingerprint = stored.statement.fingerprint
-    if not _mark_account(session, work.run_account_id, status, fingerprint, stored.rendered):
-        return AccountOutcome(work.run_account_id, Outcome.ALREADY_DONE, stored.rendered), []
-    new_ids = queue_statement_emails(
-        session,
-        run_id=work.run_id,
-        company_id=work.company_id,
-        customer_id=work.customer_id,
-        cutoff=work.cutoff,
-        recipients=work.recipients,
-        language=work.language,
-        stored=stored,
+@dataclass(frozen=True)
+class _Finished:
+    """An account ready to be recorded: its statement's fingerprint and its files in the store (None: the statement
+    has no lines, so nothing is stored or mailed)."""
+
+    work: _AccountWork
+    fingerprint: str
+    stored: StoredStatement | None
+
+    @property
+    def status(self) -> str:
+        if self.stored is None:
+            return AccountStatus.SKIPPED
+        return AccountStatus.DONE if self.work.recipients else AccountStatus.NO_RECIPIENTS
+
+    @property
+    def rendered(self) -> int:
+        return self.stored.rendered if self.stored is not None else 0
+
+
+def _finished_without_rendering(
+    work: _AccountWork, statement: Statement, formats: Sequence[str], store: StatementStore
+) -> _Finished | None:
+    """The account as it can be recorded without rendering (no lines, or every file stored already), else None."""
+    if not statement.has_lines:
+        return _Finished(work, statement.fingerprint, None)
+    keys = [StoreKey.for_statement(statement, fmt) for fmt in formats]
+    if store.has_all(keys):
+        return _Finished(work, statement.fingerprint, StoredStatement(statement, keys, 0))
+    return None
+
+
+def _record_accounts(session: Session, finished: Sequence[_Finished]) -> tuple[dict[int, AccountOutcome], list[int]]:
+    """Mark the accounts (done, without recipients, skipped) and queue the emails of those that have any, in the
+    caller's transaction; returns each account's outcome and the new emails' ids, to enqueue after the commit.
+
+    Exactly once: one conditional UPDATE marks only the accounts still pending, and only the accounts it marked get
+    their emails queued, in the same transaction (a batch delivered twice, or two workers on it, queue nothing
+    twice; the outbox's unique key forbids a second email for a statement anyway)."""
+    if not finished:
+        return {}, []
+    marked = _mark_accounts(
+        session, [(one.work.run_account_id, one.status, one.fingerprint, one.rendered) for one in finished]
     )
-    return AccountOutcome(work.run_account_id, status, stored.rendered, len(new_ids)), new_ids
+    outcomes: dict[int, AccountOutcome] = {}
+    to_mail: list[StatementEmails] = []
+    for one in finished:
+        run_account_id = one.work.run_account_id
+        if run_account_id not in marked:
+            outcomes[run_account_id] = AccountOutcome(run_account_id, Outcome.ALREADY_DONE, one.rendered)
+            continue
+        outcomes[run_account_id] = AccountOutcome(run_account_id, one.status, one.rendered)
+        if one.stored is not None and one.work.recipients:
+            work = one.work
+            to_mail.append(
+                StatementEmails(
+                    work.run_id,
+                    work.company_id,
+                    work.customer_id,
+                    work.cutoff,
+                    work.recipients,
+                    work.language,
+                    one.stored,
+                )
+            )
+    return outcomes, queue_many_statement_emails(session, to_mail)
+
+
+def _mark_accounts(session: Session, marks: Sequence[tuple[int, str, str, int]]) -> set[int]:
+    """Record (run account id, status, fingerprint, files rendered) of accounts still pending, in one UPDATE;
+    returns the ids it marked (an account no longer pending is left as it is)."""
+    values: dict[str, Any] = {}
+    for position, name in ((1, "status"), (2, "fingerprint"), (3, "rendered")):
+        distinct = {mark[position] for mark in marks}
+        # One value for all (the status and files rendered of a rerun's batch), else one per account.
+        if len(distinct) == 1:
+            values[name] = distinct.pop()
+        else:
+            values[name] = case({mark[0]: mark[position] for mark in marks}, value=RunAccount.id)
+    result = session.execute(
+        update(RunAccount)
+        .where(RunAccount.id.in_([mark[0] for mark in marks]), RunAccount.status == AccountStatus.PENDING)
+        .values(error="", updated_at=utcnow(), **values)
+        .returning(RunAccount.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {int(run_account_id) for run_account_id in result.scalars()}
 
 
 def _mark_account(
@@ -154,9 +221,10 @@ def fail_account(run_account_id: int, error: str) -> None:
 def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     """`process_account` for a batch of accounts (of one run or several), reading them in bulk: their rows in one
     query, their items in one more. Every account whose files the store holds already (a rerun) or that has no
-    lines is recorded in one short transaction; the others are rendered one by one outside any transaction and
-    each recorded in its own. Exactly once as for one account: only a pending account is marked, by a conditional
-    update, in the transaction that queues its emails.
+    lines is recorded in one short transaction (`_record_accounts`: one UPDATE, one query for the emails it already
+    has, an INSERT only for emails still missing); the others are rendered one by one outside any transaction and
+    recorded `RECORD_EVERY` at a time. Exactly once as for one account: only a pending account is marked, by a
+    conditional update, in the transaction that queues its emails.
 
     An account that cannot be built or rendered is recorded as failed and the batch goes on."""
     ids = sorted({int(run_account_id) for run_account_id in run_account_ids})
@@ -164,6 +232,7 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     store = get_store()
     to_render: list[tuple[_AccountWork, Statement, list[str]]] = []
     failed: list[tuple[_AccountWork, str]] = []
+    ready: list[_Finished] = []
     new_ids: list[int] = []
     run_ids: set[int] = set()
     with session_scope() as session:
@@ -197,31 +266,25 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
                 log.exception("account %s of a run failed", run_account_id)
                 failed.append((work, f"{type(error).__name__}: {error}"))
                 continue
-            if not statement.has_lines:
-                marked = _mark_account(session, run_account_id, AccountStatus.SKIPPED, statement.fingerprint, 0)
-                outcomes[run_account_id] = AccountOutcome(
-                    run_account_id, AccountStatus.SKIPPED if marked else Outcome.ALREADY_DONE
-                )
-                continue
-            keys = [StoreKey.for_statement(statement, fmt) for fmt in formats]
-            if all(store.get(key) is not None for key in keys):
-                outcome, queued = _record_account(session, work, StoredStatement(statement, keys, 0))
-                outcomes[run_account_id] = outcome
-                new_ids += queued
+            finished = _finished_without_rendering(work, statement, formats, store)
+            if finished is not None:
+                ready.append(finished)
             else:
                 to_render.append((work, statement, formats))
+        recorded, new_ids = _record_accounts(session, ready)
+        outcomes.update(recorded)
     enqueue_sends(new_ids)
     for work, message in failed:
         outcomes[work.run_account_id] = _fail(work, message)
-    rendered: list[tuple[_AccountWork, StoredStatement]] = []
+    rendered: list[tuple[_AccountWork, RenderedFiles]] = []
     for position, (work, statement, formats) in enumerate(to_render, 1):
         try:
-            rendered.append((work, ensure_rendered(statement, formats)))
+            rendered.append((work, render_missing(statement, formats, store)))
         except Exception as error:
             log.exception("account %s of a run failed", work.run_account_id)
             outcomes[work.run_account_id] = _fail(work, f"{type(error).__name__}: {error}")
         if len(rendered) >= RECORD_EVERY or (rendered and position == len(to_render)):
-            outcomes.update(_record_rendered(rendered))
+            outcomes.update(_store_and_record(rendered, store))
             rendered = []
     for run_id in sorted(run_ids):
         refresh_run_if_settled(run_id)
@@ -233,14 +296,20 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
 RECORD_EVERY = 10
 
 
-def _record_rendered(rendered: list[tuple[_AccountWork, StoredStatement]]) -> dict[int, AccountOutcome]:
-    """Record accounts whose files are in the store, in one transaction; then enqueue their new emails."""
-    outcomes: dict[int, AccountOutcome] = {}
-    new_ids: list[int] = []
+def _store_and_record(
+    rendered: list[tuple[_AccountWork, RenderedFiles]], store: StatementStore
+) -> dict[int, AccountOutcome]:
+    """Store the rendered files of several accounts (durable with one flush for all, before anything names them),
+    then record the accounts in one transaction and enqueue their new emails."""
+    try:
+        store_rendered([files for _, files in rendered], store)
+    except Exception as error:  # the store cannot take them (disk full): these accounts failed, the batch goes on
+        log.exception("the files of %s accounts of a run could not be stored", len(rendered))
+        return {work.run_account_id: _fail(work, f"{type(error).__name__}: {error}") for work, _ in rendered}
     with session_scope() as session:
-        for work, stored in rendered:
-            outcomes[work.run_account_id], queued = _record_account(session, work, stored)
-            new_ids += queued
+        outcomes, new_ids = _record_accounts(
+            session, [_Finished(work, files.stored.statement.fingerprint, files.stored) for work, files in rendered]
+        )
     enqueue_sends(new_ids)
     return outcomes
 
@@ -259,14 +328,13 @@ def _items_of(session: Session, wanted: list[tuple[dt.date, int, int]]) -> dict[
         by_cutoff[cutoff].add((company_id, customer_id))
     for cutoff, pairs in by_cutoff.items():
         columns = open_items_at(OpenItem.company_id, OpenItem.customer_id, cutoff).selected_columns
+        # The exact (company, customer) pairs: each is one lookup in `ix_open_items_company_customer`, whatever the
+        # database's statistics say about separate IN lists.
         query = select(OpenItem.company_id, OpenItem.customer_id, *columns).where(
-            OpenItem.customer_id.in_(sorted({customer for _, customer in pairs})),
-            OpenItem.company_id.in_(sorted({company for company, _ in pairs})),
-            open_at(cutoff),
+            tuple_(OpenItem.company_id, OpenItem.customer_id).in_(sorted(pairs)), open_at(cutoff)
         )
         for company_id, customer_id, *item in session.execute(query):
-            if (company_id, customer_id) in pairs:
-                found[(cutoff, company_id, customer_id)].append(_Item(*item))
+            found[(cutoff, company_id, customer_id)].append(_Item(*item))
     return found
 
 

@@ -409,3 +409,43 @@ def test_a_failing_write_raises_and_leaves_nothing(tmp_path: Path, monkeypatch: 
     assert store.get(key(FP2)) is None
     assert [p.name for p in files_under(tmp_path)] == [f"es_{FP1}.xlsx"]
     assert store.read(key(FP1, fmt="xlsx")) == b"other format"
+
+
+def test_many_files_stored_at_once_are_hits_and_prune_their_older_versions(tmp_path: Path) -> None:
+    store = StatementStore(tmp_path)
+    store.put(key(FP1, customer="100001"), b"older data")
+    batch = [
+        (key(FP2, customer="100001"), payload(1, 1000)),
+        (key(FP2, customer="100001", fmt="xlsx"), payload(2, 1000)),
+        (key(FP1, customer="100002"), payload(3, 1000)),
+    ]
+
+    paths = store.put_many(batch)
+
+    assert [store.read(k) for k, _ in batch] == [data for _, data in batch]
+    assert paths == [store.path(k) for k, _ in batch]
+    assert store.get(key(FP1, customer="100001")) is None  # the older version pruned
+    assert len(files_under(tmp_path)) == 3  # no temporary file left
+
+
+@pytest.mark.parametrize("fails", ["the flush", "a file"])
+def test_many_files_failing_to_store_leave_no_name_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    store = StatementStore(tmp_path)
+    store.put(key(FP1, fmt="xlsx"), b"earlier")
+    batch = [(key(FP2), payload(1, 1000)), (key(FP2, customer="100002"), payload(2, 1000))]
+    if fails == "the flush":
+
+        def disk_error(path: Path) -> bool:
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr("shared.store._syncfs", disk_error)
+    else:
+        batch.append((key(FP2, customer="100003"), b""))  # refused: nothing of the batch may be named
+
+    with pytest.raises((OSError, ValueError)):
+        store.put_many(batch)
+
+    assert [store.get(k) for k, _ in batch] == [None] * len(batch)
+    assert [p.name for p in files_under(tmp_path)] == [f"es_{FP1}.xlsx"]

@@ -11,6 +11,7 @@ import io
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -21,7 +22,7 @@ from shared.broker import live_workers, queue_lengths
 from shared.cli.runs import describe_run, list_runs_table, watch_run
 from shared.db import session_scope
 from shared.mail import failed_emails
-from shared.models import AuditEvent, OpenItem, OutboxEmail, StatementRun
+from shared.models import AuditEvent, Customer, OpenItem, OutboxEmail, StatementRun
 from shared.runs import list_runs, resend_email, run_progress, start_run
 from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
 from tests.servers import Services, SMTPServer, wait_for
@@ -251,7 +252,7 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
 
     small_data_set()
     # An open dispute on La Paz's first item at 1000: the batched statement marks it, as a single account's does.
-    from shared.models import Company, Customer, Dispute
+    from shared.models import Company, Dispute
 
     with session_scope() as session:
         company = session.scalars(select(Company).where(Company.code == "1000")).one()
@@ -285,3 +286,51 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
     again = progress_of(second)
     assert (again.accounts, again.rendered, again.sent, again.emails, again.skipped, again.done) == (5, 0, 0, 0, 1, 3)
     assert again.status == "done" and len(smtp_server.messages) == 5
+
+    # Río names a second recipient: the next rerun mails only them, the statement everyone else already has.
+    with session_scope() as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.number == "0000100002")
+            .values(statement_emails="cxp@rio.example;tesoreria@rio.example")
+        )
+    third = start_run(CUTOFF)
+    wait_finished(third)
+    latest = progress_of(third)
+    assert (latest.rendered, latest.sent, latest.emails, latest.done) == (0, 1, 1, 3)
+    assert [str(m["To"]) for m in smtp_server.messages[5:]] == ["tesoreria@rio.example"]
+
+
+def _process_batch(ids: list[int], ready: Any, results: Any) -> None:
+    """A worker process's part in the race below: process the batch as soon as the other process is ready too."""
+    from shared.runs import process_accounts
+
+    ready.wait(60)
+    results.put([outcome.status for outcome in process_accounts(ids)])
+
+
+def test_two_workers_on_the_same_batch_mark_each_account_and_queue_each_email_once(services: Services) -> None:
+    import multiprocessing
+
+    from shared.models import RunAccount
+
+    small_data_set()
+    run_id = start_run(CUTOFF)  # no worker: the batch is processed here, by two processes at once
+    with session_scope() as session:
+        ids = sorted(session.scalars(select(RunAccount.id).where(RunAccount.run_id == run_id)))
+    context = multiprocessing.get_context("spawn")
+    ready, queue = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_process_batch, args=(ids, ready, queue)) for _ in range(2)]
+    for process in workers:
+        process.start()
+    results = [queue.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(30)
+    for position, run_account_id in enumerate(ids):
+        statuses = sorted(outcomes[position] for outcomes in results)
+        assert statuses[0] == "already_done" and statuses[1] != "already_done", (run_account_id, statuses)
+    with session_scope() as session:
+        rows = session.execute(select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.recipient)).all()
+        marked = session.scalars(select(RunAccount.status).where(RunAccount.run_id == run_id)).all()
+    assert len(rows) == 5 and len(set(rows)) == 5
+    assert sorted(marked) == ["done", "done", "done", "no_recipients", "skipped"]
