@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import datetime as dt
 import logging
 import os
@@ -19,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.mail.messages import message_bytes, recipients_of
+from shared.mail.messages import flatten, message_bytes, recipients_of
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,32 @@ def _classify(code: int, reply: bytes | str) -> MailError:
     if 500 <= code < 600:
         return PermanentMailError(code, text)
     return TransientMailError(code if code > 0 else None, text)
+
+
+def _send_message(connection: smtplib.SMTP, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    """`connection.send_message(message)`: the same envelope and the same bytes, written by `flatten` (smtplib's
+    own generator writes a body line by line)."""
+    connection.ehlo_or_helo_if_needed()
+    if message.get_all("Resent-Date") is not None:  # not a message of ours: smtplib's rules for resent blocks
+        return connection.send_message(message)
+    sender = message["Sender"] if "Sender" in message else message["From"]
+    from_addr = getaddresses([sender])[0][1]
+    to_addrs = [
+        address for _, address in getaddresses([f for f in (message["To"], message["Bcc"], message["Cc"]) if f])
+    ]
+    message = copy.copy(message)
+    del message["Bcc"]
+    options: tuple[str, ...] = ()
+    international = not "".join([from_addr, *to_addrs]).isascii()
+    if international:
+        if not connection.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "One or more source or delivery addresses require internationalized email support, but the server "
+                "does not advertise the required SMTPUTF8 capability"
+            )
+        options = ("SMTPUTF8", "BODY=8BITMIME")
+    data = flatten(message, linesep="\r\n", utf8=international, mangle_from=not international)
+    return connection.sendmail(from_addr, to_addrs, data, options)
 
 
 @dataclass(frozen=True)
@@ -187,7 +215,7 @@ class SMTPBackend:
                 if not connection.has_extn("auth"):
                     raise TransientMailError(None, f"{self.host} does not offer AUTH (is TLS required?)")
                 self._login(connection)
-            refused = connection.send_message(message)
+            refused = _send_message(connection, message)
             # DATA answered 250: the message is the server's. Record it now, before the QUIT round trip, so a
             # connection lost at QUIT (or a crash meanwhile) does not send it again.
             if on_accepted is not None:
