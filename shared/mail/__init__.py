@@ -20,22 +20,18 @@ from shared.mail.messages import Attachment, InvalidMessage, build_message, mess
 from shared.mail.outbox import (
     COUNTDOWN_LIMIT_SECONDS,
     Claim,
-    FailedEmail,
-    ResendError,
     SendOutcome,
     StatementEmails,
     cancel_waiting_emails,
     claim_email,
     enqueue_sends,
-    failed_emails,
     held_by_cancelled_run,
     queue_many_statement_emails,
     queue_statement_emails,
-    renew_for_resend,
     retry_delay,
-    run_failed_emails,
     send_statement_email,
 )
+from shared.mail.outbox_admin import FailedEmail, ResendError, failed_emails, renew_for_resend, run_failed_emails
 from shared.mail.rendering import render_email
 from shared.mail.sent import SentStatement, sent_file, sent_statements
 from shared.mail.statement_email import compose_statement_email, statement_figures, statement_subject, statement_url

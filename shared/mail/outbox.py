@@ -32,16 +32,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Update, and_, bindparam, exists, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import dialect_insert, session_scope
 from shared.mail.backends import NotRecorded, PermanentMailError, TransientMailError, get_mail_backend
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
-from shared.models import Account, AuditEvent, Company, Customer, OutboxEmail, StatementRun
+from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
 from shared.statements import StatementNotFound, statement_for
@@ -205,6 +206,50 @@ class Claim:
     outbox_id: int
     token: str
     recovered: bool  # the previous claimer's lease expired: its outcome is unknown
+    email: Row[Any] | None = None  # the row as claimed (`CLAIMED` columns): what this attempt sends
+
+
+# What a claim reads back of the row (UPDATE ... RETURNING), so the attempt needs no second read of it.
+CLAIMED = (
+    OutboxEmail.id,
+    OutboxEmail.run_id,
+    OutboxEmail.company_id,
+    OutboxEmail.customer_id,
+    OutboxEmail.cutoff,
+    OutboxEmail.recipient,
+    OutboxEmail.language,
+    OutboxEmail.attachments,
+    OutboxEmail.generation,
+    OutboxEmail.attempts,
+    OutboxEmail.first_queued_at,
+)
+
+
+@lru_cache(maxsize=1)
+def _claim_statements() -> tuple[tuple[bool, Update], ...]:
+    """The two claims, built once (bound parameters: outbox_id, now, token, lease_until): first the usual case
+    (pending and due), then a row whose claimer vanished (its lease expired)."""
+    now = bindparam("now", type_=OutboxEmail.updated_at.type)
+    return tuple(
+        (
+            recovered,
+            update(OutboxEmail)
+            .where(OutboxEmail.id == bindparam("outbox_id"), condition, ~held_by_cancelled_run())
+            .values(
+                status=EmailStatus.SENDING,
+                lease_token=bindparam("token"),
+                lease_until=bindparam("lease_until"),
+                attempts=OutboxEmail.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*CLAIMED)
+            .execution_options(synchronize_session=False),
+        )
+        for recovered, condition in (
+            (False, and_(OutboxEmail.status == EmailStatus.PENDING, OutboxEmail.next_attempt_at <= now)),
+            (True, and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now)),
+        )
+    )
 
 
 def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
@@ -212,36 +257,37 @@ def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = N
     now = now or utcnow()
     lease_until = now + dt.timedelta(seconds=get_settings().mail_lease_seconds)
     token = secrets.token_hex(16)
-    # First the usual case (pending and due), then a row whose claimer vanished (its lease expired).
-    for recovered, condition in (
-        (False, and_(OutboxEmail.status == EmailStatus.PENDING, OutboxEmail.next_attempt_at <= now)),
-        (True, and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now)),
-    ):
-        result = session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, condition, ~held_by_cancelled_run())
-            .values(
-                status=EmailStatus.SENDING,
-                lease_token=token,
-                lease_until=lease_until,
-                attempts=OutboxEmail.attempts + 1,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return Claim(outbox_id, token, recovered=recovered)
+    parameters = {"outbox_id": outbox_id, "now": now, "token": token, "lease_until": lease_until}
+    for recovered, statement in _claim_statements():
+        email = session.execute(statement, parameters).first()
+        if email is not None:
+            return Claim(outbox_id, token, recovered=recovered, email=email)
     return None
 
 
-def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
-    with session_scope() as session:
-        result = session.execute(
-            update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, OutboxEmail.lease_token == token)
-            .values(lease_token=None, lease_until=None, updated_at=utcnow(), **values)
-            .execution_options(synchronize_session=False)
+@lru_cache(maxsize=16)
+def _release_statement(columns: tuple[str, ...]) -> Update:
+    """Ending a lease and setting `columns`, built once per set of columns (bound parameters: outbox_id, token,
+    now, and v_<column> for each column)."""
+    return (
+        update(OutboxEmail)
+        .where(OutboxEmail.id == bindparam("outbox_id"), OutboxEmail.lease_token == bindparam("token"))
+        .values(
+            lease_token=None,
+            lease_until=None,
+            updated_at=bindparam("now"),
+            **{column: bindparam(f"v_{column}") for column in columns},
         )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
+    statement = _release_statement(tuple(sorted(values)))
+    parameters = {"outbox_id": outbox_id, "token": token, "now": utcnow()}
+    parameters.update({f"v_{column}": value for column, value in values.items()})
+    with session_scope() as session:
+        result = session.execute(statement, parameters)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -250,8 +296,11 @@ def retry_delay(attempts: int) -> float:
     return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
 
 
-def _message_for(session: Session, row: OutboxEmail, store: StatementStore) -> tuple[EmailMessage, StoredStatement]:
-    """Build the email from the current data; files the store lacks (data changed, pruned) are rendered."""
+def _message_for(
+    session: Session, row: OutboxEmail | Row[Any], store: StatementStore
+) -> tuple[EmailMessage, StoredStatement]:
+    """Build the email from the current data; files the store lacks (data changed, pruned) are rendered. `row` is
+    the outbox row, or its `CLAIMED` columns."""
     found = session.execute(
         select(Company, Customer, Account)
         .select_from(Company)
@@ -295,17 +344,17 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
         if claim is None:
             return SendOutcome(outbox_id, Outcome.NOT_CLAIMED)
     # The claim is committed: from here the row is ours until the lease ends.
+    row = claim.email
+    assert row is not None
+    run_id, attempts, first_queued_at = row.run_id, row.attempts, row.first_queued_at
+    if claim.recovered:
+        log.warning(
+            "outbox %s: the previous attempt's lease expired with its outcome unknown; sending again may "
+            "deliver a duplicate to %s",
+            outbox_id,
+            row.recipient,
+        )
     with session_scope() as session:
-        row = session.get(OutboxEmail, outbox_id)
-        assert row is not None
-        run_id, attempts, first_queued_at = row.run_id, row.attempts, row.first_queued_at
-        if claim.recovered:
-            log.warning(
-                "outbox %s: the previous attempt's lease expired with its outcome unknown; sending again may "
-                "deliver a duplicate to %s",
-                outbox_id,
-                row.recipient,
-            )
         try:
             message, stored = _message_for(session, row, store)
         except StatementNotFound as error:
@@ -398,100 +447,3 @@ def _reply_text(error: BaseException) -> str:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
         return f"{code} {text}".strip()
     return f"{type(error).__name__}: {error}"
-
-
-# --- admin actions and reports ----------------------------------------------------------------------------
-
-
-class ResendError(LookupError):
-    """No such email."""
-
-
-def renew_for_resend(session: Session, outbox_id: int, *, by_username: str) -> OutboxEmail:
-    """Make an email a new generation, pending from now: an admin's explicit new attempt, sent from the current
-    data (the worker renders new files if the statement's data changed). Returns the row; the caller commits,
-    then enqueues the send (`shared.runs.resend_email` does both)."""
-    row = session.get(OutboxEmail, outbox_id)
-    if row is None:
-        raise ResendError(f"no email {outbox_id}")
-    now = utcnow()
-    previous = f"generation {row.generation}, {row.status}"
-    session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.id == outbox_id)
-        .values(
-            generation=OutboxEmail.generation + 1,
-            status=EmailStatus.PENDING,
-            attempts=0,
-            lease_token=None,
-            lease_until=None,
-            next_attempt_at=now,
-            first_queued_at=now,
-            last_error="",
-            sent_at=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.add(
-        AuditEvent(
-            event="email_resend",
-            username=by_username,
-            detail=f"outbox {outbox_id} to {row.recipient} (was {previous})",
-        )
-    )
-    log.info("outbox %s: resend requested by %s", outbox_id, by_username)
-    return row
-
-
-@dataclass(frozen=True)
-class FailedEmail:
-    id: int
-    run_id: int | None
-    company_code: str
-    company_name: str
-    customer_number: str
-    customer_name: str
-    cutoff: dt.date
-    recipient: str
-    attempts: int
-    generation: int
-    last_error: str
-    updated_at: dt.datetime
-
-
-def failed_emails(session: Session, limit: int = 100) -> list[FailedEmail]:
-    """The most recent failed emails, with the server's reason (for the ops page and `edocta runs show`)."""
-    return _emails(session, limit, OutboxEmail.status == EmailStatus.FAILED)
-
-
-def _emails(session: Session, limit: int, *conditions: Any) -> list[FailedEmail]:
-    rows = session.execute(
-        select(OutboxEmail, Company.code, Company.name, Customer.number, Customer.name)
-        .join(Company, Company.id == OutboxEmail.company_id)
-        .join(Customer, Customer.id == OutboxEmail.customer_id)
-        .where(*conditions)
-        .order_by(OutboxEmail.updated_at.desc(), OutboxEmail.id.desc())
-        .limit(limit)
-    ).all()
-    return [
-        FailedEmail(
-            id=row.id,
-            run_id=row.run_id,
-            company_code=company_code,
-            company_name=company_name,
-            customer_number=customer_number,
-            customer_name=customer_name,
-            cutoff=row.cutoff,
-            recipient=row.recipient,
-            attempts=row.attempts,
-            generation=row.generation,
-            last_error=row.last_error,
-            updated_at=row.updated_at,
-        )
-        for row, company_code, company_name, customer_number, customer_name in rows
-    ]
-
-
-def run_failed_emails(session: Session, run_id: int, limit: int = 100) -> list[FailedEmail]:
-    return _emails(session, limit, OutboxEmail.status == EmailStatus.FAILED, OutboxEmail.run_id == run_id)
