@@ -89,8 +89,8 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
     _write_head(writer, statement)
     disputes = statement.has_disputed_lines
     disputed_text = _("En aclaración")
-    writer.append([writer.text(_("Movimientos del periodo"), SECTION_FONT)])
-    header_row = writer.header(
+    header_row = writer.lines_header(
+        _("Movimientos del periodo"),
         [
             _("Documento"),
             _("Tipo"),
@@ -103,11 +103,8 @@ def render_activity_xlsx(statement: ActivityStatement) -> bytes:
             _("Moneda"),
             # Only when some line is disputed: its mark (contract section 9), as on the open-item statement.
             *([_("Aclaración")] if disputes else []),
-        ]
+        ],
     )
-    sheet.freeze_panes = f"A{header_row + 1}"
-    sheet.print_title_rows = f"{header_row}:{header_row}"
-    writer.flush()
 
     plain = writer.plain
     date_format = DATE_FORMATS[language]

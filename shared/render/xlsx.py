@@ -172,6 +172,16 @@ class SheetWriter:
     def header(self, labels: Iterable[str]) -> int:
         return self.append(self.text(label, HEADER_FONT, fill=HEADER_FILL, alignment=WRAP_TOP) for label in labels)
 
+    def lines_header(self, title: str, labels: Iterable[str]) -> int:
+        """The lines table's title and header row (returns its number); the header stays in view on screen and on
+        every printed page."""
+        self.append([self.text(title, SECTION_FONT)])
+        header_row = self.header(labels)
+        self.sheet.freeze_panes = f"A{header_row + 1}"
+        self.sheet.print_title_rows = f"{header_row}:{header_row}"
+        self.flush()
+        return header_row
+
 
 def _write_header_block(writer: SheetWriter, statement: Statement) -> None:
     language = writer.language
@@ -280,8 +290,8 @@ def render_xlsx(statement: Statement) -> bytes:
 
     disputes = statement.has_disputed_lines
     disputed_text = _("En aclaración")
-    writer.append([writer.text(_("Partidas abiertas"), SECTION_FONT)])
-    header_row = writer.header(
+    header_row = writer.lines_header(
+        _("Partidas abiertas"),
         [
             _("Documento"),
             _("Tipo"),
@@ -293,11 +303,8 @@ def render_xlsx(statement: Statement) -> bytes:
             _("Moneda"),
             # Only when some line is disputed: its mark (contract section 9).
             *([_("Aclaración")] if disputes else []),
-        ]
+        ],
     )
-    sheet.freeze_panes = f"A{header_row + 1}"
-    sheet.print_title_rows = f"{header_row}:{header_row}"
-    writer.flush()
 
     # The lines are most of the workbook: their cells are built with their style already resolved (one style per
     # number format, looked up once) and their value already typed, instead of openpyxl checking both per cell.
