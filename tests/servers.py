@@ -369,13 +369,25 @@ class Services:
         return process.start()
 
     def stop_all(self) -> None:
-        """At the end of a test: a cold shutdown (whatever was running is put back, and nobody needs it)."""
+        """At the end of a test: a cold shutdown of every process at once (whatever was running is put back, and
+        nobody needs it), then SIGKILL to whatever is left of each process group.
+
+        The signal goes to each main process, not to its group: a pool child that a signal kills while it waits
+        for work holds the pool's queue lock, and its main process then waits for that lock for ever while it
+        shuts the pool down (billiard's `Pool._help_stuff_finish`)."""
+        running = [process.process for process in self.processes if process.process is not None]
+        for popen in running:
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGQUIT)
+        deadline = time.monotonic() + 20
+        for popen in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait(10)
         for process in self.processes:
-            if process.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.process.pid, signal.SIGQUIT)
-        for process in self.processes:
-            process.stop()
+            process.process = None
 
 
 def service_environment(monkeypatch: pytest.MonkeyPatch, var: Path, **variables: str | None) -> dict[str, str]:
