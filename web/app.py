@@ -33,6 +33,7 @@ from web import auth, disputes, i18n, metrics, ops, statements, users
 from web.assets import static_routes
 from web.hashing import HashGate
 from web.loopdb import close_readers
+from web.loopredis import close_lean_redis
 from web.security import (
     PUBLIC,
     SESSION_COOKIE,
@@ -290,7 +291,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             )
         ],
         on_startup=[limit_threads],
-        on_shutdown=[close_readers],
+        on_shutdown=[close_readers, close_lean_redis],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],

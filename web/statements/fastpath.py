@@ -29,11 +29,13 @@ from typing import TYPE_CHECKING, Any
 from litestar._parsers import parse_cookie_string
 from litestar.serialization import decode_json
 from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from litestar.types import HTTPScope, Send
 
 from shared.clock import parse_day, today
 from web import security
 from web.i18n import DEFAULT_LANGUAGE, normalize_language
+from web.loopredis import lean_redis_for
 from web.security import settled_session_of, user_of_row
 from web.statements.cached import STORED_FORMATS, FileKey, StoredFiles, read_version
 
@@ -59,10 +61,15 @@ class FastDownloads:
         self._store: Store | None = None
 
     async def _read_session(self, session_id: str) -> bytes | None:
-        """The session's stored data, read as the session middleware reads it."""
+        """The session's stored data, read as the session middleware reads it (a `GET` of the same key, on Redis
+        through the lean client when it speaks the store's URL)."""
         store = self._store
         if store is None:
             store = self._store = self.app.stores.get("sessions")
+        if self.redis_url and isinstance(store, RedisStore):
+            lean = lean_redis_for(self.redis_url)
+            if lean is not None:
+                return await lean.get(store._make_key(session_id))
         return await store.get(session_id)
 
     async def answer(self, scope: HTTPScope, send: Send) -> bool:
