@@ -145,7 +145,7 @@ async def read_version(user_id: int, company: str, customer: str, cutoff: dt.dat
     if reader is None:
         return await anyio.to_thread.run_sync(_sync_version, user_id, company, customer, cutoff)
     sql, constants = version_sql(get_engine(database_url).dialect)
-    row = await reader.fetch_one(sql, {**constants, **version_params(user_id, company, customer, cutoff)})
+    row = await reader.fetch_one(sql, version_params(user_id, company, customer, cutoff), constants)
     return visible_version_of(row)
 
 
