@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
@@ -18,7 +18,7 @@ from litestar.stores.base import Store
 from litestar.stores.file import FileStore
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
-from litestar.types import Message, Scope
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,8 +33,10 @@ from web import auth, disputes, i18n, metrics, ops, statements, users
 from web.assets import static_routes
 from web.hashing import HashGate
 from web.loopdb import close_readers
+from web.loopredis import close_lean_redis
 from web.security import (
     PUBLIC,
+    SESSION_COOKIE,
     PasswordChangeRequired,
     SignInRequired,
     is_file_request,
@@ -44,6 +46,8 @@ from web.security import (
     session_guard,
 )
 from web.statements.cached import StoredFiles
+from web.statements.fastpath import PREFIX as FAST_PREFIX
+from web.statements.fastpath import FastDownloads
 
 log = logging.getLogger("edocta.web")
 
@@ -215,6 +219,31 @@ def home(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(path="/password/change" if user.must_change_password else "/statements", status_code=303)
 
 
+# --- the app -----------------------------------------------------------------------------------------------
+
+
+CSRF_COOKIE = "edocta_csrf"
+
+
+class Portal(Litestar):
+    """Litestar, with the plain cached file download answered in front of its stack (`web.statements.fastpath`);
+    every other request, and any download that is not the plain case, goes through the app as always."""
+
+    fast_downloads: FastDownloads | None = None
+
+    async def __call__(
+        self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
+    ) -> None:
+        if (
+            scope["type"] == "http"
+            and self.fast_downloads is not None
+            and scope["path"].startswith(FAST_PREFIX)
+            and await self.fast_downloads.answer(cast(HTTPScope, scope), cast(Send, send))
+        ):
+            return
+        await super().__call__(scope, receive, send)
+
+
 # --- the factory --------------------------------------------------------------------------------------------
 
 
@@ -241,7 +270,8 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
     from shared.render.html import STATIC_DIR as STATEMENT_STATIC_DIR  # statement.css, shared with the PDF
 
     static_router = static_routes([STATIC_DIR, STATEMENT_STATIC_DIR])
-    return Litestar(
+    stored_files = StoredFiles()
+    app = Portal(
         # One router for every page: handlers that share a path (GET and POST /users) are then registered with the
         # app once each. Registered one by one, a sync handler sharing its path would be wrapped for its thread twice.
         route_handlers=[
@@ -261,21 +291,21 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
             )
         ],
         on_startup=[limit_threads],
-        on_shutdown=[close_readers],
+        on_shutdown=[close_readers, close_lean_redis],
         guards=[session_guard],
         middleware=[session_config(secure=settings.secure_cookies).middleware],
         before_send=[add_security_headers, i18n.remember_language_choice],
         after_exception=[load_user_after_error],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="edocta_csrf",
+            cookie_name=CSRF_COOKIE,
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
             cookie_samesite="lax",
         ),
         template_config=template_config,
         stores={"sessions": create_session_store(key_prefix)},
-        state=State({"throttle": throttle, "hash_gate": HashGate(), "stored_files": StoredFiles()}),
+        state=State({"throttle": throttle, "hash_gate": HashGate(), "stored_files": stored_files}),
         exception_handlers={
             SignInRequired: sign_in_required,
             PasswordChangeRequired: password_change_required,
@@ -293,3 +323,7 @@ def create_app(*, key_prefix: str = "edocta") -> Litestar:
         openapi_config=None,
         debug=False,
     )
+    app.fast_downloads = FastDownloads(
+        app, stored_files, session_cookie=SESSION_COOKIE, csrf_cookie=CSRF_COOKIE, redis_url=settings.redis_url
+    )
+    return app

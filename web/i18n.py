@@ -32,7 +32,8 @@ LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 
 
-def _normalize(value: str | None) -> str | None:
+def normalize_language(value: str | None) -> str | None:
+    """The supported language a code names (`en-US` is `en`), or None."""
     if not value:
         return None
     code = value.strip().lower().replace("_", "-").split("-", 1)[0]
@@ -54,7 +55,7 @@ def accept_language(header: str | None) -> str | None:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        code = _normalize(pieces[0])
+        code = normalize_language(pieces[0])
         if code and quality > 0:
             choices.append((-quality, position, code))
     return min(choices)[2] if choices else None
@@ -63,8 +64,10 @@ def accept_language(header: str | None) -> str | None:
 def request_language(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     user = optional_user(connection)
     if user is not None:
-        return _normalize(user.language) or DEFAULT_LANGUAGE
-    chosen = _normalize(connection.query_params.get("lang")) or _normalize(connection.cookies.get(LANGUAGE_COOKIE))
+        return normalize_language(user.language) or DEFAULT_LANGUAGE
+    chosen = normalize_language(connection.query_params.get("lang")) or normalize_language(
+        connection.cookies.get(LANGUAGE_COOKIE)
+    )
     if chosen:
         return chosen
     return accept_language(connection.headers.get("accept-language")) or DEFAULT_LANGUAGE
@@ -76,7 +79,7 @@ async def remember_language_choice(message: Any, scope: Any) -> None:
     if message["type"] != "http.response.start" or scope.get("type") != "http":
         return
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    chosen = _normalize((query.get("lang") or [""])[0])
+    chosen = normalize_language((query.get("lang") or [""])[0])
     if not chosen:
         return
     secure = "; Secure" if get_settings().secure_cookies else ""

@@ -308,16 +308,22 @@ def settled_session(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[int
     """(user id, password version) of a live session whose only remaining check is the user's row: not timed
     out, not opened with a temporary password, the user not read yet. None in every other case (the full check
     decides). Changes nothing."""
-    session = connection.scope.get("session")
-    if not isinstance(session, dict) or "uid" not in session or session.get("must_change"):
-        return None
     if _USER_KEY in connection.scope.get("state", {}):
         return None
-    now = clock()
+    return settled_session_of(connection.scope.get("session"), clock())
+
+
+def settled_session_of(session: Any, now: float, *, seen_recently: bool = False) -> tuple[int, int] | None:
+    """`settled_session` of the session's data at `now`. With `seen_recently`, also None when the session's `seen`
+    time is due to move (`SEEN_RESOLUTION`): the user's check would then write the session back."""
+    if not isinstance(session, dict) or "uid" not in session or session.get("must_change"):
+        return None
     try:
+        seen_for = now - float(session.get("seen", 0))
         if (
             now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
-            or now - float(session.get("seen", 0)) > IDLE_TIMEOUT.total_seconds()
+            or seen_for > IDLE_TIMEOUT.total_seconds()
+            or (seen_recently and seen_for >= SEEN_RESOLUTION)
         ):
             return None
         return int(session["uid"]), int(session.get("pv", -1))

@@ -1,11 +1,12 @@
-"""A statement file the store holds is answered on the event loop (`web.statements.cached`) once the full path
-has served it: the same bytes and headers, and every change that matters takes effect on the very next request —
-a revoked grant, a disabled user, a sign-out, a password changed elsewhere, new data (an import, a dispute), the
-reader's language, the file gone from the store.
+"""A statement file the store holds is answered on the event loop once the full path has served it — in front of
+Litestar's stack in the plain case (`web.statements.fastpath`), else by the app's handler without its thread
+(`web.statements.cached`): the same bytes and headers, and every change that matters takes effect on the very
+next request — a revoked grant, a disabled user, a sign-out, a password changed elsewhere, new data (an import, a
+dispute), the reader's language, the file gone from the store.
 
-Each test first proves the file is answered without the full path (the full path is made to fail), then puts the
-full path back, makes the change and asks again. Runs on SQLite with the file session store, on PostgreSQL with
-it, and on PostgreSQL with sessions in Redis.
+Each test first proves the file is answered in front of the app (the app's stack is made to fail), then puts the
+app back, makes the change and asks again. Runs on SQLite with the file session store, on PostgreSQL with it, and
+on PostgreSQL with sessions in Redis.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -27,7 +29,9 @@ from shared.render import render_on_demand
 from shared.store import StoreKey, get_store
 from tests.factories import CUTOFF, PASSWORD, give_passwords, run_cli, seed_portal_data, write_folder
 from tests.portal import portal_test_client, post_form, sign_in
+from web import security
 from web.statements import page
+from web.statements.fastpath import FastDownloads
 
 DAY = CUTOFF.isoformat()
 PAGE = f"/statements/1000/100001/{DAY}"
@@ -90,6 +94,19 @@ def answered_on_the_loop(client: TestClient[Any], path: str, monkeypatch: pytest
     return response
 
 
+def answered_in_front(client: TestClient[Any], path: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The answer, made sure it came from in front of the app: while asking, a request reaching Litestar fails."""
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("answered by the app's stack")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Litestar, "__call__", fail)
+        response = client.get(path, follow_redirects=False)
+    assert response.status_code == 200, "not answered in front of the app"
+    return response
+
+
 def store_pdf(language: str = "es") -> Path:
     """What the worker does when the portal asks for the PDF."""
     key = render_on_demand("1000", "100001", CUTOFF, "pdf", language)
@@ -106,9 +123,9 @@ def test_a_stored_file_is_answered_on_the_loop_with_the_full_paths_bytes_and_hea
     stored = store_pdf()
     full = client.get(PDF)
     assert full.status_code == 200 and full.content == stored.read_bytes()
-    fast = answered_on_the_loop(client, PDF, monkeypatch)
+    fast = answered_in_front(client, PDF, monkeypatch)
     assert fast.content == full.content
-    assert dict(fast.headers) == dict(full.headers)
+    assert fast.headers.raw == full.headers.raw  # the same headers, in the same order
     assert fast.headers["content-disposition"].startswith(
         'attachment; filename="estado-de-cuenta_1000_100001_2026-10-31.pdf"'
     )
@@ -117,7 +134,7 @@ def test_a_stored_file_is_answered_on_the_loop_with_the_full_paths_bytes_and_hea
     # Another user who may see the customer gets it on the loop as well; one who may not gets "not found".
     with another_process(key_prefix, "sofia") as staff:
         assert staff.get(PDF).content == full.content
-        assert answered_on_the_loop(staff, PDF, monkeypatch).content == full.content
+        assert answered_in_front(staff, PDF, monkeypatch).content == full.content
     with another_process(key_prefix, "carla") as stranger:
         refused = stranger.get(PDF)
         assert refused.status_code == 404
@@ -127,7 +144,7 @@ def test_a_stored_file_is_answered_on_the_loop_with_the_full_paths_bytes_and_hea
 def test_a_revoked_grant_answers_not_found_at_once(portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     client = signed_in(portal, "alice")
     client.get(XLSX)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     assert run_cli("users", "revoke", "alice", "100001").exit_code == 0
     assert client.get(XLSX).status_code == 404
     assert client.get(PDF).status_code == 404
@@ -136,7 +153,7 @@ def test_a_revoked_grant_answers_not_found_at_once(portal: TestClient[Any], monk
 def test_a_disabled_user_is_signed_out_at_once(portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     client = signed_in(portal, "alice")
     client.get(XLSX)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     assert run_cli("users", "disable", "alice").exit_code == 0
     refused = client.get(XLSX, follow_redirects=False)
     assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
@@ -154,7 +171,7 @@ def test_signing_out_ends_the_download_at_once(
 ) -> None:
     client = signed_in(portal, "alice")
     client.get(XLSX)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     cookie = client.cookies.get("edocta_session")
     assert cookie
     post_form(client, "/statements", "/logout", {})
@@ -172,7 +189,7 @@ def test_a_password_changed_elsewhere_ends_the_download_at_once(
 ) -> None:
     client = signed_in(portal, "alice")
     client.get(XLSX)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     with another_process(key_prefix, "alice") as elsewhere:
         changed = post_form(
             elsewhere,
@@ -194,8 +211,8 @@ def test_new_data_from_an_import_is_never_answered_with_the_old_file(
     store_pdf()
     old_pdf = client.get(PDF).content
     old_xlsx = client.get(XLSX).content
-    answered_on_the_loop(client, PDF, monkeypatch)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, PDF, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     items = (
         "company_code,customer_number,document_number,document_type,reference,document_date,due_date,amount,currency\n"
         "1000,100001,FAC-1,invoice,PO-7,2026-09-01,2026-09-30,4321.00,MXN\n"
@@ -210,7 +227,7 @@ def test_new_data_from_an_import_is_never_answered_with_the_old_file(
     new_pdf = store_pdf().read_bytes()
     assert new_pdf != old_pdf
     assert client.get(PDF).content == new_pdf
-    assert answered_on_the_loop(client, PDF, monkeypatch).content == new_pdf
+    assert answered_in_front(client, PDF, monkeypatch).content == new_pdf
 
 
 def test_a_dispute_opened_since_is_never_answered_with_the_old_file(
@@ -219,7 +236,7 @@ def test_a_dispute_opened_since_is_never_answered_with_the_old_file(
     client = signed_in(portal, "alice")
     store_pdf()
     client.get(PDF)
-    answered_on_the_loop(client, PDF, monkeypatch)
+    answered_in_front(client, PDF, monkeypatch)
     opened = post_form(
         client,
         f"{PAGE}?dispute=FAC-1",
@@ -238,7 +255,7 @@ def test_the_readers_language_is_read_on_every_request(
     store_pdf("es")
     store_pdf("en")
     spanish = client.get(PDF)
-    answered_on_the_loop(client, PDF, monkeypatch)
+    answered_in_front(client, PDF, monkeypatch)
     with session_scope() as session:
         user = session.scalar(select(User).where(User.username == "sofia"))
         assert user is not None
@@ -254,7 +271,7 @@ def test_a_file_gone_from_the_store_is_asked_for_again(
     client = signed_in(portal, "alice")
     stored = store_pdf()
     client.get(PDF)
-    answered_on_the_loop(client, PDF, monkeypatch)
+    answered_in_front(client, PDF, monkeypatch)
     stored.unlink()
     assert client.get(PDF).status_code == 202
 
@@ -264,9 +281,55 @@ def test_a_future_cut_off_or_a_malformed_address_is_not_found_as_before(
 ) -> None:
     client = signed_in(portal, "alice")
     client.get(XLSX)
-    answered_on_the_loop(client, XLSX, monkeypatch)
+    answered_in_front(client, XLSX, monkeypatch)
     tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
     assert client.get(f"/statements/1000/100001/{tomorrow}.xlsx").status_code == 404
     assert client.get("/statements/1000/100001/2026-13-01.xlsx").status_code == 404
     post_form(client, "/statements", "/logout", {})
     assert client.get(f"/statements/1000/100001/{tomorrow}.xlsx", follow_redirects=False).status_code == 303
+
+
+def test_what_the_front_does_not_take_the_app_answers_as_before(
+    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download that is not the plain case goes to the app, where the handler answers the stored file on the loop
+    and the middleware does what it must: a new CSRF cookie, the language choice, the session's `seen` time."""
+    client = signed_in(portal, "alice")
+    full = client.get(XLSX)
+    assert full.status_code == 200
+    front = answered_in_front(client, XLSX, monkeypatch)
+    assert front.content == full.content and front.headers.raw == full.headers.raw
+    # With a query string (here the footer's language switch, remembered in a cookie).
+    chosen = answered_on_the_loop(client, XLSX + "?lang=en", monkeypatch)
+    assert chosen.content == full.content and "edocta_lang=en" in chosen.headers["set-cookie"]
+    client.cookies.delete("edocta_lang")
+    # Without the CSRF cookie: the answer hands out a new one.
+    client.cookies.delete("edocta_csrf")
+    fresh = answered_on_the_loop(client, XLSX, monkeypatch)
+    assert fresh.content == full.content and "edocta_csrf=" in fresh.headers["set-cookie"]
+    assert client.cookies.get("edocta_csrf")
+    answered_in_front(client, XLSX, monkeypatch)
+    # A session last seen more than a minute ago: its `seen` time is written back and its cookie renewed.
+    later = security.clock() + security.SEEN_RESOLUTION + 1
+    monkeypatch.setattr(security, "clock", lambda: later)
+    renewed = answered_on_the_loop(client, XLSX, monkeypatch)
+    assert renewed.content == full.content and "edocta_session=" in renewed.headers["set-cookie"]
+    again = answered_in_front(client, XLSX, monkeypatch)
+    assert again.headers.raw == full.headers.raw
+
+
+def test_a_fault_in_front_leaves_the_answer_to_the_app(
+    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in(portal, "alice")
+    store_pdf()
+    full = client.get(PDF)
+    answered_in_front(client, PDF, monkeypatch)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionError("the session store went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FastDownloads, "_read_session", broken)
+        answered = answered_on_the_loop(client, PDF, monkeypatch)
+    assert answered.content == full.content and answered.headers.raw == full.headers.raw

@@ -138,14 +138,14 @@ def _sync_version(user_id: int, company: str, customer: str, cutoff: dt.date) ->
         return visible_version(connection, user_id, company, customer, cutoff)
 
 
-async def _read_version(user_id: int, company: str, customer: str, cutoff: dt.date) -> VisibleVersion | None:
+async def read_version(user_id: int, company: str, customer: str, cutoff: dt.date) -> VisibleVersion | None:
     """The version query: on the loop for PostgreSQL, else in a thread."""
     database_url = get_settings().database_url
     reader = reader_for(database_url)
     if reader is None:
         return await anyio.to_thread.run_sync(_sync_version, user_id, company, customer, cutoff)
     sql, constants = version_sql(get_engine(database_url).dialect)
-    row = await reader.fetch_one(sql, {**constants, **version_params(user_id, company, customer, cutoff)})
+    row = await reader.fetch_one(sql, version_params(user_id, company, customer, cutoff), constants)
     return visible_version_of(row)
 
 
@@ -165,7 +165,7 @@ async def cached_statement_file(
         return None
     user_id, password_version = session
     try:
-        found = await _read_version(user_id, company, customer, cutoff)
+        found = await read_version(user_id, company, customer, cutoff)
     except (psycopg.Error, OSError):
         log.warning("cached file check failed; answered by the full path", exc_info=True)
         return None
