@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -221,3 +222,77 @@ def test_an_activity_statement_in_three_currencies_stays_inside_the_page_margins
     assert b"USD" in found and len(right_edges) > 200
     page_width, right_margin = 612.0, 14 / 25.4 * 72  # Letter, 14 mm
     assert max(right_edges) <= page_width - right_margin + 0.5
+
+
+def _element_tree(root: Any) -> list[tuple[Any, ...]]:
+    return [(element.tag, dict(element.attrib), element.text, element.tail) for element in root.iter()]
+
+
+def test_our_documents_are_read_as_xml_into_the_tree_weasyprints_html_parser_builds() -> None:
+    """The printer reads a statement with expat: the element tree must be the HTML5 parser's, for both kinds of
+    statement, with the optional blocks (three currencies, disputed lines, contact, payment instructions, the
+    empty statement's note) and text that looks like markup."""
+    import dataclasses
+
+    import tinyhtml5
+    from weasyprint import HTML
+
+    from shared.render.activity import render_activity_html
+    from shared.render.html import render_html
+    from shared.render.pdf import xml_element_tree
+    from shared.statements import build_statement
+    from shared.statements.values import Contact
+
+    disputed = [dataclasses.replace(row, disputed=n % 2 == 0) for n, row in enumerate(sample_items())]
+    tricky = Party("9", "A <b>&amp;</b> \"B\" 'C' & D", "", "Line 1\nLine 2\r\n\tLine 3")
+    documents = [
+        render_html(
+            make_statement([*disputed, item("INV-USD", "9.90", due=STATEMENT_CUTOFF, currency="USD")]), for_pdf=True
+        ),
+        render_html(make_statement([]), for_pdf=True),
+        render_html(make_statement(sample_items(), language="en", customer=tricky), for_pdf=True),
+        render_html(
+            build_statement(
+                COMPANY_PARTY,
+                CUSTOMER_PARTY,
+                STATEMENT_CUTOFF,
+                disputed,
+                account_currency="MXN",
+                credit_limit=None,
+                contact=Contact("Ana", "ana@example.com", "442"),
+                payment_instructions="Banco\nCLABE 1",
+            ),
+            for_pdf=True,
+        ),
+        render_activity_html(
+            build_activity(
+                COMPANY_PARTY,
+                CUSTOMER_PARTY,
+                STATEMENT_CUTOFF - dt.timedelta(days=60),
+                STATEMENT_CUTOFF,
+                disputed,
+                account_currency="MXN",
+            ),
+            for_pdf=True,
+        ),
+    ]
+    renderer = prepare_pdf_renderer()
+    for html in documents:
+        root = xml_element_tree(html)
+        assert root is not None
+        assert _element_tree(root) == _element_tree(tinyhtml5.parse(html, namespace_html_elements=False))
+        ours = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
+        weasyprints = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
+        assert {name: value for name, value in vars(ours).items() if "element" not in name} == {
+            name: value for name, value in vars(weasyprints).items() if "element" not in name
+        }
+        assert _element_tree(ours.etree_element) == _element_tree(weasyprints.etree_element)
+
+
+def test_a_document_that_is_not_xml_is_read_by_weasyprints_parser() -> None:
+    from shared.render.pdf import html_to_pdf, xml_element_tree
+
+    html = "<!DOCTYPE html><html lang=es><body><p>Uno&nbsp;dos<br>tres</p><p>cuatro</body></html>"
+    assert xml_element_tree(html) is None
+    (page,) = pdf_pages(html_to_pdf(html))
+    assert "Uno\xa0dos" in page and "tres" in page and "cuatro" in page
