@@ -166,9 +166,46 @@ def test_the_lean_user_agent_stylesheet_prints_the_same_file_as_weasyprints_own(
     statement = make_statement([*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF, currency="USD")])
     html = render_html(statement, for_pdf=True, generated_at=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
     options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
-    lean = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+
+    class PydyfLevel(renderer.html_class):  # type: ignore[name-defined,misc]
+        deflate_level = None  # the same compression as WeasyPrint's own, so that the files compare byte for byte
+
+    lean = PydyfLevel(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     assert lean == stock
+
+
+def test_the_printer_compresses_faster_but_the_pages_are_weasyprints_own() -> None:
+    """edocta's printer compresses the file's streams at its own level: the same pages, fonts and structure once
+    decompressed; only the compressed bytes (a few percent more of them) differ."""
+    from weasyprint import HTML
+
+    from shared.render.html import render_html
+    from shared.render.pdf import DEFLATE_LEVEL, PDF_VARIANT
+
+    renderer = prepare_pdf_renderer()
+    html = render_html(
+        make_statement(many_items(90)), for_pdf=True, generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+    options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
+    ours = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    assert DEFLATE_LEVEL < 9 and ours != stock and len(stock) < len(ours) < len(stock) * 1.1
+
+    def decoded(data: bytes) -> list[bytes]:
+        reader = PdfReader(io.BytesIO(data))
+        streams = [page.get_contents().get_data() for page in reader.pages]  # type: ignore[union-attr]
+        fonts = [
+            font["/FontDescriptor"]["/FontFile2"].get_data()
+            for page in reader.pages
+            for font in (descendant["/DescendantFonts"][0] for descendant in page["/Resources"]["/Font"].values())
+        ]
+        assert len(fonts) >= 6  # two fonts (regular and bold) on each of the three pages
+        return [*streams, *fonts]
+
+    assert len(PdfReader(io.BytesIO(ours)).pages) == 3
+    assert decoded(ours) == decoded(stock)
+    assert pdf_pages(ours) == pdf_pages(stock)
 
 
 def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
