@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -165,9 +166,46 @@ def test_the_lean_user_agent_stylesheet_prints_the_same_file_as_weasyprints_own(
     statement = make_statement([*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF, currency="USD")])
     html = render_html(statement, for_pdf=True, generated_at=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
     options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
-    lean = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+
+    class PydyfLevel(renderer.html_class):  # type: ignore[name-defined,misc]
+        deflate_level = None  # the same compression as WeasyPrint's own, so that the files compare byte for byte
+
+    lean = PydyfLevel(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     assert lean == stock
+
+
+def test_the_printer_compresses_faster_but_the_pages_are_weasyprints_own() -> None:
+    """edocta's printer compresses the file's streams at its own level: the same pages, fonts and structure once
+    decompressed; only the compressed bytes (a few percent more of them) differ."""
+    from weasyprint import HTML
+
+    from shared.render.html import render_html
+    from shared.render.pdf import DEFLATE_LEVEL, PDF_VARIANT
+
+    renderer = prepare_pdf_renderer()
+    html = render_html(
+        make_statement(many_items(90)), for_pdf=True, generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+    options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
+    ours = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    assert DEFLATE_LEVEL < 9 and ours != stock and len(stock) < len(ours) < len(stock) * 1.1
+
+    def decoded(data: bytes) -> list[bytes]:
+        reader = PdfReader(io.BytesIO(data))
+        streams = [page.get_contents().get_data() for page in reader.pages]  # type: ignore[union-attr]
+        fonts = [
+            font["/FontDescriptor"]["/FontFile2"].get_data()
+            for page in reader.pages
+            for font in (descendant["/DescendantFonts"][0] for descendant in page["/Resources"]["/Font"].values())
+        ]
+        assert len(fonts) >= 6  # two fonts (regular and bold) on each of the three pages
+        return [*streams, *fonts]
+
+    assert len(PdfReader(io.BytesIO(ours)).pages) == 3
+    assert decoded(ours) == decoded(stock)
+    assert pdf_pages(ours) == pdf_pages(stock)
 
 
 def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
@@ -221,3 +259,77 @@ def test_an_activity_statement_in_three_currencies_stays_inside_the_page_margins
     assert b"USD" in found and len(right_edges) > 200
     page_width, right_margin = 612.0, 14 / 25.4 * 72  # Letter, 14 mm
     assert max(right_edges) <= page_width - right_margin + 0.5
+
+
+def _element_tree(root: Any) -> list[tuple[Any, ...]]:
+    return [(element.tag, dict(element.attrib), element.text, element.tail) for element in root.iter()]
+
+
+def test_our_documents_are_read_as_xml_into_the_tree_weasyprints_html_parser_builds() -> None:
+    """The printer reads a statement with expat: the element tree must be the HTML5 parser's, for both kinds of
+    statement, with the optional blocks (three currencies, disputed lines, contact, payment instructions, the
+    empty statement's note) and text that looks like markup."""
+    import dataclasses
+
+    import tinyhtml5
+    from weasyprint import HTML
+
+    from shared.render.activity import render_activity_html
+    from shared.render.html import render_html
+    from shared.render.pdf import xml_element_tree
+    from shared.statements import build_statement
+    from shared.statements.values import Contact
+
+    disputed = [dataclasses.replace(row, disputed=n % 2 == 0) for n, row in enumerate(sample_items())]
+    tricky = Party("9", "A <b>&amp;</b> \"B\" 'C' & D", "", "Line 1\nLine 2\r\n\tLine 3")
+    documents = [
+        render_html(
+            make_statement([*disputed, item("INV-USD", "9.90", due=STATEMENT_CUTOFF, currency="USD")]), for_pdf=True
+        ),
+        render_html(make_statement([]), for_pdf=True),
+        render_html(make_statement(sample_items(), language="en", customer=tricky), for_pdf=True),
+        render_html(
+            build_statement(
+                COMPANY_PARTY,
+                CUSTOMER_PARTY,
+                STATEMENT_CUTOFF,
+                disputed,
+                account_currency="MXN",
+                credit_limit=None,
+                contact=Contact("Ana", "ana@example.com", "442"),
+                payment_instructions="Banco\nCLABE 1",
+            ),
+            for_pdf=True,
+        ),
+        render_activity_html(
+            build_activity(
+                COMPANY_PARTY,
+                CUSTOMER_PARTY,
+                STATEMENT_CUTOFF - dt.timedelta(days=60),
+                STATEMENT_CUTOFF,
+                disputed,
+                account_currency="MXN",
+            ),
+            for_pdf=True,
+        ),
+    ]
+    renderer = prepare_pdf_renderer()
+    for html in documents:
+        root = xml_element_tree(html)
+        assert root is not None
+        assert _element_tree(root) == _element_tree(tinyhtml5.parse(html, namespace_html_elements=False))
+        ours = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
+        weasyprints = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
+        assert {name: value for name, value in vars(ours).items() if "element" not in name} == {
+            name: value for name, value in vars(weasyprints).items() if "element" not in name
+        }
+        assert _element_tree(ours.etree_element) == _element_tree(weasyprints.etree_element)
+
+
+def test_a_document_that_is_not_xml_is_read_by_weasyprints_parser() -> None:
+    from shared.render.pdf import html_to_pdf, xml_element_tree
+
+    html = "<!DOCTYPE html><html lang=es><body><p>Uno&nbsp;dos<br>tres</p><p>cuatro</body></html>"
+    assert xml_element_tree(html) is None
+    (page,) = pdf_pages(html_to_pdf(html))
+    assert "Uno\xa0dos" in page and "tres" in page and "cuatro" in page
