@@ -17,9 +17,11 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, select, tuple_, update
+from sqlalchemy import Integer, String, Update, bindparam, case, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -169,6 +171,14 @@ def _record_accounts(session: Session, finished: Sequence[_Finished]) -> tuple[d
 def _mark_accounts(session: Session, marks: Sequence[tuple[int, str, str, int]]) -> set[int]:
     """Record (run account id, status, fingerprint, files rendered) of accounts still pending, in one UPDATE;
     returns the ids it marked (an account no longer pending is left as it is)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The marks as four arrays: one statement text whatever the batch (built and compiled once), four
+        # parameters instead of a placeholder per id and per CASE branch (parsing those cost a rerun ~10 % of its
+        # CPU at 100 accounts a batch).
+        ids, statuses, fingerprints, rendered = (list(column) for column in zip(*marks, strict=True))
+        parameters = {"ids": ids, "statuses": statuses, "fingerprints": fingerprints, "rendered": rendered}
+        found = session.execute(_mark_from_arrays(), {**parameters, "now": utcnow()})
+        return {int(run_account_id) for run_account_id in found.scalars()}
     values: dict[str, Any] = {}
     for position, name in ((1, "status"), (2, "fingerprint"), (3, "rendered")):
         distinct = {mark[position] for mark in marks}
@@ -185,6 +195,35 @@ def _mark_accounts(session: Session, marks: Sequence[tuple[int, str, str, int]])
         .execution_options(synchronize_session=False)
     )
     return {int(run_account_id) for run_account_id in result.scalars()}
+
+
+@lru_cache(maxsize=1)
+def _mark_from_arrays() -> Update:
+    """PostgreSQL: `_mark_accounts` from the arrays ids, statuses, fingerprints, rendered (bound parameters) and now:
+    UPDATE … FROM unnest(…), conditional on the account still pending, returning the ids it marked."""
+    marks = (
+        func.unnest(
+            bindparam("ids", type_=postgresql.ARRAY(Integer)),
+            bindparam("statuses", type_=postgresql.ARRAY(String)),
+            bindparam("fingerprints", type_=postgresql.ARRAY(String)),
+            bindparam("rendered", type_=postgresql.ARRAY(Integer)),
+        )
+        .table_valued("id", "status", "fingerprint", "rendered")
+        .render_derived(name="marks")
+    )
+    return (
+        update(RunAccount)
+        .where(RunAccount.id == marks.c.id, RunAccount.status == AccountStatus.PENDING)
+        .values(
+            status=marks.c.status,
+            fingerprint=marks.c.fingerprint,
+            rendered=marks.c.rendered,
+            error="",
+            updated_at=bindparam("now", type_=RunAccount.updated_at.type),
+        )
+        .returning(RunAccount.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _mark_account(
