@@ -28,6 +28,7 @@ HARD_TIME_LIMITS: dict[str, int] = {
     Task.PROCESS_ACCOUNT: 300,
     Task.PROCESS_ACCOUNTS: 1500,
     Task.SEND_EMAIL: 120,
+    Task.SEND_EMAILS: 1500,  # up to EMAILS_PER_TASK emails, each allowed what one alone would be
     Task.SEND_DISPUTE_EMAIL: 120,
     Task.SWEEP_OUTBOX: 300,
     Task.RENDER_ON_DEMAND: 1200,
@@ -49,6 +50,7 @@ TASK_ROUTES = {
     Task.PROCESS_ACCOUNTS: {"queue": Queue.RENDER},
     Task.RENDER_ON_DEMAND: {"queue": Queue.ON_DEMAND},
     Task.SEND_EMAIL: {"queue": Queue.MAIL},
+    Task.SEND_EMAILS: {"queue": Queue.MAIL},
     Task.SEND_DISPUTE_EMAIL: {"queue": Queue.MAIL},
     "edocta.accounts.*": {"queue": Queue.MAIL},
     Task.START_RUN: {"queue": Queue.DEFAULT},

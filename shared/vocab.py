@@ -180,6 +180,7 @@ class Task(StrEnum):
     PROCESS_ACCOUNT = "edocta.runs.process_account"
     PROCESS_ACCOUNTS = "edocta.runs.process_accounts"  # a batch of a large run's accounts (args: their ids)
     SEND_EMAIL = "edocta.mail.send_statement_email"
+    SEND_EMAILS = "edocta.mail.send_statement_emails"  # several statement emails over one connection (args: ids)
     SWEEP_OUTBOX = "edocta.mail.sweep_outbox"
     SEND_DISPUTE_EMAIL = "edocta.mail.send_dispute_email"  # args: dispute_email_id
     RENDER_ON_DEMAND = "edocta.render.on_demand"

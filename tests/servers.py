@@ -76,6 +76,7 @@ class SMTPServer:
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    sessions: list[Any] = field(default_factory=list)  # the SMTP session (connection) of each message, in order
     replies: dict[str, str] = field(default_factory=dict)
     refuse_all: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,6 +109,7 @@ class SMTPHandler:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.server.lock:
             self.server.messages.append(message)  # type: ignore[arg-type]
+            self.server.sessions.append(session)
         return "250 Message accepted for delivery"
 
 

@@ -76,6 +76,27 @@ def send_statement_email(outbox_id: int) -> str:
     return outcome.result
 
 
+@app.task(**_limits(Task.SEND_EMAILS))
+def send_statement_emails(outbox_ids: list[int]) -> dict[str, int]:
+    """Several statement emails over one SMTP connection; each as `send_statement_email`, the run's state checked
+    once at the end."""
+    counts: dict[str, int] = {}
+    run_ids: set[int] = set()
+    for outcome in mail.send_statement_emails([int(outbox_id) for outbox_id in outbox_ids]):
+        counts[outcome.result] = counts.get(outcome.result, 0) + 1
+        if (
+            outcome.result == Outcome.RETRY
+            and outcome.retry_in is not None
+            and outcome.retry_in <= mail.COUNTDOWN_LIMIT_SECONDS
+        ):
+            send_statement_email.apply_async((outcome.outbox_id,), countdown=outcome.retry_in)
+        if outcome.run_id is not None and outcome.result != Outcome.NOT_CLAIMED:
+            run_ids.add(outcome.run_id)
+    for run_id in sorted(run_ids):
+        runs.refresh_run_if_settled(run_id)
+    return counts
+
+
 @app.task(**_limits(Task.SEND_DISPUTE_EMAIL))
 def send_dispute_email(email_id: int) -> str:
     outcome = disputes.send_dispute_email(int(email_id))

@@ -13,6 +13,7 @@ from shared.mail.backends import (
     SMTPBackend,
     TransientMailError,
     get_mail_backend,
+    reusing_connections,
     send_message,
 )
 from shared.mail.log import DeliveryState, LoggedEmail, delivery_state, email_log
@@ -30,6 +31,7 @@ from shared.mail.outbox import (
     queue_statement_emails,
     retry_delay,
     send_statement_email,
+    send_statement_emails,
 )
 from shared.mail.outbox_admin import FailedEmail, ResendError, failed_emails, renew_for_resend, run_failed_emails
 from shared.mail.rendering import render_email
@@ -72,9 +74,11 @@ __all__ = [
     "render_email",
     "renew_for_resend",
     "retry_delay",
+    "reusing_connections",
     "run_failed_emails",
     "send_message",
     "send_statement_email",
+    "send_statement_emails",
     "sent_file",
     "sent_statements",
     "statement_figures",

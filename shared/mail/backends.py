@@ -17,7 +17,8 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -116,7 +117,7 @@ def _send_message(connection: smtplib.SMTP, message: EmailMessage) -> dict[str, 
 
 @dataclass(frozen=True)
 class SMTPBackend:
-    """Delivery to an SMTP server, one connection per message.
+    """Delivery to an SMTP server, one connection per message (one for several inside `reusing_connections`).
 
     URL forms: `smtp://host:25`, `smtp://user:pass@host:587?starttls=1`, `smtps://user:pass@host:465`
     (implicit TLS). Options: `timeout` (seconds, default 30), `cafile` (a CA bundle to trust), `verify=0`
@@ -200,9 +201,8 @@ class SMTPBackend:
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def _deliver(
-        self, message: EmailMessage, on_accepted: Callable[[], None] | None = None
-    ) -> dict[str, tuple[int, bytes]]:
+    def _open(self) -> smtplib.SMTP:
+        """A connection ready for a message: greeted, encrypted and signed in as the URL asks."""
         connection = self._connect()
         try:
             connection.ehlo_or_helo_if_needed()
@@ -215,6 +215,19 @@ class SMTPBackend:
                 if not connection.has_extn("auth"):
                     raise TransientMailError(None, f"{self.host} does not offer AUTH (is TLS required?)")
                 self._login(connection)
+        except BaseException:
+            _close(connection)
+            raise
+        return connection
+
+    def _deliver(
+        self, message: EmailMessage, on_accepted: Callable[[], None] | None = None
+    ) -> dict[str, tuple[int, bytes]]:
+        kept = _KEPT.get()
+        connection = _still_open(kept.pop(self, None)) if kept is not None else None
+        connection = connection or self._open()
+        delivered = False
+        try:
             refused = _send_message(connection, message)
             # DATA answered 250: the message is the server's. Record it now, before the QUIT round trip, so a
             # connection lost at QUIT (or a crash meanwhile) does not send it again.
@@ -223,12 +236,13 @@ class SMTPBackend:
                     on_accepted()
                 except Exception as error:
                     raise NotRecorded(f"{type(error).__name__}: {error}") from error
+            delivered = True
             return refused
         finally:
-            # The message may already be accepted: a failing QUIT must not turn that into an error.
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                connection.quit()
-            connection.close()
+            if delivered and kept is not None:
+                kept[self] = connection  # for the next message of `reusing_connections`
+            else:
+                _close(connection)
 
     def check(self, timeout: float = 5.0) -> str:
         """Connect, greet, start TLS and sign in as a delivery would, then say goodbye (the ops page's health).
@@ -298,6 +312,45 @@ class SMTPBackend:
             # Accepted for some recipients: trying again would send them a second copy.
             log.warning("mail sent to=%s message-id=%s but refused for %s", recipients, message_id, refused)
         log.info("mail sent to=%s message-id=%s via %s:%s", recipients, message_id, self.host, self.port)
+
+
+# Connections kept open between the messages sent inside `reusing_connections` (None outside it).
+_KEPT: ContextVar[dict[SMTPBackend, smtplib.SMTP] | None] = ContextVar("edocta_smtp_kept", default=None)
+
+
+@contextlib.contextmanager
+def reusing_connections() -> Iterator[None]:
+    """Messages sent inside this block go over one SMTP connection per server instead of one each (several
+    emails of one task). A connection is kept only after a message went through completely (accepted and
+    recorded); any failure closes it, and the next message opens a new one. Closed (QUIT) at the end."""
+    kept: dict[SMTPBackend, smtplib.SMTP] = {}
+    token = _KEPT.set(kept)
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+        for connection in kept.values():
+            _close(connection)
+
+
+def _still_open(connection: smtplib.SMTP | None) -> smtplib.SMTP | None:
+    """A kept connection after RSET (a clean transaction, and a check that the server still listens), or None."""
+    if connection is None:
+        return None
+    try:
+        if connection.rset()[0] == 250:
+            return connection
+    except (smtplib.SMTPException, OSError):
+        pass
+    _close(connection)
+    return None
+
+
+def _close(connection: smtplib.SMTP) -> None:
+    # The message may already be accepted: a failing QUIT must not turn that into an error.
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        connection.quit()
+    connection.close()
 
 
 @dataclass(frozen=True)

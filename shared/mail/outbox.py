@@ -35,12 +35,19 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import ColumnElement, Row, Update, and_, bindparam, exists, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import dialect_insert, session_scope
-from shared.mail.backends import NotRecorded, PermanentMailError, TransientMailError, get_mail_backend
+from shared.mail.backends import (
+    NotRecorded,
+    PermanentMailError,
+    TransientMailError,
+    get_mail_backend,
+    reusing_connections,
+)
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
 from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
@@ -161,9 +168,20 @@ def _existing_recipients(session: Session, wanted: Sequence[StatementEmails]) ->
     return {(company, customer, cutoff, recipient) for company, customer, cutoff, recipient in found}
 
 
+# Emails queued together (a run's batch of accounts, the sweeper) are sent by tasks of up to this many each.
+EMAILS_PER_TASK = 20
+
+
 def enqueue_sends(outbox_ids: Iterable[int]) -> None:
-    for outbox_id in outbox_ids:
-        send_task(Task.SEND_EMAIL, (outbox_id,))
+    """Enqueue the sending of these outbox rows: one task for a single email, else one task per `EMAILS_PER_TASK`
+    (one message on the queue and one SMTP connection for all of them, each still claimed and recorded alone)."""
+    ids = list(outbox_ids)
+    for start in range(0, len(ids), EMAILS_PER_TASK):
+        chunk = ids[start : start + EMAILS_PER_TASK]
+        if len(chunk) == 1:
+            send_task(Task.SEND_EMAIL, (chunk[0],))
+        else:
+            send_task(Task.SEND_EMAILS, (chunk,))
 
 
 # --- sending ----------------------------------------------------------------------------------------------
@@ -413,6 +431,22 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
     for key in stored.keys:
         store.prune(key)
     return SendOutcome(outbox_id, Outcome.SENT, f"rendered {stored.rendered}" if stored.rendered else "", run_id)
+
+
+def send_statement_emails(outbox_ids: Sequence[int]) -> list[SendOutcome]:
+    """`send_statement_email` for each row in turn, over one SMTP connection. An email that raises (its build
+    failed, its record failed after the server took it) is logged and left to its lease and the sweeper, as a task
+    of its own would be; the others go on. A time limit stops the loop: rows not claimed yet stay pending."""
+    outcomes = []
+    with reusing_connections():
+        for outbox_id in outbox_ids:
+            try:
+                outcomes.append(send_statement_email(outbox_id))
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:
+                log.exception("outbox %s: sending failed", outbox_id)
+    return outcomes
 
 
 def _retry_or_give_up(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -247,18 +248,25 @@ def refresh_run_if_settled(run_id: int) -> RunProgress | None:
     the live views count from the rows anyway, and the sweeper refreshes running runs too.
     """
     with session_scope() as session:
-        pending = session.scalar(
-            select(RunAccount.id)
-            .where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING)
-            .limit(1)
-        ) or session.scalar(
-            select(OutboxEmail.id)
-            .where(OutboxEmail.run_id == run_id, OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING]))
-            .limit(1)
-        )
-    if pending is not None:
+        # One round trip (it runs after every email): either kind of work still waiting keeps the run open.
+        pending = session.scalar(_still_pending(), {"run_id": run_id})
+    if pending:
         return None
     return refresh_run(run_id)
+
+
+@lru_cache(maxsize=1)
+def _still_pending() -> Select[tuple[bool]]:
+    """Whether a run (bound parameter `run_id`) has an account pending or an email pending or being sent."""
+    run_id = bindparam("run_id", type_=RunAccount.run_id.type)
+    return select(
+        or_(
+            exists().where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING),
+            exists().where(
+                OutboxEmail.run_id == run_id, OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING])
+            ),
+        )
+    )
 
 
 def reopen_run(run_id: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -156,3 +157,47 @@ def test_an_email_is_recorded_sent_when_the_server_accepts_it_and_a_failing_quit
         assert send_statement_email(queued_email).result == "not_claimed"
     assert len(trouble.messages) == 1
     assert row(queued_email).attempts == 1
+
+
+def test_emails_sent_together_share_one_connection_and_a_dropped_one_is_replaced(
+    database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    import shared.mail.backends as backends
+    from shared.mail import reusing_connections, send_statement_emails
+    from shared.runs import process_accounts
+
+    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
+    add_company("1000", "Tinacos del Bajío")
+    add_customers(
+        "1000",
+        [
+            CustomerSpec(f"10000{n}", f"Cliente {n}", f"pagos@cliente{n}.example", formats="xlsx", items=ITEMS)
+            for n in range(4)
+        ],
+    )
+    run_id = start_run(CUTOFF)
+    with session_scope() as session:
+        accounts = list(session.scalars(select(RunAccount.id).where(RunAccount.run_id == run_id)))
+    assert [outcome.status for outcome in process_accounts(accounts)] == ["done"] * 4
+    with session_scope() as session:
+        emails = list(session.scalars(select(OutboxEmail.id).order_by(OutboxEmail.id)))
+
+    # Two emails of one task: one connection, each row claimed and recorded as alone; a second call sends nothing.
+    assert [outcome.result for outcome in send_statement_emails(emails[:2])] == ["sent", "sent"]
+    assert len(smtp_server.messages) == 2 and smtp_server.sessions[0] is smtp_server.sessions[1]
+    assert [outcome.result for outcome in send_statement_emails(emails[:2])] == ["not_claimed"] * 2
+    assert len(smtp_server.messages) == 2
+
+    # The connection kept between two messages is gone (the server hung up): the next message opens a new one.
+    with reusing_connections():
+        assert send_statement_email(emails[2]).result == "sent"
+        (kept,) = backends._KEPT.get().values()  # type: ignore[union-attr]
+        kept.sock.shutdown(socket.SHUT_RDWR)
+        assert send_statement_email(emails[3]).result == "sent"
+    assert len(smtp_server.messages) == 4 and smtp_server.sessions[2] is not smtp_server.sessions[3]
+    assert sorted(str(m["To"]) for m in smtp_server.messages) == [f"pagos@cliente{n}.example" for n in range(4)]
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts) == ("sent", 1)
+
+
+ITEMS = (("F1", "2026-10-01", "1160.00", "MXN"),)

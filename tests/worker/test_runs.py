@@ -269,6 +269,8 @@ def test_a_large_run_goes_in_batches_and_each_statement_still_goes_out_once(
     done = progress_of(first)
     assert (done.accounts, done.sent, done.skipped, done.no_recipients, done.rendered) == (5, 5, 1, 1, 7)
     assert len(smtp_server.messages) == 5
+    # The batch's emails went as one task, over one SMTP connection.
+    assert len({id(session) for session in smtp_server.sessions}) == 1
     marked = [m for m in smtp_server.messages if "En aclaración: 100001-F1" in body(m, "plain")]
     assert len(marked) == 2 and all("lapaz" in str(m["To"]).lower() for m in marked)  # its two recipients
 
