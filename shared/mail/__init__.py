@@ -16,7 +16,7 @@ from shared.mail.backends import (
     reusing_connections,
     send_message,
 )
-from shared.mail.log import DeliveryState, LoggedEmail, delivery_state, email_log
+from shared.mail.log import DeliveryState, LoggedDisputeEmail, LoggedEmail, delivery_state, dispute_email_log, email_log
 from shared.mail.messages import Attachment, InvalidMessage, build_message, message_bytes
 from shared.mail.outbox import (
     COUNTDOWN_LIMIT_SECONDS,
@@ -46,6 +46,7 @@ __all__ = [
     "FailedEmail",
     "InvalidEmail",
     "InvalidMessage",
+    "LoggedDisputeEmail",
     "LoggedEmail",
     "MailBackend",
     "MailError",
@@ -63,6 +64,7 @@ __all__ = [
     "claim_email",
     "compose_statement_email",
     "delivery_state",
+    "dispute_email_log",
     "email_log",
     "enqueue_sends",
     "failed_emails",

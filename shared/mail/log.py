@@ -1,5 +1,6 @@
-"""The email log the operators read: every statement email (one row per recipient and cut-off), searchable by
-customer or address and by state, newest first, a page at a time; and how delivery is doing right now."""
+"""The email log the operators read: every statement email (one row per recipient and cut-off) and every dispute
+email (one row per message and recipient), searchable by customer or address and by state, newest first, a page
+at a time; and how delivery is doing right now."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import Page, contains_text, page_of
-from shared.models import Company, Customer, OutboxEmail
+from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage, OutboxEmail
 from shared.vocab import EmailStatus
 
 
@@ -66,6 +67,59 @@ def email_log(
             updated_at=row.updated_at,
         )
         for row, company, customer_number, customer_name in rows
+    ]
+    return Page(emails, number, size, total)
+
+
+@dataclass(frozen=True)
+class LoggedDisputeEmail:
+    id: int
+    company_code: str
+    customer_number: str
+    customer_name: str
+    document_number: str
+    recipient: str
+    status: str
+    attempts: int
+    last_error: str
+    sent_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+def dispute_email_log(
+    session: Session, *, query: str = "", status: str = "", page: int = 1, size: int = 50
+) -> Page[LoggedDisputeEmail]:
+    """Dispute emails (a message of a dispute's thread to a collector or to the customer) whose recipient,
+    customer number, customer name or document number contains `query`, in `status` (or any)."""
+    statement = (
+        select(DisputeEmail, Company.code, Customer.number, Customer.name, Dispute.document_number)
+        .join(DisputeMessage, DisputeMessage.id == DisputeEmail.message_id)
+        .join(Dispute, Dispute.id == DisputeMessage.dispute_id)
+        .join(Company, Company.id == Dispute.company_id)
+        .join(Customer, Customer.id == Dispute.customer_id)
+        .order_by(DisputeEmail.updated_at.desc(), DisputeEmail.id.desc())
+    )
+    if status in list(EmailStatus):
+        statement = statement.where(DisputeEmail.status == status)
+    if query.strip():
+        columns = (DisputeEmail.recipient, Customer.number, Customer.name, Dispute.document_number)
+        statement = statement.where(contains_text(query.strip(), *columns))
+    rows, total, number = page_of(session, statement, page, size)
+    emails = [
+        LoggedDisputeEmail(
+            id=row.id,
+            company_code=company,
+            customer_number=customer_number,
+            customer_name=customer_name,
+            document_number=document_number,
+            recipient=row.recipient,
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            sent_at=row.sent_at,
+            updated_at=row.updated_at,
+        )
+        for row, company, customer_number, customer_name, document_number in rows
     ]
     return Page(emails, number, size, total)
 

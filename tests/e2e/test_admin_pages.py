@@ -22,7 +22,8 @@ WIDTHS = {"desktop": 1280, "phone": 390}
 
 @pytest.fixture(scope="module")
 def admin_data(portal: Portal) -> dict[str, int]:
-    """Two admins (Spanish, English), a customer user whose invitation is pending, and a run with every outcome."""
+    """Two admins (Spanish, English), a customer user whose invitation is pending, a run with every outcome and a
+    dispute email the server refused."""
     script = (
         "from tests.factories import create_test_user, seed_run_outcomes\n"
         "from shared.db import session_scope\n"
@@ -32,6 +33,19 @@ def admin_data(portal: Portal) -> dict[str, int]:
         "with session_scope() as session:\n"
         "    invited = create_user(session, username='por.invitar', email='por.invitar@example.com').id\n"
         "run = seed_run_outcomes(sent=3).run\n"
+        "from sqlalchemy import select\n"
+        "from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage\n"
+        "with session_scope() as session:\n"
+        "    company = session.scalars(select(Company).where(Company.code == '1000')).one()\n"
+        "    customer = session.scalars(select(Customer).where(Customer.number == 'S0000')).one()\n"
+        "    dispute = Dispute(company_id=company.id, customer_id=customer.id, document_number='FAC-0001')\n"
+        "    session.add(dispute)\n"
+        "    session.flush()\n"
+        "    message = DisputeMessage(dispute_id=dispute.id, author='cliente', author_role='customer', body='?')\n"
+        "    session.add(message)\n"
+        "    session.flush()\n"
+        "    session.add(DisputeEmail(message_id=message.id, recipient='cobranza@example.com', status='failed',\n"
+        "                             attempts=3, last_error='550 5.1.1 <cobranza@example.com>: no such user'))\n"
         "print(run, invited)\n"
     )
     done = subprocess.run(
@@ -62,6 +76,7 @@ def pages(data: dict[str, int]) -> list[tuple[str, str]]:
         ("run-cancel", f"/ops/runs/{run}/cancel"),
         ("workers", "/ops/workers"),
         ("emails", "/ops/emails"),
+        ("emails-disputes", "/ops/emails?kind=disputes"),
         ("audit", "/ops/audit"),
     ]
 

@@ -424,6 +424,54 @@ def test_the_email_log_searches_by_customer_or_address_and_by_state_a_page_at_a_
     assert back.headers["location"] == log_page
 
 
+def test_the_email_log_shows_dispute_emails_by_customer_document_or_address_and_by_state(
+    app_client: TestClient[Any], make_user: Callable[..., Any], signed_in: Callable[..., Any]
+) -> None:
+    from shared.disputes import open_dispute
+    from shared.models import DisputeEmail, User
+    from tests.factories import seed_portal_data
+
+    seed_portal_data()
+    seeded = seed_run_outcomes(sent=2)
+    with session_scope() as session:
+        company = session.scalars(select(Company).where(Company.code == "1000")).one()
+        company.collections_email = "cobranza@bajio.example"
+        alice = session.scalars(select(User).where(User.username == "alice")).one()
+        [email_id] = open_dispute(session, alice, "1000", "100001", "FAC-1", "No reconocemos el cargo.").email_ids
+    with session_scope() as session:
+        email = session.get(DisputeEmail, email_id)
+        assert email is not None
+        email.status, email.attempts, email.last_error = "failed", 3, "550 5.1.1 <cobranza@bajio.example>: no such user"
+    client = signed_in(app_client, make_user("admin", username="jefa"))
+
+    statements = client.get("/ops/emails").text
+    assert rows(statements, "dispute-email") == {} and "cobranza@bajio.example" not in statements
+    assert len(rows(statements, "email")) == len([i for ids in seeded.emails.values() for i in ids])
+    disputes = client.get("/ops/emails", params={"kind": "disputes"}).text
+    assert rows(disputes, "email") == {} and '<option value="disputes" selected>' in disputes
+    row = cells(rows(disputes, "dispute-email")[str(email_id)])
+    assert row[1:] == [
+        "cobranza@bajio.example",
+        row[2],
+        "1000",
+        "FAC-1",
+        "fallido",
+        "3",
+        "550 5.1.1 <cobranza@bajio.example>: no such user".replace("<", "&lt;").replace(">", "&gt;"),
+    ]
+    assert row[2].startswith("100001 — ")
+    assert "/disputes?company=1000&amp;customer=100001" in disputes
+    for found in ({"q": "fac-1"}, {"q": "COBRANZA@"}, {"q": "100001", "status": "failed"}):
+        assert list(rows(client.get("/ops/emails", params={"kind": "disputes", **found}).text, "dispute-email")) == [
+            str(email_id)
+        ], found
+    for none in ({"q": "FAC-999"}, {"status": "pending"}):
+        page = client.get("/ops/emails", params={"kind": "disputes", **none}).text
+        assert rows(page, "dispute-email") == {} and "Ningún correo coincide." in page
+    # An unknown kind is the statement emails' log.
+    assert rows(client.get("/ops/emails", params={"kind": "x"}).text, "dispute-email") == {}
+
+
 def test_the_audit_log_filters_by_event_and_searches_by_user_a_page_at_a_time(
     app_client: TestClient[Any], make_user: Callable[..., Any], signed_in: Callable[..., Any]
 ) -> None:

@@ -1,5 +1,6 @@
-"""The email log (every statement email, searchable by customer or address, by state; resend one) and the audit
-log (security and admin events, by kind, user or address), both newest first and paginated."""
+"""The email log (every statement email, searchable by customer or address, by state; resend one; or every
+dispute email, the same way) and the audit log (security and admin events, by kind, user or address), both
+newest first and paginated."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from litestar.response import Redirect, Template
 
 from shared.accounts import audit_event_kinds, audit_events
 from shared.db import session_scope
-from shared.i18n import gettext
-from shared.mail import ResendError, email_log
+from shared.i18n import N_, gettext
+from shared.mail import ResendError, dispute_email_log, email_log
 from shared.runs import resend_email
 from shared.vocab import EmailStatus
 from web.i18n import request_language
@@ -23,19 +24,30 @@ from web.security import current_user, requires_admin
 
 log = logging.getLogger("edocta.web.ops")
 
+# The emails the log shows: statement emails ("", the default) or dispute emails.
+EMAIL_KINDS = {"": N_("Estados de cuenta"), "disputes": N_("Aclaraciones")}
+
 
 @get("/ops/emails", name="ops_emails", guards=[requires_admin], sync_to_thread=True)
 def ops_emails(
-    request: Request[Any, Any, Any], q: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[str] = "1"
+    request: Request[Any, Any, Any],
+    q: FromQuery[str] = "",
+    status: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
+    page: FromQuery[str] = "1",
 ) -> Template:
     status = status if status in list(EmailStatus) else ""
+    kind = kind if kind in EMAIL_KINDS else ""
     query = q.strip()[:200]
+    log_of = dispute_email_log if kind == "disputes" else email_log
     with session_scope() as session:
-        emails = email_log(session, query=query, status=status, page=page_number(page), size=PAGE_SIZE)
+        emails = log_of(session, query=query, status=status, page=page_number(page), size=PAGE_SIZE)
     context = {
         "emails": emails,
         "q": query,
         "status": status,
+        "kind": kind,
+        "email_kinds": EMAIL_KINDS,
         "email_labels": EMAIL_STATUS_LABELS,
         "page_link": page_links(request),
         "ops_page": "emails",
