@@ -62,17 +62,24 @@ def process_accounts(run_account_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-@app.task(**_limits(Task.SEND_EMAIL))
-def send_statement_email(outbox_id: int) -> str:
-    outcome = mail.send_statement_email(int(outbox_id))
+def _follow_up(outcome: mail.SendOutcome) -> int | None:
+    """After one statement email: a retry due soon is queued with its countdown (a later one is the sweeper's);
+    the run whose state it may have settled, if any."""
     if (
         outcome.result == Outcome.RETRY
         and outcome.retry_in is not None
         and outcome.retry_in <= mail.COUNTDOWN_LIMIT_SECONDS
     ):
-        send_statement_email.apply_async((outbox_id,), countdown=outcome.retry_in)
-    if outcome.run_id is not None and outcome.result != Outcome.NOT_CLAIMED:
-        runs.refresh_run_if_settled(outcome.run_id)
+        send_statement_email.apply_async((outcome.outbox_id,), countdown=outcome.retry_in)
+    return outcome.run_id if outcome.result != Outcome.NOT_CLAIMED else None
+
+
+@app.task(**_limits(Task.SEND_EMAIL))
+def send_statement_email(outbox_id: int) -> str:
+    outcome = mail.send_statement_email(int(outbox_id))
+    run_id = _follow_up(outcome)
+    if run_id is not None:
+        runs.refresh_run_if_settled(run_id)
     return outcome.result
 
 
@@ -84,14 +91,9 @@ def send_statement_emails(outbox_ids: list[int]) -> dict[str, int]:
     run_ids: set[int] = set()
     for outcome in mail.send_statement_emails([int(outbox_id) for outbox_id in outbox_ids]):
         counts[outcome.result] = counts.get(outcome.result, 0) + 1
-        if (
-            outcome.result == Outcome.RETRY
-            and outcome.retry_in is not None
-            and outcome.retry_in <= mail.COUNTDOWN_LIMIT_SECONDS
-        ):
-            send_statement_email.apply_async((outcome.outbox_id,), countdown=outcome.retry_in)
-        if outcome.run_id is not None and outcome.result != Outcome.NOT_CLAIMED:
-            run_ids.add(outcome.run_id)
+        run_id = _follow_up(outcome)
+        if run_id is not None:
+            run_ids.add(run_id)
     for run_id in sorted(run_ids):
         runs.refresh_run_if_settled(run_id)
     return counts
