@@ -5,7 +5,9 @@ at a time; and how delivery is doing right now."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
@@ -14,6 +16,25 @@ from shared.clock import utcnow
 from shared.db import Page, contains_text, page_of
 from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage, OutboxEmail
 from shared.vocab import EmailStatus
+
+
+def _filtered_page(
+    session: Session,
+    statement: Any,
+    status_column: Any,
+    status: str,
+    text_columns: Sequence[Any],
+    query: str,
+    page: int,
+    size: int,
+) -> tuple[list[Any], int, int]:
+    """A log's page: `statement` narrowed to `status` (any when it is not an email state) and to rows where one
+    of `text_columns` contains `query` (any when blank)."""
+    if status in list(EmailStatus):
+        statement = statement.where(status_column == status)
+    if query.strip():
+        statement = statement.where(contains_text(query.strip(), *text_columns))
+    return page_of(session, statement, page, size)
 
 
 @dataclass(frozen=True)
@@ -44,11 +65,8 @@ def email_log(
         .join(Customer, Customer.id == OutboxEmail.customer_id)
         .order_by(OutboxEmail.updated_at.desc(), OutboxEmail.id.desc())
     )
-    if status in list(EmailStatus):
-        statement = statement.where(OutboxEmail.status == status)
-    if query.strip():
-        statement = statement.where(contains_text(query.strip(), OutboxEmail.recipient, Customer.number, Customer.name))
-    rows, total, number = page_of(session, statement, page, size)
+    columns = (OutboxEmail.recipient, Customer.number, Customer.name)
+    rows, total, number = _filtered_page(session, statement, OutboxEmail.status, status, columns, query, page, size)
     emails = [
         LoggedEmail(
             id=row.id,
@@ -99,12 +117,8 @@ def dispute_email_log(
         .join(Customer, Customer.id == Dispute.customer_id)
         .order_by(DisputeEmail.updated_at.desc(), DisputeEmail.id.desc())
     )
-    if status in list(EmailStatus):
-        statement = statement.where(DisputeEmail.status == status)
-    if query.strip():
-        columns = (DisputeEmail.recipient, Customer.number, Customer.name, Dispute.document_number)
-        statement = statement.where(contains_text(query.strip(), *columns))
-    rows, total, number = page_of(session, statement, page, size)
+    columns = (DisputeEmail.recipient, Customer.number, Customer.name, Dispute.document_number)
+    rows, total, number = _filtered_page(session, statement, DisputeEmail.status, status, columns, query, page, size)
     emails = [
         LoggedDisputeEmail(
             id=row.id,
