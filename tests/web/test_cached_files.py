@@ -107,6 +107,12 @@ def answered_in_front(client: TestClient[Any], path: str, monkeypatch: pytest.Mo
     return response
 
 
+def assert_sent_to_sign_in(client: TestClient[Any], path: str) -> None:
+    """`path` is refused with a redirect to the sign-in page (the session is over)."""
+    refused = client.get(path, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+
+
 def store_pdf(language: str = "es") -> Path:
     """What the worker does when the portal asks for the PDF."""
     key = render_on_demand("1000", "100001", CUTOFF, "pdf", language)
@@ -155,15 +161,13 @@ def test_a_disabled_user_is_signed_out_at_once(portal: TestClient[Any], monkeypa
     client.get(XLSX)
     answered_in_front(client, XLSX, monkeypatch)
     assert run_cli("users", "disable", "alice").exit_code == 0
-    refused = client.get(XLSX, follow_redirects=False)
-    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert_sent_to_sign_in(client, XLSX)
     # The session ended: even with the user enabled again, this browser must sign in again.
     with session_scope() as session:
         user = session.scalar(select(User).where(User.username == "alice"))
         assert user is not None
         user.status = "active"
-    again = client.get(XLSX, follow_redirects=False)
-    assert again.status_code == 303 and again.headers["location"].startswith("/login")
+    assert_sent_to_sign_in(client, XLSX)
 
 
 def test_signing_out_ends_the_download_at_once(
@@ -175,13 +179,11 @@ def test_signing_out_ends_the_download_at_once(
     cookie = client.cookies.get("edocta_session")
     assert cookie
     post_form(client, "/statements", "/logout", {})
-    refused = client.get(XLSX, follow_redirects=False)
-    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert_sent_to_sign_in(client, XLSX)
     # The old session cookie, replayed by another browser, is worth nothing either.
     with another_process(key_prefix) as other:
         other.cookies.set("edocta_session", cookie, domain="127.0.0.1", path="/")
-        replayed = other.get(XLSX, follow_redirects=False)
-        assert replayed.status_code == 303 and replayed.headers["location"].startswith("/login")
+        assert_sent_to_sign_in(other, XLSX)
 
 
 def test_a_password_changed_elsewhere_ends_the_download_at_once(
@@ -200,8 +202,7 @@ def test_a_password_changed_elsewhere_ends_the_download_at_once(
         assert changed.status_code == 303
         # The browser that changed it goes on (its session was renewed with the new password).
         assert elsewhere.get(XLSX).status_code == 200
-    refused = client.get(XLSX, follow_redirects=False)
-    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert_sent_to_sign_in(client, XLSX)
 
 
 def test_new_data_from_an_import_is_never_answered_with_the_old_file(
