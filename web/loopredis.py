@@ -135,7 +135,14 @@ class LeanRedis:
         if connection is None or connection.lost:
             connection = await self._connect()
         encoded = key.encode()
-        result: bytes | None = await connection.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded))
+        try:
+            result: bytes | None = await connection.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded))
+        except asyncio.CancelledError:
+            # Given up while waiting (the caller's time limit): a connection that does not answer must not hold
+            # every later request behind it, so it is dropped and the next request opens a new one.
+            if connection.transport is not None:
+                connection.transport.abort()
+            raise
         return result
 
     def close(self) -> None:

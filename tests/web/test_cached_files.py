@@ -11,6 +11,7 @@ on PostgreSQL with sessions in Redis.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import uuid
@@ -30,7 +31,7 @@ from shared.store import StoreKey, get_store
 from tests.factories import CUTOFF, PASSWORD, give_passwords, run_cli, seed_portal_data, write_folder
 from tests.portal import portal_test_client, post_form, sign_in
 from web import security
-from web.statements import page
+from web.statements import fastpath, page
 from web.statements.fastpath import FastDownloads
 
 DAY = CUTOFF.isoformat()
@@ -332,5 +333,23 @@ def test_a_fault_in_front_leaves_the_answer_to_the_app(
 
     with monkeypatch.context() as patch:
         patch.setattr(FastDownloads, "_read_session", broken)
+        answered = answered_on_the_loop(client, PDF, monkeypatch)
+    assert answered.content == full.content and answered.headers.raw == full.headers.raw
+
+
+def test_a_check_that_does_not_answer_leaves_the_answer_to_the_app(
+    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in(portal, "alice")
+    store_pdf()
+    full = client.get(PDF)
+    answered_in_front(client, PDF, monkeypatch)
+
+    async def silent(*_args: Any, **_kwargs: Any) -> Any:
+        await asyncio.sleep(3600)  # a connection that no longer answers
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fastpath, "CHECK_SECONDS", 0.2)
+        patch.setattr(FastDownloads, "_read_session", silent)
         answered = answered_on_the_loop(client, PDF, monkeypatch)
     assert answered.content == full.content and answered.headers.raw == full.headers.raw

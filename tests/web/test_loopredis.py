@@ -103,3 +103,30 @@ def test_password_and_database_of_the_url_are_used_and_a_lost_connection_is_repl
 
     run(main)
     plain.close()
+
+
+def test_a_get_given_up_drops_its_connection_so_the_next_does_not_wait_behind_it(
+    guarded_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _process = guarded_redis
+    plain = redis.Redis.from_url(url)
+    plain.set("session", b"kept")
+
+    def connections_received() -> int:
+        return int(plain.info("stats")["total_connections_received"])
+
+    async def main() -> None:
+        lean = lean_redis_for(url)
+        assert lean is not None
+        assert await lean.get("session") == b"kept"
+        before = connections_received()
+        plain.client_pause(800)  # the server stops answering for a while
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await lean.get("session")
+        await asyncio.sleep(1.0)
+        assert await lean.get("session") == b"kept"
+        assert connections_received() == before + 1  # a new connection, not the one given up on
+
+    run(main)
+    plain.close()

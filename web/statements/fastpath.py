@@ -23,7 +23,9 @@ app, which answers exactly as before (and may still use `cached` itself).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from litestar._parsers import parse_cookie_string
@@ -45,6 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("edocta.web")
 
 PREFIX = "/statements/"
+
+# How long the session read and the check may take before the request is left to the full app; and how often a
+# failed check is logged with its traceback.
+CHECK_SECONDS = 5.0
+WARN_EVERY_SECONDS = 60.0
+_last_warning = -WARN_EVERY_SECONDS
 
 
 class FastDownloads:
@@ -73,11 +81,18 @@ class FastDownloads:
         return await store.get(session_id)
 
     async def answer(self, scope: HTTPScope, send: Send) -> bool:
-        """Answer the request if it is the plain case; False (nothing sent, nothing changed) otherwise."""
+        """Answer the request if it is the plain case; False (nothing sent, nothing changed) otherwise. A check
+        that fails, or takes longer than `CHECK_SECONDS` (a connection that no longer answers), leaves the request
+        to the full app."""
         try:
-            found = await self._find(scope)
+            async with asyncio.timeout(CHECK_SECONDS):
+                found = await self._find(scope)
         except Exception:  # the full app answers, with its own error handling
-            log.warning("fast download check failed; answered by the full app", exc_info=True)
+            global _last_warning
+            now = time.monotonic()
+            if now - _last_warning >= WARN_EVERY_SECONDS:  # an outage must not write a traceback per request
+                _last_warning = now
+                log.warning("fast download check failed; answered by the full app", exc_info=True)
             return False
         if found is None:
             return False
