@@ -251,14 +251,18 @@ def _live_session(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, A
     session = connection.scope.get("session")
     if not isinstance(session, dict) or "uid" not in session:
         return None
-    now = clock()
-    if (
-        now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
-        or now - float(session.get("seen", 0)) > IDLE_TIMEOUT.total_seconds()
-    ):
+    if _timed_out(session, clock()):
         end_session(connection)
         return None
     return session
+
+
+def _timed_out(session: dict[str, Any], now: float) -> bool:
+    """Past the session's absolute lifetime, or idle longer than allowed."""
+    return (
+        now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
+        or now - float(session.get("seen", 0)) > IDLE_TIMEOUT.total_seconds()
+    )
 
 
 def _signed_in_user(
@@ -319,12 +323,7 @@ def settled_session_of(session: Any, now: float, *, seen_recently: bool = False)
     if not isinstance(session, dict) or "uid" not in session or session.get("must_change"):
         return None
     try:
-        seen_for = now - float(session.get("seen", 0))
-        if (
-            now - float(session.get("created", 0)) > ABSOLUTE_TIMEOUT.total_seconds()
-            or seen_for > IDLE_TIMEOUT.total_seconds()
-            or (seen_recently and seen_for >= SEEN_RESOLUTION)
-        ):
+        if _timed_out(session, now) or (seen_recently and now - float(session.get("seen", 0)) >= SEEN_RESOLUTION):
             return None
         return int(session["uid"]), int(session.get("pv", -1))
     except (TypeError, ValueError):
