@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Dialect, Select, String, and_, bindparam, cast, func, literal, select
@@ -47,7 +47,8 @@ def _unlabeled(column: Any) -> Any:
     return column.element if isinstance(column, Label) else column
 
 
-def _version_query(dialect_name: str) -> Select[Any]:
+@cache
+def version_query(dialect_name: str) -> Select[Any]:
     """The query, in the JSON functions of `dialect_name` (PostgreSQL hashes in the database: one short text
     comes back; SQLite returns the JSON text, hashed by `statement_version`)."""
     items = open_items_at(Company.id, Customer.id, bindparam("cutoff"))
@@ -84,12 +85,7 @@ def _version_query(dialect_name: str) -> Select[Any]:
     )
 
 
-@cache
-def version_query(dialect_name: str) -> Select[Any]:
-    return _version_query(dialect_name)
-
-
-@cache
+@lru_cache(maxsize=4)  # by dialect object: an engine made again (after a fork, in tests) must not pin the old one
 def version_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
     """The query as the driver's own SQL text and its constant parameters (for a driver used directly, such as
     psycopg's asynchronous connection); the caller adds `user_id`, `company`, `customer` and `cutoff`."""
