@@ -98,6 +98,32 @@ class StoredFiles:
         with self._lock:
             self._drop(key)
 
+    def held(self, key: FileKey) -> NotedFile | None:
+        """The noted file if the store still holds it; a file gone from the store is forgotten (the full path
+        renders it again)."""
+        noted = self.get(key)
+        if noted is None:
+            return None
+        try:
+            held = noted.path.is_file()
+        except OSError:
+            held = False
+        if not held:
+            self.forget(key)
+            return None
+        return noted
+
+    def address(self, company: str, customer: str, cutoff_text: str) -> tuple[dt.date, str] | None:
+        """(cut-off, format) of a file address (`YYYY-MM-DD.pdf|.xlsx`) whose statement may have a file noted and
+        whose cut-off is not in the future; None for any other (the full path answers)."""
+        fmt = STORED_FORMATS.get(os.path.splitext(cutoff_text)[1])
+        if fmt is None or not company or not customer:
+            return None
+        cutoff = parse_day(cutoff_text[: -len(fmt) - 1])
+        if cutoff is None or not self.may_hold(company, customer, cutoff, fmt) or cutoff > today():
+            return None
+        return cutoff, fmt
+
     def _drop(self, key: FileKey) -> None:
         old = self._files.pop(key, None)
         if old is not None:
@@ -153,13 +179,11 @@ async def cached_statement_file(
     request: Request[Any, Any, Any], company: str, customer: str, cutoff_text: str
 ) -> Response[bytes] | None:
     """The stored file at this address as the full path would answer it, or None: the full path must answer."""
-    fmt = STORED_FORMATS.get(os.path.splitext(cutoff_text)[1])
-    if fmt is None or not company or not customer:
-        return None
-    cutoff = parse_day(cutoff_text[: -len(fmt) - 1])
     files = stored_files(request)
-    if cutoff is None or not files.may_hold(company, customer, cutoff, fmt) or cutoff > today():
+    address = files.address(company, customer, cutoff_text)
+    if address is None:
         return None
+    cutoff, fmt = address
     session = settled_session(request)
     if session is None:
         return None
@@ -177,15 +201,8 @@ async def cached_statement_file(
     # The user is checked as the full path checks it (the full path, if it must answer, uses this check).
     admit_read_user(request, user)
     key: FileKey = (company, customer, cutoff, fmt, request_language(request), found.version)
-    noted = files.get(key)
+    noted = files.held(key)
     if noted is None:
-        return None
-    try:
-        held = noted.path.is_file()
-    except OSError:
-        held = False
-    if not held:  # the store no longer holds it: the full path renders it again
-        files.forget(key)
         return None
     return Response(
         content=noted.data,

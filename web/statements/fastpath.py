@@ -34,12 +34,11 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar.types import HTTPScope, Send
 
-from shared.clock import parse_day, today
 from web import security
 from web.i18n import DEFAULT_LANGUAGE, normalize_language
 from web.loopredis import lean_redis_for
 from web.security import settled_session_of, user_of_row
-from web.statements.cached import STORED_FORMATS, FileKey, StoredFiles, read_version
+from web.statements.cached import FileKey, StoredFiles, read_version
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -110,15 +109,12 @@ class FastDownloads:
         parts = scope["path"].split("/")
         if len(parts) != 5 or parts[1] != "statements":
             return None
-        company, customer, cutoff_text = parts[2], parts[3], parts[4]
-        dot = cutoff_text.rfind(".")
-        fmt = STORED_FORMATS.get(cutoff_text[dot:]) if dot > 0 else None
-        if fmt is None or not company or not customer:
-            return None
-        cutoff = parse_day(cutoff_text[:dot])
+        company, customer = parts[2], parts[3]
         # Only statements whose file the full path noted (their codes as the database has them) go further.
-        if cutoff is None or not self.files.may_hold(company, customer, cutoff, fmt) or cutoff > today():
+        address = self.files.address(company, customer, parts[4])
+        if address is None:
             return None
+        cutoff, fmt = address
         cookie_header = None
         for name, value in scope["headers"]:
             if name == b"cookie":
@@ -147,8 +143,8 @@ class FastDownloads:
             return None
         language = normalize_language(user.language) or DEFAULT_LANGUAGE
         key: FileKey = (company, customer, cutoff, fmt, language, version.version)
-        noted = self.files.get(key)
-        if noted is None or not noted.path.is_file():
+        noted = self.files.held(key)
+        if noted is None:
             return None
         return noted.data, [
             (b"content-disposition", noted.disposition.encode("latin-1")),
