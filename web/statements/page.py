@@ -218,11 +218,30 @@ def statement_file(
     it (one of the user's render slots) and the preparing page polls `status_url`."""
     if fmt == "json":
         return file_response(statement, fmt, render.render_statement(statement, "json"))
-    data = render.stored_file(statement, fmt)
+    data = _file_at_once(statement, fmt)
     if data is not None:
         return file_response(statement, fmt, data)
-    if render.render_plan(statement, fmt).inline:
-        return file_response(statement, fmt, render.render_into_store(statement, fmt))
+    return _prepared_elsewhere(statement, fmt, user_id, download_url, status_url, page_url)
+
+
+def _file_at_once(statement: Statement | ActivityStatement, fmt: str) -> bytes | None:
+    """The file's bytes from the store, or rendered in the request when it is small enough; None when a worker
+    must make it."""
+    data = render.stored_file(statement, fmt)
+    if data is None and render.render_plan(statement, fmt).inline:
+        data = render.render_into_store(statement, fmt)
+    return data
+
+
+def _prepared_elsewhere(
+    statement: Statement | ActivityStatement,
+    fmt: str,
+    user_id: int,
+    download_url: str,
+    status_url: str,
+    page_url: str,
+) -> Any:
+    """A worker asked for the file (one of the user's render slots), and the preparing page that polls for it."""
     try:
         render.request_render(statement, fmt, user_id=user_id)
     except render.TooManyRenders as refused:
@@ -230,16 +249,17 @@ def statement_file(
     return _preparing_page(statement, fmt, download_url, status_url, page_url)
 
 
-def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
+def _statement_urls(statement: Statement, fmt: str) -> dict[str, str]:
     company, customer, cutoff = statement.company.code, statement.customer.code, statement.cutoff
-    return statement_file(
-        statement,
-        fmt,
-        user_id,
-        download_url=statement_url(company, customer, cutoff, fmt),
-        status_url=file_status_url(company, customer, cutoff, fmt),
-        page_url=statement_url(company, customer, cutoff),
-    )
+    return {
+        "download_url": statement_url(company, customer, cutoff, fmt),
+        "status_url": file_status_url(company, customer, cutoff, fmt),
+        "page_url": statement_url(company, customer, cutoff),
+    }
+
+
+def _statement_file(statement: Statement, fmt: str, user_id: int) -> Any:
+    return statement_file(statement, fmt, user_id, **_statement_urls(statement, fmt))
 
 
 @get("/statements/{company:str}/{customer:str}/{cutoff:str}", name="statement")
@@ -313,11 +333,9 @@ def _stored_format_file(request: Request[Any, Any, Any], address: StatementAddre
     statement, version = load_statement_and_version_at(request, address)
     statement = statement.in_language(request_language(request))
     fmt = address.fmt or ""
-    data = render.stored_file(statement, fmt)
-    if data is None and render.render_plan(statement, fmt).inline:
-        data = render.render_into_store(statement, fmt)
+    data = _file_at_once(statement, fmt)
     if data is None:
-        return _statement_file(statement, fmt, current_user(request).id)
+        return _prepared_elsewhere(statement, fmt, current_user(request).id, **_statement_urls(statement, fmt))
     if version is not None:
         note_stored_file(request, statement, fmt, version, data)
     return file_response(statement, fmt, data)
