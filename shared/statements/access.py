@@ -18,7 +18,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, false, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
@@ -154,18 +154,24 @@ def companies_for_customer(session: Session, user: PortalUserLike | None, custom
 # company, the customer (if the user may see it and it has an account or items at the company) and the account;
 # then the customer's items there at the cut-off. `load_statement` reads the same rows; build_statement applies
 # the rules to them, so both give the same statement (tests/web/test_grants_portal.py compares them).
-_VISIBLE_HEAD = (
-    select(*HEAD_COLUMNS)
-    .select_from(Company)
-    .join(Customer, Customer.number == bindparam("customer"))
-    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-    .where(
-        Company.code == bindparam("company"),
-        visible_to(bindparam("user_id")),
-        company_has_customer(Company.id, Customer.id),
+def visible_head_query(*columns: Any) -> Select[Any]:
+    """`columns` of the statement's head row (bound parameters `company`, `customer`, `user_id`): the company, the
+    customer if user `user_id` may see it and it has an account or items at the company, and the account."""
+    return (
+        select(*columns)
+        .select_from(Company)
+        .join(Customer, Customer.number == bindparam("customer"))
+        .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
+        .where(
+            Company.code == bindparam("company"),
+            visible_to(bindparam("user_id")),
+            company_has_customer(Company.id, Customer.id),
+        )
+        .limit(1)
     )
-    .limit(1)
-)
+
+
+_VISIBLE_HEAD = visible_head_query(*HEAD_COLUMNS)
 _VISIBLE_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 

@@ -21,13 +21,13 @@ from enum import Enum
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Select, String, and_, bindparam, cast, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Dialect, Select, String, bindparam, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import Label
 
-from shared.models import Account, Company, Customer, OpenItem, User
-from shared.statements.access import company_has_customer, visible_to
+from shared.models import Company, Customer, OpenItem, User
+from shared.statements.access import visible_head_query
 from shared.statements.loading import HEAD_COLUMNS, open_items_at
 
 
@@ -70,18 +70,8 @@ def version_query(dialect_name: str) -> Select[Any]:
     text: ColumnElement[Any] = head.op("||")(literal("|")).op("||")(lines_text)
     if dialect_name == "postgresql":
         text = func.encode(func.sha256(func.convert_to(text, "UTF8")), "hex")
-    return (
-        select(*(getattr(me, name) for name in USER_COLUMNS), text)
-        .select_from(Company)
-        .join(Customer, Customer.number == bindparam("customer"))
-        .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-        .join(me, me.id == bindparam("user_id"))
-        .where(
-            Company.code == bindparam("company"),
-            visible_to(bindparam("user_id")),
-            company_has_customer(Company.id, Customer.id),
-        )
-        .limit(1)
+    return visible_head_query(*(getattr(me, name) for name in USER_COLUMNS), text).join(
+        me, me.id == bindparam("user_id")
     )
 
 
