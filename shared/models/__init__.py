@@ -6,7 +6,7 @@ from shared.clock import utcnow
 from shared.models.base import AwareDateTime, Base, Money
 from shared.models.disputes import Dispute, DisputeEmail, DisputeMessage, InvoiceDocument
 from shared.models.feed import ImportCompany, ImportRecord, ScheduleHold, SchedulerState
-from shared.models.master import Account, ClearedItem, Company, Customer, OpenItem
+from shared.models.master import Account, ClearedItem, Company, Customer, OpenItem, StatementRevision
 from shared.models.runs import OutboxEmail, RenderDuration, RunAccount, StatementRun
 from shared.models.users import AuditEvent, TemporaryPassword, User, UserCustomer
 
@@ -31,6 +31,7 @@ __all__ = [
     "RunAccount",
     "ScheduleHold",
     "SchedulerState",
+    "StatementRevision",
     "StatementRun",
     "TemporaryPassword",
     "User",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.models.base import AwareDateTime, Base, Money
@@ -91,6 +91,21 @@ class OpenItem(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     cleared_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class StatementRevision(Base):
+    """A number that changes whenever one customer's items at one company, or the invoice documents of those
+    items, change: written by the database's own triggers (migration 0011) on every insert, update and delete of
+    `open_items` and `invoice_documents`, whoever writes them; read by a statement's data version
+    (`shared.statements.version`). A new number is never one the pair had before (PostgreSQL: a sequence;
+    SQLite: one more than the largest), and rows are never deleted."""
+
+    __tablename__ = "statement_revisions"
+    __table_args__ = (Index("ix_statement_revisions_revision", "revision"),)
+
+    company_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class ClearedItem(Base):

@@ -1,11 +1,14 @@
 """A statement's data version: one digest of every row a statement is built from, read in one query together
 with what says whether a signed-in user may still see it.
 
-The version is a SHA-256 over the statement's header row (company, customer, account: `HEAD_COLUMNS`) and its
-items at the cut-off with their document and dispute marks (`open_items_at`), as JSON text the database itself
-writes. Equal versions mean equal rows, hence an equal statement and an equal fingerprint (the language and the
-renderer's version aside, which the caller keys by). It needs no cooperation from the writers: an import, a
-dispute opened or resolved, a document added — anything that changes a row the statement reads changes it.
+The version is a SHA-256 over the statement's header row (company, customer, account: `HEAD_COLUMNS`), the
+pair's statement revision (`StatementRevision`: a number the database's own triggers change with every insert,
+update and delete of the customer's items at the company or of those items' invoice documents) and the numbers
+of the customer's open disputes there, as text the database itself writes. The items and their documents are
+thus read as one number instead of hashed line by line: the query costs the same for 5 lines or 5,000. Equal
+versions mean equal rows, hence an equal statement and an equal fingerprint (the language and the renderer's
+version aside, which the caller keys by). No writer has to remember anything: an import, a dispute opened or
+resolved, a document added, a row changed by hand — anything that changes a row the statement reads changes it.
 
 The same query also says whether the user may see the customer at the company (the grant rule of `access`,
 evaluated by the database) and returns the user's status, password version and language: no row means "not
@@ -24,11 +27,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Dialect, Select, String, bindparam, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import Label
 
-from shared.models import Company, Customer, OpenItem, User
+from shared.models import Company, Customer, Dispute, StatementRevision, User
 from shared.statements.access import visible_head_query
-from shared.statements.loading import HEAD_COLUMNS, open_items_at
+from shared.statements.loading import HEAD_COLUMNS
+from shared.vocab import DisputeStatus
 
 
 @dataclass(frozen=True)
@@ -43,31 +46,33 @@ class VisibleVersion:
 USER_COLUMNS = ("username", "email", "full_name", "role", "language", "status", "password_version")
 
 
-def _unlabeled(column: Any) -> Any:
-    return column.element if isinstance(column, Label) else column
-
-
 @cache
 def version_query(dialect_name: str) -> Select[Any]:
     """The query, in the JSON functions of `dialect_name` (PostgreSQL hashes in the database: one short text
-    comes back; SQLite returns the JSON text, hashed by `statement_version`)."""
-    items = open_items_at(Company.id, Customer.id, bindparam("cutoff"))
-    item_columns = [_unlabeled(column) for column in items.selected_columns]
+    comes back; SQLite returns the text, hashed by `statement_version`)."""
     me = aliased(User)
+    revision = (
+        select(cast(StatementRevision.revision, String))
+        .where(StatementRevision.company_id == Company.id, StatementRevision.customer_id == Customer.id)
+        .correlate(Company, Customer)
+        .scalar_subquery()
+    )
+    disputed = select(Dispute.document_number).where(
+        Dispute.company_id == Company.id, Dispute.customer_id == Customer.id, Dispute.status == DisputeStatus.OPEN
+    )
     head: ColumnElement[Any]
-    lines: ColumnElement[Any]
+    disputes: ColumnElement[Any]
     if dialect_name == "postgresql":
         head = cast(func.json_build_array(*HEAD_COLUMNS), String)
-        lines = func.coalesce(
-            cast(func.json_agg(aggregate_order_by(func.json_build_array(*item_columns), OpenItem.id)), String), "[]"
-        )
+        rows = func.json_agg(aggregate_order_by(Dispute.document_number, Dispute.document_number, Dispute.id))
+        disputes = func.coalesce(cast(rows, String), "[]")
     else:
         head = func.json_array(*HEAD_COLUMNS)
-        lines = func.json_group_array(func.json_array(*item_columns))
-    where = items.whereclause
-    assert where is not None
-    lines_text = select(lines).where(where).correlate(Company, Customer).scalar_subquery()
-    text: ColumnElement[Any] = head.op("||")(literal("|")).op("||")(lines_text)
+        disputes = func.json_group_array(Dispute.document_number)
+    disputes_text = disputed.with_only_columns(disputes).correlate(Company, Customer).scalar_subquery()
+    text: ColumnElement[Any] = head
+    for part in (func.coalesce(revision, ""), disputes_text):
+        text = text.op("||")(literal("|")).op("||")(part)
     if dialect_name == "postgresql":
         text = func.encode(func.sha256(func.convert_to(text, "UTF8")), "hex")
     return visible_head_query(*(getattr(me, name) for name in USER_COLUMNS), text).join(
