@@ -124,6 +124,15 @@ def session_scope() -> Iterator[Session]:
 
 
 @contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A pooled connection in autocommit: each statement is its own transaction, with no BEGIN and COMMIT round
+    trips around it. For a single conditional write, or reads that need no common snapshot (`read_snapshot`
+    gives one)."""
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
+
+
+@contextmanager
 def read_snapshot(connection: Connection) -> Iterator[Connection]:
     """Reads on `connection` (in autocommit) that all see one state of the database: a read-only transaction,
     repeatable read on PostgreSQL; on SQLite (WAL) a transaction's reads share the snapshot of its first one."""

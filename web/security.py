@@ -29,7 +29,7 @@ from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
 from sqlalchemy import bindparam, select
 
-from shared.db import get_engine
+from shared.db import autocommit
 from shared.models import User
 from shared.statements.version import USER_COLUMNS
 
@@ -225,7 +225,7 @@ _USER_ROW = select(*(getattr(User, name) for name in USER_COLUMNS)).where(User.i
 
 
 def _load_user(user_id: int, password_version: int) -> tuple[PortalUser | None, str]:
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with autocommit() as connection:
         row = connection.execute(_USER_ROW, {"user_id": user_id}).first()
     return user_of_row(user_id, row, password_version)
 

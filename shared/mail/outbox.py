@@ -36,11 +36,11 @@ from functools import lru_cache
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import ColumnElement, Row, Update, and_, bindparam, exists, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Row, Update, and_, bindparam, exists, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import dialect_insert, session_scope
+from shared.db import autocommit, dialect_insert, session_scope
 from shared.mail.backends import (
     NotRecorded,
     PermanentMailError,
@@ -270,8 +270,9 @@ def _claim_statements() -> tuple[tuple[bool, Update], ...]:
     )
 
 
-def claim_email(session: Session, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
-    """Take the row for sending, or None when it is not due, already sent, or held by a live lease."""
+def claim_email(session: Session | Connection, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
+    """Take the row for sending, or None when it is not due, already sent, or held by a live lease. Each claim is
+    one conditional `UPDATE`: on a connection in autocommit it commits by itself."""
     now = now or utcnow()
     lease_until = now + dt.timedelta(seconds=get_settings().mail_lease_seconds)
     token = secrets.token_hex(16)
@@ -304,9 +305,8 @@ def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
     statement = _release_statement(tuple(sorted(values)))
     parameters = {"outbox_id": outbox_id, "token": token, "now": utcnow()}
     parameters.update({f"v_{column}": value for column, value in values.items()})
-    with session_scope() as session:
-        result = session.execute(statement, parameters)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    with autocommit() as connection:  # one conditional UPDATE, its own transaction
+        return connection.execute(statement, parameters).rowcount == 1
 
 
 def retry_delay(attempts: int) -> float:
@@ -357,8 +357,10 @@ class SendOutcome:
 def send_statement_email(outbox_id: int) -> SendOutcome:
     """Claim, build, send and record one outbox row. Safe to call any number of times for the same row."""
     store = get_store()
-    with session_scope() as session:
-        claim = claim_email(session, outbox_id)
+    # The claim, the build's reads and each record are single statements in autocommit: one round trip each to
+    # the database, where a transaction around each would add a BEGIN and a COMMIT.
+    with autocommit() as connection:
+        claim = claim_email(connection, outbox_id)
         if claim is None:
             return SendOutcome(outbox_id, Outcome.NOT_CLAIMED)
     # The claim is committed: from here the row is ours until the lease ends.
@@ -372,7 +374,7 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
             outbox_id,
             row.recipient,
         )
-    with session_scope() as session:
+    with autocommit() as connection, Session(bind=connection) as session:
         try:
             message, stored = _message_for(session, row, store)
         except StatementNotFound as error:

@@ -17,7 +17,7 @@ from litestar import Request
 from litestar.exceptions import NotFoundException
 
 from shared.clock import parse_day
-from shared.db import get_engine, read_snapshot
+from shared.db import autocommit, read_snapshot
 from shared.statements import Statement, StatementNotFound, load_visible_statement
 from shared.statements.version import visible_version
 from shared.vocab import Format
@@ -94,7 +94,7 @@ def load_statement_at(request: Request[Any, Any, Any], address: StatementAddress
     user = current_user(request)
     try:
         # Two reads and nothing written: one pooled connection in autocommit (no BEGIN/COMMIT round trips).
-        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with autocommit() as connection:
             return load_visible_statement(connection, user, address.company, address.customer, address.cutoff)
     except StatementNotFound:
         raise NotFoundException() from None
@@ -108,7 +108,7 @@ def load_statement_and_version_at(
     user = current_user(request)
     try:
         with (
-            get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            autocommit() as connection,
             read_snapshot(connection),
         ):
             found = visible_version(connection, user.id, address.company, address.customer, address.cutoff)

@@ -33,7 +33,7 @@ from litestar import Request, Response
 
 from shared import render
 from shared.clock import parse_day, today
-from shared.db import get_engine
+from shared.db import autocommit, get_engine
 from shared.settings import get_settings
 from shared.statements import Statement
 from shared.statements.version import VisibleVersion, version_params, version_sql, visible_version, visible_version_of
@@ -160,7 +160,7 @@ def note_stored_file(
 
 
 def _sync_version(user_id: int, company: str, customer: str, cutoff: dt.date) -> VisibleVersion | None:
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with autocommit() as connection:
         return visible_version(connection, user_id, company, customer, cutoff)
 
 
