@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import today, utcnow
@@ -380,9 +380,19 @@ def write_documents(session: Session, plan: ImportPlan, ids: Ids) -> FileCounts:
     return upsert(session, DOCUMENTS, parsed.label, wanted, stored)
 
 
+# The lock an import holds for its transaction on PostgreSQL ("edocta" and 1): imports write one at a time.
+IMPORT_LOCK = 0x6564_6F63_7461_01
+
+
 def load(session: Session, plan: ImportPlan, progress: Progress | None = None) -> ImportReport:
     """Write every file of a validated import in load order (in the caller's transaction), and mark the
-    companies it named as refreshed, and those whose data it changed with a new "data as of"."""
+    companies it named as refreshed, and those whose data it changed with a new "data as of".
+
+    On PostgreSQL the import first waits for any other import's transaction to end: the database's triggers lock
+    each customer's statement revision as its items change (migration 0011), and two imports changing the same
+    customers in a different order would otherwise deadlock. SQLite's writers take turns already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK)))
     report = ImportReport()
     step = progress or (lambda phase: None)
     changed = Changed()

@@ -106,6 +106,8 @@ class StatementRevision(Base):
     company_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(BigInteger)
+    # PostgreSQL: the transaction that last moved the number (64-bit id), so one transaction moves a pair once.
+    xact: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ClearedItem(Base):

@@ -4,13 +4,17 @@ here plain SQL), the customer's open disputes and the header rows read directly.
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from shared.db import get_engine
+from shared.ingest import import_path
+from shared.ingest.load import IMPORT_LOCK
 from shared.statements.version import visible_version
-from tests.factories import CUTOFF, seed_portal_data
+from tests.factories import CUTOFF, seed_portal_data, write_folder
 
 
 def version(user_id: int, company: str = "1000", customer: str = "100001") -> str:
@@ -140,3 +144,48 @@ def test_a_customers_first_item_changes_the_version_of_its_empty_statement(datab
         day=CUTOFF,
     )
     assert version(alice, customer="100004") != empty
+
+
+def test_a_document_added_while_its_item_moves_to_another_customer_moves_the_new_customers_statement(
+    postgres_database: str,
+) -> None:
+    """The document's trigger reads its item as committed: it waits for the move and moves the new customer's
+    number (reading the item as it was would move the old customer's, leaving the new one's statement stale)."""
+    seed_portal_data()
+    mover = get_engine().connect()
+    mover.execute(
+        text(
+            "UPDATE open_items SET customer_id = (SELECT id FROM customers WHERE number = '100002')"
+            " WHERE document_number = 'FAC-1'"
+        )
+    )  # not committed yet
+    adding = threading.Thread(target=add_document, args=("FAC-1", "pdf"))
+    adding.start()
+    adding.join(timeout=0.5)
+    assert adding.is_alive(), "the document's insert waits for the item being moved"
+    mover.commit()
+    mover.close()
+    adding.join(timeout=10)
+    assert not adding.is_alive()
+    # The move moved both customers' numbers; the document then moved the new owner's again.
+    assert revision(customer="100002") > revision(customer="100001")
+
+
+def test_an_import_waits_for_another_imports_transaction(postgres_database: str, tmp_path: Path) -> None:
+    seed_portal_data()
+    items = (
+        "company_code,customer_number,document_number,document_type,reference,document_date,due_date,amount,currency\n"
+        "1000,100001,FAC-77,invoice,PO-7,2026-09-01,2026-09-30,10.00,MXN\n"
+    )
+    folder = write_folder(tmp_path / "erp", {"open_items.csv": items})
+    other = get_engine().connect()
+    other.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})  # an import in progress
+    done: list[Any] = []
+    importing = threading.Thread(target=lambda: done.append(import_path(folder)))
+    importing.start()
+    importing.join(timeout=1)
+    assert importing.is_alive() and not done, "the second import waits"
+    other.rollback()
+    other.close()
+    importing.join(timeout=30)
+    assert done and done[0].files[0].inserted == 1

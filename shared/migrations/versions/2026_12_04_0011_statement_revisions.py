@@ -7,12 +7,15 @@ Create Date: 2026-12-04 08:00:00
 
 The triggers are the database's: every writer (the import, the feed, the invoice files, a person at `psql`) moves
 the number in the same transaction as its change. PostgreSQL takes a new number from a sequence (statement-level
-triggers over the changed rows, pairs locked in one order), once per pair and transaction: a pair already moved by
-the same transaction is left as it is, which keeps an import of many rows from writing the pair's row again for
-each (one statement per row, as the driver sends them); SQLite, whose
-writers take turns, one more than the largest number (row-level triggers, an index on the number). Disputes are
-not counted here: the version reads a customer's open disputes itself, so a customer opening one never waits
-for an import that holds this row.
+triggers over the changed rows), once per pair and transaction: a pair already moved by the same transaction
+(`xact`, its 64-bit id) is left as it is, which keeps an import of many rows from writing the pair's row again for
+each (one statement per row, as the driver sends them). A document's pairs are those of its items as they are
+committed: the items are read with a share lock, so an item being moved to another customer is waited for and
+read moved. The pair's row stays locked until the writer commits, so two writers of items of the same customers
+take turns; the import takes one lock for its whole transaction first (`shared.ingest.load`), so two imports
+never hold each other's pairs. SQLite, whose writers take turns, takes one more than the largest number (row-level
+triggers, an index on the number). Disputes are not counted here: the version reads a customer's open disputes
+itself, so a customer opening one never waits for an import that holds this row.
 """
 
 from collections.abc import Sequence
@@ -30,15 +33,17 @@ depends_on: str | Sequence[str] | None = None
 PG_PAIRS = {
     "open_items": "SELECT DISTINCT company_id, customer_id FROM {rows}",
     "invoice_documents": (
-        "SELECT DISTINCT i.company_id, i.customer_id FROM {rows} d"
+        "SELECT DISTINCT company_id, customer_id FROM (SELECT i.company_id, i.customer_id FROM {rows} d"
         " JOIN open_items i ON i.company_id = d.company_id AND i.document_number = d.document_number"
+        " FOR SHARE OF i) AS items"
     ),
 }
 PG_TOUCH = """
-INSERT INTO statement_revisions (company_id, customer_id, revision)
-SELECT company_id, customer_id, nextval('statement_revision_seq') FROM ({pairs} ORDER BY 1, 2) AS pairs
-ON CONFLICT (company_id, customer_id) DO UPDATE SET revision = EXCLUDED.revision
-WHERE statement_revisions.xmin <> pg_current_xact_id()::xid;
+INSERT INTO statement_revisions (company_id, customer_id, revision, xact)
+SELECT company_id, customer_id, nextval('statement_revision_seq'), pg_current_xact_id()::text::bigint
+FROM ({pairs} ORDER BY 1, 2) AS pairs
+ON CONFLICT (company_id, customer_id) DO UPDATE SET revision = EXCLUDED.revision, xact = EXCLUDED.xact
+WHERE statement_revisions.xact IS DISTINCT FROM EXCLUDED.xact;
 """
 
 # The same for one row `{row}` (NEW or OLD) on SQLite.
@@ -64,7 +69,8 @@ SELECT company_id, customer_id, {first} FROM (SELECT DISTINCT company_id, custom
 PG_TRUNCATE = """
 CREATE FUNCTION {table}_truncate_touches_statements() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE statement_revisions SET revision = nextval('statement_revision_seq');
+    UPDATE statement_revisions
+    SET revision = nextval('statement_revision_seq'), xact = pg_current_xact_id()::text::bigint;
     RETURN NULL;
 END
 $$
@@ -77,6 +83,7 @@ def upgrade() -> None:
         sa.Column("company_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("customer_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.Column("xact", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("company_id", "customer_id", name=op.f("pk_statement_revisions")),
     )
     with op.batch_alter_table("statement_revisions", schema=None) as batch_op:
