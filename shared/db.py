@@ -7,15 +7,20 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, create_engine, event, false, func, or_, select
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+V = TypeVar("V", bound="DataclassInstance")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -147,6 +152,12 @@ def read_snapshot(connection: Connection) -> Iterator[Connection]:
             connection.exec_driver_sql("ROLLBACK")
         raise
     connection.exec_driver_sql("COMMIT")
+
+
+def view_of(cls: type[V], row: Any, **given: Any) -> V:
+    """The dataclass `cls` of a row: each field from `given`, else the row's attribute of the same name (a
+    mapped object read with a few joined columns, shown as one flat record)."""
+    return cls(**{f.name: given[f.name] if f.name in given else getattr(row, f.name) for f in fields(cls)})
 
 
 # --- searching and paging lists ------------------------------------------------------------------------------

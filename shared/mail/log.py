@@ -13,7 +13,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import Page, contains_text, page_of
+from shared.db import Page, contains_text, page_of, view_of
 from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage, OutboxEmail
 from shared.vocab import EmailStatus
 
@@ -68,23 +68,8 @@ def email_log(
     columns = (OutboxEmail.recipient, Customer.number, Customer.name)
     rows, total, number = _filtered_page(session, statement, OutboxEmail.status, status, columns, query, page, size)
     emails = [
-        LoggedEmail(
-            id=row.id,
-            run_id=row.run_id,
-            company_code=company,
-            customer_number=customer_number,
-            customer_name=customer_name,
-            cutoff=row.cutoff,
-            recipient=row.recipient,
-            status=row.status,
-            attempts=row.attempts,
-            generation=row.generation,
-            last_error=row.last_error,
-            created_at=row.created_at,
-            sent_at=row.sent_at,
-            updated_at=row.updated_at,
-        )
-        for row, company, customer_number, customer_name in rows
+        view_of(LoggedEmail, row, company_code=company, customer_number=number, customer_name=name)
+        for row, company, number, name in rows
     ]
     return Page(emails, number, size, total)
 
@@ -120,20 +105,15 @@ def dispute_email_log(
     columns = (DisputeEmail.recipient, Customer.number, Customer.name, Dispute.document_number)
     rows, total, number = _filtered_page(session, statement, DisputeEmail.status, status, columns, query, page, size)
     emails = [
-        LoggedDisputeEmail(
-            id=row.id,
+        view_of(
+            LoggedDisputeEmail,
+            row,
             company_code=company,
-            customer_number=customer_number,
-            customer_name=customer_name,
+            customer_number=number,
+            customer_name=name,
             document_number=document_number,
-            recipient=row.recipient,
-            status=row.status,
-            attempts=row.attempts,
-            last_error=row.last_error,
-            sent_at=row.sent_at,
-            updated_at=row.updated_at,
         )
-        for row, company, customer_number, customer_name, document_number in rows
+        for row, company, number, name, document_number in rows
     ]
     return Page(emails, number, size, total)
 

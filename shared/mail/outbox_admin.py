@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
+from shared.db import view_of
 from shared.models import AuditEvent, Company, Customer, OutboxEmail
 from shared.vocab import EmailStatus
 
@@ -91,19 +92,13 @@ def _emails(session: Session, limit: int, *conditions: Any) -> list[FailedEmail]
         .limit(limit)
     ).all()
     return [
-        FailedEmail(
-            id=row.id,
-            run_id=row.run_id,
+        view_of(
+            FailedEmail,
+            row,
             company_code=company_code,
             company_name=company_name,
             customer_number=customer_number,
             customer_name=customer_name,
-            cutoff=row.cutoff,
-            recipient=row.recipient,
-            attempts=row.attempts,
-            generation=row.generation,
-            last_error=row.last_error,
-            updated_at=row.updated_at,
         )
         for row, company_code, company_name, customer_number, customer_name in rows
     ]
