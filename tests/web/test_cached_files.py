@@ -320,36 +320,25 @@ def test_what_the_front_does_not_take_the_app_answers_as_before(
     assert again.headers.raw == full.headers.raw
 
 
-def test_a_fault_in_front_leaves_the_answer_to_the_app(
-    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+async def _broken(*_args: Any, **_kwargs: Any) -> Any:
+    raise ConnectionError("the session store went away")
+
+
+async def _silent(*_args: Any, **_kwargs: Any) -> Any:
+    await asyncio.sleep(3600)  # a connection that no longer answers
+
+
+@pytest.mark.parametrize("read_session", [_broken, _silent], ids=["fails", "never-answers"])
+def test_a_check_in_front_that_fails_or_does_not_answer_leaves_the_answer_to_the_app(
+    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch, read_session: Any
 ) -> None:
     client = signed_in(portal, "alice")
     store_pdf()
     full = client.get(PDF)
     answered_in_front(client, PDF, monkeypatch)
-
-    async def broken(*_args: Any, **_kwargs: Any) -> Any:
-        raise ConnectionError("the session store went away")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(FastDownloads, "_read_session", broken)
-        answered = answered_on_the_loop(client, PDF, monkeypatch)
-    assert answered.content == full.content and answered.headers.raw == full.headers.raw
-
-
-def test_a_check_that_does_not_answer_leaves_the_answer_to_the_app(
-    portal: TestClient[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = signed_in(portal, "alice")
-    store_pdf()
-    full = client.get(PDF)
-    answered_in_front(client, PDF, monkeypatch)
-
-    async def silent(*_args: Any, **_kwargs: Any) -> Any:
-        await asyncio.sleep(3600)  # a connection that no longer answers
 
     with monkeypatch.context() as patch:
         patch.setattr(fastpath, "CHECK_SECONDS", 0.2)
-        patch.setattr(FastDownloads, "_read_session", silent)
+        patch.setattr(FastDownloads, "_read_session", read_session)
         answered = answered_on_the_loop(client, PDF, monkeypatch)
     assert answered.content == full.content and answered.headers.raw == full.headers.raw
