@@ -21,6 +21,12 @@ Settings of the printer itself, none of which changes a pixel of the output:
   full collection during it walks the whole tree again and frees nothing; with the collector on they took a
   quarter of the time of a 200-line statement and 40 % of a 3,000-line one. The document's own garbage is
   collected once, when it is done.
+- A text of the aging chart (an SVG `<text>` with one position and a plain Latin run of characters) is laid out and
+  drawn as one run. WeasyPrint lays out and draws every letter of an SVG text on its own (each its own shaping
+  of the font, for the positions a text may give each letter): twelve labels and amounts, a sixth of a
+  statement's fixed part. Drawn alone, a letter is neither kerned nor joined to the next in a ligature, so the run
+  is laid out with both off: the same glyphs at the same advances, the same pixels (tests/shared/test_render_pdf.py
+  compares the pages). Any other SVG text is drawn by WeasyPrint as before.
 """
 
 from __future__ import annotations
@@ -169,10 +175,116 @@ def _install_deflate_level() -> None:
         pydyf.zlib = _PydyfZlib()
 
 
+_SVG_TEXT_RUNS: ContextVar[bool] = ContextVar("edocta_svg_text_runs", default=False)
+# An SVG text drawn as one run (see the module's docstring): printable Latin-1 and Latin Extended-A, no combining
+# mark (nothing a neighbour could change the shape of), all in the shipped font.
+_RUN_TEXT = re.compile(r"[ -~\u00a0-\u017f]+")
+# Attributes that place a text's letters one by one or move it off its baseline: such a text is WeasyPrint's.
+_LETTER_ATTRIBUTES = frozenset({
+    "dx", "dy", "rotate", "letter-spacing", "textLength", "lengthAdjust", "display-anchor", "dominant-baseline",
+    "alignment-baseline", "direction",
+})  # fmt: skip
+
+
+def _lengths(node: Any, name: str, font_size: float, reference: float) -> list[float]:
+    """The text's `x` or `y` positions (none, one, or one per letter), as WeasyPrint reads them."""
+    from weasyprint.svg.utils import normalize, size
+
+    if name not in node.attrib:
+        return []
+    return [size(value, font_size, reference) for value in normalize(node.attrib[name]).split(" ")]
+
+
+def _draw_text_run(svg: Any, node: Any, font_size: float) -> bool:
+    """Draw an SVG `<text>` as one run when its letters would be drawn one after the other on one baseline, with
+    the same result as WeasyPrint's `weasyprint.svg.text.text`; False (nothing drawn) for any other text."""
+    from math import inf
+
+    from weasyprint.css.properties import INITIAL_VALUES
+    from weasyprint.draw.text import draw_emojis, draw_first_line
+    from weasyprint.matrix import Matrix
+    from weasyprint.svg.bounding_box import extend_bounding_box
+    from weasyprint.svg.text import Style, TextBox
+    from weasyprint.text.line_break import split_first_line
+
+    text = node.text
+    plain = node.tag == "text" and text and _RUN_TEXT.fullmatch(text)
+    if not plain or not _LETTER_ATTRIBUTES.isdisjoint(node.attrib) or next(iter(node), None) is not None:
+        return False
+    xs = _lengths(node, "x", font_size, svg.inner_width)
+    ys = _lengths(node, "y", font_size, svg.inner_height)
+    if len(xs) > 1 or len(ys) > 1:
+        return False
+    weight = node.get("font-weight", 400)
+    try:
+        weight = {"normal": 400, "bold": 700}.get(weight) or int(weight)
+    except ValueError:
+        weight = 400
+    style = Style(INITIAL_VALUES)
+    style.font_config = svg.font_config
+    style.update(
+        font_family=[font.strip("\"'") for font in node.get("font-family", "sans-serif").split(",")],
+        font_style=node.get("font-style", "normal"),
+        font_weight=weight,
+        font_size=font_size,
+        font_kerning="none",
+        font_variant_ligatures="none",
+    )
+    layout, _, _, width, height, baseline = split_first_line(text, style, svg.context, inf, 0)
+    # As WeasyPrint places the first letter (a position of 0 keeps the cursor's shift) and moves the cursor
+    # past the last.
+    if xs and xs[0]:
+        svg.cursor_d_position[0] = 0
+    if ys and ys[0]:
+        svg.cursor_d_position[1] = 0
+    x = xs[0] if xs else svg.cursor_position[0]
+    y = ys[0] if ys else svg.cursor_position[1]
+    svg.cursor_position = x + width, y
+    x_position, y_position = x + svg.cursor_d_position[0], y + svg.cursor_d_position[1]
+    node.text_bounding_box = extend_bounding_box(
+        node.text_bounding_box,
+        ((x_position, y_position - baseline), (x_position + width, y_position - baseline + height)),
+    )
+    svg.stream.push_state()
+    fill, stroke = svg.set_graphical_state(node, font_size)
+    svg.stream.begin_text()
+    layout.reactivate(style)
+    svg.fill_stroke(fill, stroke, text=True)
+    text_box = TextBox(layout, style)
+    text_box.baseline = baseline
+    emojis = draw_first_line(svg.stream, text_box, "none", "none", Matrix(a=1, d=-1, e=x_position, f=y_position))
+    svg.stream.end_text()
+    svg.stream.pop_state()
+    draw_emojis(svg.stream, style, x, y, emojis)
+    return True
+
+
+def _install_svg_text_runs() -> None:
+    """Make WeasyPrint's SVG text drawing try `_draw_text_run` first in documents printed by `StatementHTML`. The
+    same function takes the place of WeasyPrint's for every text tag, since WeasyPrint tells text elements apart
+    by comparing their drawing function with its own."""
+    import weasyprint.svg as svg_module
+
+    weasyprint_text = svg_module.text
+    if getattr(weasyprint_text, "edocta_runs", False):
+        return
+
+    def text(svg: Any, node: Any, font_size: float) -> None:
+        if not (_SVG_TEXT_RUNS.get() and _draw_text_run(svg, node, font_size)):
+            weasyprint_text(svg, node, font_size)
+
+    text.edocta_runs = True  # type: ignore[attr-defined]
+    for tag, function in list(svg_module.TAGS.items()):
+        if function is weasyprint_text:
+            svg_module.TAGS[tag] = text
+    svg_module.text = text
+
+
 def _html_class() -> Any:
     """`weasyprint.HTML` reading our documents with expat (`xml_element_tree`), printing with the lean
     user-agent stylesheet (WeasyPrint's own if it no longer has the expected rules: then every document is
-    printed as before, only slower) and compressing the file's streams at `deflate_level`."""
+    printed as before, only slower), compressing the file's streams at `deflate_level` and drawing the chart's
+    texts as runs (`svg_text_runs`)."""
     import cssselect2
     from weasyprint import CSS, HTML
     from weasyprint.html import UA_COUNTER_STYLE
@@ -183,6 +295,7 @@ def _html_class() -> Any:
 
     class StatementHTML(HTML):
         deflate_level: int | None = DEFLATE_LEVEL  # None: pydyf's own
+        svg_text_runs = True  # False: every SVG text drawn letter by letter, as WeasyPrint does
 
         def __init__(self, *, string: str, url_fetcher: Any, base_url: str) -> None:
             root = xml_element_tree(string)
@@ -200,13 +313,15 @@ def _html_class() -> Any:
             return [user_agent] if user_agent is not None else super()._ua_stylesheets(forms)
 
         def write_pdf(self, *args: Any, **kwargs: Any) -> Any:
-            token = _DEFLATE_LEVEL.set(self.deflate_level)
+            token, runs = _DEFLATE_LEVEL.set(self.deflate_level), _SVG_TEXT_RUNS.set(self.svg_text_runs)
             try:
                 return super().write_pdf(*args, **kwargs)
             finally:
+                _SVG_TEXT_RUNS.reset(runs)
                 _DEFLATE_LEVEL.reset(token)
 
     _install_deflate_level()
+    _install_svg_text_runs()
     return StatementHTML
 
 

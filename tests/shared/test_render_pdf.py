@@ -33,6 +33,13 @@ def pdf_pages(data: bytes) -> list[str]:
     return [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
 
 
+def raster(data: bytes, *pages: str) -> bytes:
+    """The PDF's pages as poppler draws them at 300 dpi, in grey (PGM images, one after the other)."""
+    image = subprocess.run(["pdftoppm", "-r", "300", "-gray", *pages, "-"], input=data, capture_output=True, check=True)
+    assert image.stdout.startswith(b"P5")
+    return image.stdout
+
+
 def flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
@@ -169,6 +176,7 @@ def test_the_lean_user_agent_stylesheet_prints_the_same_file_as_weasyprints_own(
 
     class PydyfLevel(renderer.html_class):  # type: ignore[name-defined,misc]
         deflate_level = None  # the same compression as WeasyPrint's own, so that the files compare byte for byte
+        svg_text_runs = False  # and the chart's texts drawn letter by letter, as WeasyPrint's own
 
     lean = PydyfLevel(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
@@ -206,6 +214,89 @@ def test_the_printer_compresses_faster_but_the_pages_are_weasyprints_own() -> No
     assert len(PdfReader(io.BytesIO(ours)).pages) == 3
     assert decoded(ours) == decoded(stock)
     assert pdf_pages(ours) == pdf_pages(stock)
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_the_charts_texts_drawn_as_runs_print_the_pixels_of_weasyprints_letter_by_letter_drawing(language: str) -> None:
+    """The aging charts' labels and amounts are laid out and drawn once per text, not once per letter as
+    WeasyPrint draws an SVG text: the same page to the pixel at 300 dpi and the same text, with two currencies
+    and credit balances among the amounts."""
+    from shared.render.html import render_html
+    from shared.render.pdf import PDF_VARIANT
+
+    renderer = prepare_pdf_renderer()
+    items = [*sample_items(), item("INV-USD", "99.90", due=STATEMENT_CUTOFF, currency="USD")]
+    items.append(item("NC-USD", "-250.00", due=STATEMENT_CUTOFF, currency="USD", kind="credit_note"))
+    statement = make_statement(items, language=language)
+    html = render_html(statement, for_pdf=True, generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
+
+    class Letters(renderer.html_class):  # type: ignore[name-defined,misc]
+        svg_text_runs = False
+
+    runs = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+    letters = Letters(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
+
+    def page_image(data: bytes) -> bytes:
+        return raster(data, "-f", "1", "-l", "1")
+
+    def page_text(data: bytes) -> str:
+        command = ["pdftotext", "-f", "1", "-l", "1", "-layout", "-", "-"]
+        return subprocess.run(command, input=data, capture_output=True, check=True).stdout.decode()
+
+    def chart_texts(data: bytes) -> int:
+        """Text-showing operators in the page's form objects (WeasyPrint draws each anchored SVG text in one)."""
+        objects = PdfReader(io.BytesIO(data)).pages[0]["/Resources"]["/XObject"].values()
+        return sum(len(re.findall(rb"(?:TJ|Tj)\s", shown.get_object().get_data())) for shown in objects)
+
+    assert page_image(runs) == page_image(letters)
+    text = page_text(runs)
+    assert text == page_text(letters)
+    over_120 = "Más de 120 días" if language == "es" else "Over 120 days"
+    assert text.count(over_120) == 3  # in the aging table and in each currency's chart
+    assert chart_texts(runs) == 2 * 12 < chart_texts(letters)  # a label and an amount per bucket, each one run
+
+
+def test_an_svg_text_is_drawn_as_one_run_only_where_weasyprint_would_draw_the_same_pixels() -> None:
+    """Kerned pairs, bold, anchors at the end and the middle: drawn as one run each, the same pixels as letter by
+    letter (a run laid out with kerning would move "AV", "Ty", "Yo"...). Texts that place letters one by one
+    (`dx`) or hold another element (`tspan`) are WeasyPrint's own."""
+    from shared.render.pdf import PDF_VARIANT
+
+    runs = [
+        '<text x="290" y="20" text-anchor="end">AVATAR Type WAVE Tea fi fl Yo</text>',
+        '<text x="10" y="40">Más de 120 días, Ñandú «LV»</text>',
+        '<text x="10" y="60" font-weight="bold">To Vote: 1-30 días $1,234.50</text>',
+        '<text x="150" y="80" text-anchor="middle" fill="#2f855a">-USD 150.10</text>',
+    ]
+    letters = [
+        '<text x="10" y="100" dx="2 1 0 3">Letters dx</text>',
+        '<text x="10" y="115">Run <tspan fill="#c53030">tspan</tspan> after</text>',
+    ]
+    renderer = prepare_pdf_renderer()
+    options = {"stylesheets": [renderer.stylesheet], "font_config": renderer.font_config, "pdf_variant": PDF_VARIANT}
+
+    class Letters(renderer.html_class):  # type: ignore[name-defined,misc]
+        svg_text_runs = False
+
+    def pdf(texts: list[str], printer: Any = renderer.html_class) -> bytes:
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 120" width="300" height="120"'
+            f' font-family="Edocta Sans" font-size="14">{"".join(texts)}</svg>'
+        )
+        html = f'<html lang="es"><body>{svg}</body></html>'
+        return bytes(printer(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options))
+
+    def shown(data: bytes) -> int:
+        """Text-showing operators on the page and in its form objects."""
+        page = PdfReader(io.BytesIO(data)).pages[0]
+        streams = [page.get_contents().get_data()]  # type: ignore[union-attr]
+        streams += [form.get_object().get_data() for form in page["/Resources"].get("/XObject", {}).values()]
+        return sum(len(re.findall(rb"(?:TJ|Tj)\s", stream)) for stream in streams)
+
+    ours = pdf(runs + letters)
+    assert raster(ours) == raster(pdf(runs + letters, Letters))
+    assert shown(ours) == shown(pdf(letters)) + len(runs) < shown(pdf(runs + letters, Letters))
 
 
 def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
