@@ -77,6 +77,7 @@ class SMTPServer:
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     sessions: list[Any] = field(default_factory=list)  # the SMTP session (connection) of each message, in order
+    contents: list[bytes] = field(default_factory=list)  # each message's bytes as received (dots unstuffed)
     replies: dict[str, str] = field(default_factory=dict)
     refuse_all: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,6 +111,7 @@ class SMTPHandler:
         with self.server.lock:
             self.server.messages.append(message)  # type: ignore[arg-type]
             self.server.sessions.append(session)
+            self.server.contents.append(envelope.content)
         return "250 Message accepted for delivery"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.mail.messages import flatten, message_bytes, recipients_of
@@ -115,6 +115,26 @@ def _send_message(connection: smtplib.SMTP, message: EmailMessage) -> dict[str, 
     return connection.sendmail(from_addr, to_addrs, data, options)
 
 
+class _SMTP(smtplib.SMTP):
+    """smtplib's DATA, sending the same bytes without its pass that doubles a period at the start of a line
+    (RFC 5321 4.5.2) when no line of the message starts with one: that pass is a regular expression over the
+    whole message, ~0.5 ms for a statement email with its files. Any other message goes through smtplib's own."""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if not isinstance(msg, bytes) or msg.startswith(b".") or b"\n." in msg:
+            return super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        self.send(msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n"))
+        return self.getreply()
+
+
+class _SMTPOverTLS(_SMTP, smtplib.SMTP_SSL):
+    """The same, over implicit TLS."""
+
+
 @dataclass(frozen=True)
 class SMTPBackend:
     """Delivery to an SMTP server, one connection per message (one for several inside `reusing_connections`).
@@ -183,10 +203,10 @@ class SMTPBackend:
     def _connect(self) -> smtplib.SMTP:
         local_hostname = self.helo or socket.gethostname() or "localhost"
         if self.implicit_tls:
-            return smtplib.SMTP_SSL(
+            return _SMTPOverTLS(
                 self.host, self.port, local_hostname=local_hostname, timeout=self.timeout, context=self._tls_context()
             )
-        return smtplib.SMTP(self.host, self.port, local_hostname=local_hostname, timeout=self.timeout)
+        return _SMTP(self.host, self.port, local_hostname=local_hostname, timeout=self.timeout)
 
     def _login(self, connection: smtplib.SMTP) -> None:
         username, password = self.username or "", self.password or ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import io
 import logging
 import os
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
@@ -31,6 +33,7 @@ from shared.mail import (
     send_message,
     validate_email,
 )
+from shared.mail.messages import flatten
 from tests.servers import SMTPHandler, SMTPServer, outbox_messages, running_smtp_server, use_environment
 
 PDF = b"%PDF-1.7\n" + os.urandom(150_000) + b"\n%%EOF\n"
@@ -200,6 +203,67 @@ def test_smtp_delivers_text_html_and_intact_attachments(smtp_server: SMTPServer)
 
     assert len(smtp_server.messages) == 1
     assert_is_the_statement_message(smtp_server.messages[0])
+
+
+def standard_bytes(message: EmailMessage, linesep: str, utf8: bool, mangle_from: bool) -> bytes:
+    """The message as the standard library's own generator writes it (smtplib's `send_message` uses it)."""
+    buffer = io.BytesIO()
+    generator_policy = message.policy.clone(utf8=True) if utf8 else None  # type: ignore[call-arg]
+    BytesGenerator(buffer, mangle_from_=mangle_from, policy=generator_policy).flatten(message, linesep=linesep)
+    return buffer.getvalue()
+
+
+# Bodies with what the writers must treat alike: lines starting "From " (mangled for SMTP) or ".", every kind of
+# line end, text that is not ASCII, and an attachment whose own bytes hold such lines.
+AWKWARD_TEXT = "From the desk:\r\n.a line with a period\r..two\nFrom here\nsaldo: $1,234.56 — año\n"
+AWKWARD_FILE = b"From x\n.y\r\n" + os.urandom(3_000)
+
+
+def awkward_message() -> EmailMessage:
+    return build_message(
+        to="cobranza@cliente.mx",
+        subject=SUBJECT,
+        text=AWKWARD_TEXT,
+        html="<p>From here</p>\n.<p>año</p>",
+        attachments=[(PDF_NAME, AWKWARD_FILE, "application/pdf"), (ACCENTED_NAME, XLSX, "text/plain")],
+    )
+
+
+@pytest.mark.parametrize(
+    ("linesep", "utf8", "mangle_from"), [("\n", False, False), ("\r\n", False, True), ("\r\n", True, False)]
+)
+@pytest.mark.parametrize("make", [statement_message, awkward_message])
+def test_our_writer_writes_the_standard_librarys_bytes(make, linesep: str, utf8: bool, mangle_from: bool) -> None:  # type: ignore[no-untyped-def]
+    """edocta's message writer (`flatten`: line ends in one piece, no "From " pass where there is none, base64 in
+    one call) writes exactly what the standard generator writes: as a file, for SMTP, and for SMTPUTF8."""
+    message = make()
+    ours = flatten(message, linesep=linesep, utf8=utf8, mangle_from=mangle_from)  # sets the parts' boundaries
+    assert ours == standard_bytes(message, linesep, utf8, mangle_from)
+    assert (b"\n>From here" in ours) is (mangle_from and make is awkward_message)
+
+
+@pytest.mark.parametrize("make", [statement_message, awkward_message])
+def test_smtp_sends_the_bytes_smtplib_would_with_periods_quoted_only_where_needed(
+    make, smtp_server: SMTPServer
+) -> None:  # type: ignore[no-untyped-def]
+    """Lines starting with a period are doubled on the wire and undoubled by the server; a message without such a
+    line skips smtplib's quoting pass. Either way the server receives the bytes smtplib's `send_message` sends."""
+    message = make()
+    for number, part in enumerate(message.walk()):  # boundaries of its own, so that both writings share them
+        if part.is_multipart():
+            part.set_boundary(f"part-{number}")
+    SMTPBackend.from_url(smtp_server.url).send(message)
+
+    assert smtp_server.contents == [standard_bytes(message, "\r\n", False, True)]
+    received = smtp_server.messages[0]
+    if make is awkward_message:
+        plain = received.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        text = AWKWARD_TEXT.replace("\r\n", "\n").replace("\r", "\n")
+        assert plain.replace("\r\n", "\n") == ">" + text.replace("\nFrom ", "\n>From ")  # as smtplib mangles
+        files = [part.get_content() for part in received.iter_attachments()]
+        assert files[0] == AWKWARD_FILE
+    else:
+        assert_is_the_statement_message(received)
 
 
 def test_send_message_uses_the_configured_smtp_server(smtp_server: SMTPServer, monkeypatch, var_dir: Path) -> None:
