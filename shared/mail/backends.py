@@ -125,10 +125,15 @@ class _SMTP(smtplib.SMTP):
             return super().data(msg)
         self.putcmd("data")
         code, reply = self.getreply()
+        if self.debuglevel > 0:
+            self._print_debug("data:", (code, reply))  # type: ignore[attr-defined]
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
         self.send(msg + (b".\r\n" if msg.endswith(b"\r\n") else b"\r\n.\r\n"))
-        return self.getreply()
+        code, reply = self.getreply()
+        if self.debuglevel > 0:
+            self._print_debug("data:", (code, reply))  # type: ignore[attr-defined]
+        return code, reply
 
 
 class _SMTPOverTLS(_SMTP, smtplib.SMTP_SSL):

@@ -21,12 +21,14 @@ Settings of the printer itself, none of which changes a pixel of the output:
   full collection during it walks the whole tree again and frees nothing; with the collector on they took a
   quarter of the time of a 200-line statement and 40 % of a 3,000-line one. The document's own garbage is
   collected once, when it is done.
-- A text of the aging chart (an SVG `<text>` with one position and a plain Latin run of characters) is laid out and
-  drawn as one run. WeasyPrint lays out and draws every letter of an SVG text on its own (each its own shaping
-  of the font, for the positions a text may give each letter): twelve labels and amounts, a sixth of a
-  statement's fixed part. Drawn alone, a letter is neither kerned nor joined to the next in a ligature, so the run
-  is laid out with both off: the same glyphs at the same advances, the same pixels (tests/shared/test_render_pdf.py
-  compares the pages). Any other SVG text is drawn by WeasyPrint as before.
+- A text of the aging chart (an SVG `<text>` in the shipped font, with one position and a plain Latin run of
+  characters) is laid out and drawn as one run. WeasyPrint lays out and draws every letter of an SVG text on its
+  own (each its own shaping of the font, for the positions a text may give each letter): twelve labels and
+  amounts, a tenth of a statement with no lines. Drawn alone, a letter is neither kerned nor joined to the next in
+  a ligature, so the run is laid out with both off: the same glyphs at the same advances, placed as WeasyPrint
+  places all HTML text (advances rounded to 1/1000 em: a glyph may move by hundredths of a point, a fraction of
+  a pixel; tests/shared/test_render_pdf.py compares every word's place). Any other SVG text, and every text with
+  a WeasyPrint other than the one this was written against (`SVG_RUNS_WEASYPRINT`), is drawn by WeasyPrint.
 """
 
 from __future__ import annotations
@@ -176,6 +178,10 @@ def _install_deflate_level() -> None:
 
 
 _SVG_TEXT_RUNS: ContextVar[bool] = ContextVar("edocta_svg_text_runs", default=False)
+# The WeasyPrint whose SVG text drawing `_draw_text_run` reproduces (weasyprint/svg/text.py), and the font whose
+# every character of `_RUN_TEXT` has the same advance alone as in a run (no contextual substitution but `ccmp`).
+SVG_RUNS_WEASYPRINT = "70."
+_RUN_FONT = "Edocta Sans"
 # An SVG text drawn as one run (see the module's docstring): printable Latin-1 and Latin Extended-A, no combining
 # mark (nothing a neighbour could change the shape of), all in the shipped font.
 _RUN_TEXT = re.compile(r"[ -~\u00a0-\u017f]+")
@@ -208,7 +214,8 @@ def _draw_text_run(svg: Any, node: Any, font_size: float) -> bool:
     from weasyprint.text.line_break import split_first_line
 
     text = node.text
-    plain = node.tag == "text" and text and _RUN_TEXT.fullmatch(text)
+    families = [font.strip("\"'") for font in node.get("font-family", "sans-serif").split(",")]
+    plain = node.tag == "text" and text and _RUN_TEXT.fullmatch(text) and families[0] == _RUN_FONT
     if not plain or not _LETTER_ATTRIBUTES.isdisjoint(node.attrib) or next(iter(node), None) is not None:
         return False
     xs = _lengths(node, "x", font_size, svg.inner_width)
@@ -223,7 +230,7 @@ def _draw_text_run(svg: Any, node: Any, font_size: float) -> bool:
     style = Style(INITIAL_VALUES)
     style.font_config = svg.font_config
     style.update(
-        font_family=[font.strip("\"'") for font in node.get("font-family", "sans-serif").split(",")],
+        font_family=families,
         font_style=node.get("font-style", "normal"),
         font_weight=weight,
         font_size=font_size,
@@ -263,10 +270,11 @@ def _install_svg_text_runs() -> None:
     """Make WeasyPrint's SVG text drawing try `_draw_text_run` first in documents printed by `StatementHTML`. The
     same function takes the place of WeasyPrint's for every text tag, since WeasyPrint tells text elements apart
     by comparing their drawing function with its own."""
+    import weasyprint
     import weasyprint.svg as svg_module
 
     weasyprint_text = svg_module.text
-    if getattr(weasyprint_text, "edocta_runs", False):
+    if getattr(weasyprint_text, "edocta_runs", False) or not weasyprint.__version__.startswith(SVG_RUNS_WEASYPRINT):
         return
 
     def text(svg: Any, node: Any, font_size: float) -> None:

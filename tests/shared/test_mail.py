@@ -242,6 +242,19 @@ def test_our_writer_writes_the_standard_librarys_bytes(make, linesep: str, utf8:
     assert (b"\n>From here" in ours) is (mangle_from and make is awkward_message)
 
 
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1_000, 150_001])
+def test_an_attachment_part_is_the_standard_librarys(size: int) -> None:
+    """The attachment's part (headers and base64 lines) as `EmailMessage.add_attachment` makes it."""
+    data = os.urandom(size)
+    ours = build_message(to="a@b.mx", subject="s", text="t", attachments=[(PDF_NAME, data, "application/pdf")])
+    standard = EmailMessage(policy=ours.policy)
+    standard.set_content("t", cte="quoted-printable")
+    standard.add_attachment(data, maintype="application", subtype="pdf", filename=PDF_NAME)
+    [part], [standard_part] = list(ours.iter_attachments()), list(standard.iter_attachments())
+    assert part.as_bytes() == standard_part.as_bytes()
+    assert part.get_content() == data
+
+
 @pytest.mark.parametrize("make", [statement_message, awkward_message])
 def test_smtp_sends_the_bytes_smtplib_would_with_periods_quoted_only_where_needed(
     make, smtp_server: SMTPServer
