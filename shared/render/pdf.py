@@ -5,7 +5,8 @@ WeasyPrint's font configuration and the parsed stylesheet are built once per pro
 document costs time and leaks memory. The lines table has a fixed layout with set column widths, so long
 statements are laid out without measuring every cell first. Documents fetch nothing: every URL is refused.
 
-Settings of the printer itself, none of which changes a pixel of the output:
+Settings of the printer itself, none of which changes what a page shows (the last moves glyphs by hundredths of
+a point at most; the others change not a pixel):
 
 - Our documents are parsed by expat (C) as XML when they are well-formed XML, which the statement templates are
   written to be (void elements closed, no named entities): the same element tree as WeasyPrint's HTML5 parser
@@ -179,7 +180,7 @@ def _install_deflate_level() -> None:
 
 _SVG_TEXT_RUNS: ContextVar[bool] = ContextVar("edocta_svg_text_runs", default=False)
 # The WeasyPrint whose SVG text drawing `_draw_text_run` reproduces (weasyprint/svg/text.py), and the font whose
-# every character of `_RUN_TEXT` has the same advance alone as in a run (no contextual substitution but `ccmp`).
+# every character of `_RUN_TEXT` has the same glyph and advance alone as in a run with kerning and ligatures off.
 SVG_RUNS_WEASYPRINT = "70."
 _RUN_FONT = "Edocta Sans"
 # An SVG text drawn as one run (see the module's docstring): printable Latin-1 and Latin Extended-A, no combining
