@@ -50,9 +50,11 @@ from shared.mail.backends import (
 )
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
 from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
+from shared.models.master import listed
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
-from shared.statements import StatementNotFound, statement_for
+from shared.statements import StatementNotFound, open_items_at
+from shared.statements.loading import HEAD_COLUMNS, StatementHead
 from shared.store import StatementStore, StoreKey, get_store
 from shared.tasks import send_task
 from shared.vocab import EmailStatus, Outcome, RunStatus, Task
@@ -314,23 +316,32 @@ def retry_delay(attempts: int) -> float:
     return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
 
 
+# What an email reads, each a statement built once with bound parameters (company_id, customer_id; then cutoff):
+# the statement's head (company, customer and account, as `StatementHead`, then the customer's formats) and the
+# customer's items open at the cut-off. Plain rows, no ORM objects: this runs once per email.
+_EMAIL_HEAD = (
+    select(*HEAD_COLUMNS, Customer.statement_formats)
+    .select_from(Company)
+    .join(Customer, Customer.id == bindparam("customer_id"))
+    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
+    .where(Company.id == bindparam("company_id"))
+)
+_EMAIL_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
+
+
 def _message_for(
-    session: Session, row: OutboxEmail | Row[Any], store: StatementStore
+    connection: Connection | Session, row: OutboxEmail | Row[Any], store: StatementStore
 ) -> tuple[EmailMessage, StoredStatement]:
     """Build the email from the current data; files the store lacks (data changed, pruned) are rendered. `row` is
     the outbox row, or its `CLAIMED` columns."""
-    found = session.execute(
-        select(Company, Customer, Account)
-        .select_from(Company)
-        .join(Customer, Customer.id == row.customer_id)
-        .outerjoin(Account, (Account.company_id == Company.id) & (Account.customer_id == Customer.id))
-        .where(Company.id == row.company_id)
-    ).first()
+    keys = {"company_id": row.company_id, "customer_id": row.customer_id}
+    found = connection.execute(_EMAIL_HEAD, keys).first()
     if found is None:
         raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
-    company, customer, account = found
-    statement = statement_for(session, company, customer, account, row.cutoff).in_language(row.language)
-    formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else customer.formats
+    *head, statement_formats = found
+    items = connection.execute(_EMAIL_ITEMS, {**keys, "cutoff": row.cutoff}).all()
+    statement = StatementHead(*head).statement(row.cutoff, list(items)).in_language(row.language)
+    formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else listed(statement_formats)
     stored = ensure_rendered(statement, formats, store)
     attachments = []
     for key in stored.keys:
@@ -374,9 +385,9 @@ def send_statement_email(outbox_id: int) -> SendOutcome:
             outbox_id,
             row.recipient,
         )
-    with autocommit() as connection, Session(bind=connection) as session:
+    with autocommit() as connection:
         try:
-            message, stored = _message_for(session, row, store)
+            message, stored = _message_for(connection, row, store)
         except StatementNotFound as error:
             detail = f"statement not found: {error}"
             _release(outbox_id, claim.token, {"status": EmailStatus.FAILED, "last_error": detail})

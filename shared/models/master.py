@@ -32,6 +32,11 @@ class Company(Base):
     data_as_of: Mapped[dt.datetime | None] = mapped_column(AwareDateTime, nullable=True)
 
 
+def listed(text: str) -> list[str]:
+    """The entries of a `;`-separated column (a customer's recipients, its statement formats)."""
+    return [entry for entry in text.split(";") if entry]
+
+
 class Customer(Base):
     __tablename__ = "customers"
 
@@ -51,11 +56,11 @@ class Customer(Base):
 
     @property
     def recipients(self) -> list[str]:
-        return [e for e in self.statement_emails.split(";") if e]
+        return listed(self.statement_emails)
 
     @property
     def formats(self) -> list[str]:
-        return [f for f in self.statement_formats.split(";") if f]
+        return listed(self.statement_formats)
 
 
 class Account(Base):

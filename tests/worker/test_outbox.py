@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from shared.db import session_scope
 from shared.mail import claim_email, send_statement_email
-from shared.models import OutboxEmail, RunAccount, utcnow
+from shared.models import Account, OpenItem, OutboxEmail, RunAccount, utcnow
 from shared.runs import process_account, resend_email, start_run
+from shared.statements import load_statement
 from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
 from tests.servers import SMTPHandler, SMTPServer, running_smtp_server, use_environment
 
@@ -76,6 +77,29 @@ def test_only_one_claim_wins_and_a_sent_email_is_never_sent_again(queued_email: 
     assert row(queued_email).attempts == 2
     assert send_statement_email(queued_email).result == "not_claimed"
     assert len(smtp_server.messages) == 1
+
+
+def test_an_email_states_the_data_as_it_is_when_it_is_sent(queued_email: int, smtp_server: SMTPServer) -> None:
+    # After the email was queued, the customer's invoice changes and its account at the company is closed: the
+    # email sent states what the portal states now (the new amount; no credit limit), with its files rendered anew.
+    queued = row(queued_email)
+    with session_scope() as session:
+        session.execute(update(OpenItem).values(amount="2320.00"))
+        session.execute(delete(RunAccount))
+        session.execute(delete(Account))
+    assert send_statement_email(queued_email).result == "sent"
+    (message,) = smtp_server.messages
+    plain = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "2,320.00" in plain and "1,160.00" not in plain
+    assert "Saldo total" in plain and "Límite de crédito" not in plain and "Crédito disponible" not in plain
+    with session_scope() as session:
+        now = load_statement(session, "1000", "100001", queued.cutoff).in_language("es")
+    sent = row(queued_email)
+    assert sent.fingerprint == now.fingerprint != queued.fingerprint
+    assert sent.attachments != queued.attachments and [key.rsplit(".", 1)[1] for key in sent.attachments] == ["xlsx"]
+    assert [part.get_filename() for part in message.iter_attachments()] == [  # type: ignore[attr-defined]
+        "estado-de-cuenta_1000_100001_2026-10-31.xlsx"
+    ]
 
 
 def test_a_421_waits_with_back_off_then_gives_up_after_the_retry_period(
