@@ -28,10 +28,11 @@ from shared.clock import utcnow
 from shared.db import session_scope
 from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
 from shared.models import Account, Company, Customer, OpenItem, RunAccount, StatementRun
+from shared.models.master import listed
 from shared.render import RenderedFiles, StoredStatement, ensure_rendered, render_missing, store_rendered
 from shared.runs.progress import refresh_run_if_settled
 from shared.statements import Statement, open_at, open_items_at, statement_for
-from shared.statements.loading import StatementHead
+from shared.statements.loading import HEAD_COLUMNS, StatementHead
 from shared.store import StatementStore, StoreKey, get_store
 from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, AccountStatus, Outcome
 
@@ -258,6 +259,18 @@ def fail_account(run_account_id: int, error: str) -> None:
 # --- many accounts in one task ----------------------------------------------------------------------------
 
 
+# What a batch reads of each pending account: plain rows (no ORM objects), the run's, the customer's recipients and
+# formats, then the statement's head (`StatementHead`).
+_BATCH_COLUMNS = (
+    RunAccount.id,
+    StatementRun.id,
+    StatementRun.cutoff,
+    Customer.statement_emails,
+    Customer.statement_formats,
+    *HEAD_COLUMNS,
+)
+
+
 def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     """`process_account` for a batch of accounts (of one run or several), reading them in bulk: their rows in one
     query, their items in one more. Every account whose files the store holds already (a rerun) or that has no
@@ -277,31 +290,34 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     run_ids: set[int] = set()
     with session_scope() as session:
         found = session.execute(
-            select(RunAccount.id, StatementRun.id, StatementRun.cutoff, Company, Customer, Account)
+            select(*_BATCH_COLUMNS)
             .join(StatementRun, StatementRun.id == RunAccount.run_id)
             .join(Account, Account.id == RunAccount.account_id)
             .join(Company, Company.id == Account.company_id)
             .join(Customer, Customer.id == Account.customer_id)
             .where(RunAccount.id.in_(ids), RunAccount.status == AccountStatus.PENDING)
         ).all()
-        items = _items_of(session, [(cutoff, company.id, customer.id) for _, _, cutoff, company, customer, _ in found])
-        for run_account_id, run_id, cutoff, company, customer, account in found:
+        rows = [
+            (run_account_id, run_id, cutoff, StatementHead(*head), emails, formats)
+            for run_account_id, run_id, cutoff, emails, formats, *head in found
+        ]
+        items = _items_of(session, [(cutoff, head.company_id, head.customer_id) for _, _, cutoff, head, _, _ in rows])
+        for run_account_id, run_id, cutoff, head, emails, statement_formats in rows:
             run_ids.add(run_id)
             work = _AccountWork(
                 run_account_id=run_account_id,
                 run_id=run_id,
-                company_id=company.id,
-                customer_id=customer.id,
+                company_id=head.company_id,
+                customer_id=head.customer_id,
                 cutoff=cutoff,
-                recipients=customer.recipients,
-                language=customer.language or DEFAULT_LANGUAGE,
+                recipients=listed(emails),
+                language=head.customer_language or DEFAULT_LANGUAGE,
             )
-            formats = customer.formats or list(EMAILED_FORMATS)
+            formats = listed(statement_formats) or list(EMAILED_FORMATS)
             try:
-                head = StatementHead.of(company, customer, account)
-                statement = head.statement(cutoff, items.get((cutoff, company.id, customer.id), [])).in_language(
-                    work.language
-                )
+                statement = head.statement(
+                    cutoff, items.get((cutoff, head.company_id, head.customer_id), [])
+                ).in_language(work.language)
             except Exception as error:  # bad data: recorded below, the batch goes on
                 log.exception("account %s of a run failed", run_account_id)
                 failed.append((work, f"{type(error).__name__}: {error}"))
