@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.numbers import format_currency, format_decimal, get_currency_symbol
@@ -41,16 +43,27 @@ _SYMBOL_STARTS_WITH_LETTER = re.compile(r"^[^\W\d_]")
 NBSP = "\u00a0"
 
 
+@lru_cache(maxsize=len(LANGUAGES))
+def _babel_locale(language: str) -> Locale:
+    """The language's Babel locale, parsed once (Babel parses a locale name on every call otherwise)."""
+    return Locale.parse(LOCALES[language])
+
+
+@lru_cache(maxsize=256)
+def _currency_symbol(currency: str, locale: Locale) -> str:
+    return str(get_currency_symbol(currency, locale=locale))
+
+
 def format_money(amount: Decimal | int | float | str, currency: str, language: str) -> str:
     """An amount in its currency, as the language's locale writes it: `$1,234.50` (MXN, es), `-$80.00`.
 
     Where the currency symbol is letters (`USD` in es_MX), a no-break space separates it from the digits,
     as CLDR's currency-spacing rule asks: `USD 1,234.50`.
     """
-    locale = locale_for(language)
+    locale = _babel_locale(normalize_language(language))
     value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     text = format_currency(value, currency, locale=locale)
-    symbol = get_currency_symbol(currency, locale=locale)
+    symbol = _currency_symbol(currency, locale)
     if symbol and _SYMBOL_ENDS_WITH_LETTER.search(symbol):
         text = re.sub(re.escape(symbol) + r"(?=\d)", symbol + NBSP, text, count=1)
     if symbol and _SYMBOL_STARTS_WITH_LETTER.search(symbol):
