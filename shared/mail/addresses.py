@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import email_validator
 
@@ -32,6 +33,13 @@ def validate_email(address: str) -> str:
     candidate = address.strip()
     if not candidate:
         raise InvalidEmail(N_("Falta el correo."))
+    return _normalized(candidate)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(candidate: str) -> str:
+    """The validator's normal form of an address, kept for the addresses seen most recently (every statement email
+    checks its recipient and reply-to address again; an import checks each customer's). A refusal is not kept."""
     try:
         result = email_validator.validate_email(candidate, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
