@@ -39,7 +39,8 @@ def validate_email(address: str) -> str:
 @lru_cache(maxsize=4096)
 def _normalized(candidate: str) -> str:
     """The validator's normal form of an address, kept for the addresses seen most recently (every statement email
-    checks its recipient and reply-to address again; an import checks each customer's). A refusal is not kept."""
+    checks its recipient and reply-to address again; an import checks each customer's). A refusal is not kept. The
+    validator's module-wide options are its defaults (nothing here changes them), so a kept answer stays right."""
     try:
         result = email_validator.validate_email(candidate, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:

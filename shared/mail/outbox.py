@@ -330,7 +330,7 @@ _EMAIL_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), 
 
 
 def _message_for(
-    connection: Connection | Session, row: OutboxEmail | Row[Any], store: StatementStore
+    connection: Connection, row: OutboxEmail | Row[Any], store: StatementStore
 ) -> tuple[EmailMessage, StoredStatement]:
     """Build the email from the current data; files the store lacks (data changed, pruned) are rendered. `row` is
     the outbox row, or its `CLAIMED` columns."""

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 
 from shared.db import session_scope
 from shared.mail import claim_email, send_statement_email
-from shared.models import Account, OpenItem, OutboxEmail, RunAccount, utcnow
+from shared.models import Account, Customer, OpenItem, OutboxEmail, RunAccount, utcnow
 from shared.runs import process_account, resend_email, start_run
 from shared.statements import load_statement
 from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers
@@ -80,11 +80,15 @@ def test_only_one_claim_wins_and_a_sent_email_is_never_sent_again(queued_email: 
 
 
 def test_an_email_states_the_data_as_it_is_when_it_is_sent(queued_email: int, smtp_server: SMTPServer) -> None:
-    # After the email was queued, the customer's invoice changes and its account at the company is closed: the
-    # email sent states what the portal states now (the new amount; no credit limit), with its files rendered anew.
+    # After the email was queued, the customer's invoice changes, its account at the company is closed and it now
+    # takes PDF and XLSX: the email sent states what the portal states now (the new amount; no credit limit), with
+    # its files rendered anew. A row that names no files (queued before rows named them) attaches the customer's
+    # formats.
     queued = row(queued_email)
     with session_scope() as session:
         session.execute(update(OpenItem).values(amount="2320.00"))
+        session.execute(update(Customer).values(statement_formats="pdf;xlsx"))
+        session.execute(update(OutboxEmail).values(attachments=[]))
         session.execute(delete(RunAccount))
         session.execute(delete(Account))
     assert send_statement_email(queued_email).result == "sent"
@@ -96,9 +100,10 @@ def test_an_email_states_the_data_as_it_is_when_it_is_sent(queued_email: int, sm
         now = load_statement(session, "1000", "100001", queued.cutoff).in_language("es")
     sent = row(queued_email)
     assert sent.fingerprint == now.fingerprint != queued.fingerprint
-    assert sent.attachments != queued.attachments and [key.rsplit(".", 1)[1] for key in sent.attachments] == ["xlsx"]
+    assert [key.rsplit(".", 1)[1] for key in sent.attachments] == ["pdf", "xlsx"]
     assert [part.get_filename() for part in message.iter_attachments()] == [  # type: ignore[attr-defined]
-        "estado-de-cuenta_1000_100001_2026-10-31.xlsx"
+        "estado-de-cuenta_1000_100001_2026-10-31.pdf",
+        "estado-de-cuenta_1000_100001_2026-10-31.xlsx",
     ]
 
 
