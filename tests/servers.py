@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -23,13 +24,14 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
 from shared import accounts
 from shared.db import dispose_engines
-from shared.settings import reset_settings
+from shared.settings import load_settings, reset_settings
 from shared.tasks import reset_clients
 from shared.vocab import Task
 
@@ -47,6 +49,12 @@ def use_environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) ->
             monkeypatch.setenv(name, value)
     reset_settings()
     dispose_engines()
+
+
+def business_today() -> dt.date:
+    """Today as the portal counts days: in the business time zone (`EDOCTA_TIMEZONE`, read afresh), which is not
+    the machine's date for part of every day (from 00:00 UTC to 06:00 UTC in Mexico City's winter)."""
+    return dt.datetime.now(ZoneInfo(load_settings().timezone)).date()
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from shared import clock
 from shared.cli.demo_documents import invoice_pdf, invoice_xml
 from shared.ingest.columns import SPECS
 
@@ -143,9 +144,9 @@ def _money(value: float) -> str:
 
 def write_demo_data(folder: Path, *, customers: int = 200, seed: int = 7, anchor: dt.date | None = None) -> None:
     """Write a realistic demo data set: three companies, `customers` customers, a few thousand open items
-    spread over the eight months before `anchor` (default today), and the demo's users."""
+    spread over the eight months before `anchor` (default: today in the business time zone), and the demo's users."""
     rng = random.Random(seed)
-    anchor = anchor or dt.date.today()
+    anchor = anchor or clock.today()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
 

@@ -60,8 +60,9 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         [
             sys.executable,
             "-c",
-            "import sys, datetime; from pathlib import Path; from shared.cli.demo_data import write_demo_data; "
-            "write_demo_data(Path(sys.argv[1]), customers=30, anchor=datetime.date.today())",
+            "import sys; from pathlib import Path; from shared.clock import today; "
+            "from shared.cli.demo_data import write_demo_data; "
+            "write_demo_data(Path(sys.argv[1]), customers=30, anchor=today())",
             str(data),
         ],
         cwd=root,

@@ -20,14 +20,14 @@ from pypdf import PdfReader
 
 from tests.accessibility import assert_accessible, assert_no_sideways_scroll, assert_text_at_least
 from tests.factories import PASSWORD
-from tests.servers import ROOT, Portal
+from tests.servers import ROOT, Portal, business_today
 
 pytestmark = pytest.mark.e2e
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 USERS = {"es": "ux-es", "en": "ux-en"}
-CUTOFF = dt.date.today().isoformat()
+CUTOFF = business_today().isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,8 @@ def experience(portal: Portal) -> dict[str, str]:
     """The look-and-feel data imported into the running portal, with known passwords for its users."""
     folder = portal.root / "experience-data"
     script = (
-        "import sys, datetime; from pathlib import Path; from tests.factories import write_experience_data; "
-        "write_experience_data(Path(sys.argv[1]), datetime.date.today())"
+        "import sys; from pathlib import Path; from shared.clock import today; "
+        "from tests.factories import write_experience_data; write_experience_data(Path(sys.argv[1]), today())"
     )
     written = subprocess.run([sys.executable, "-c", script, str(folder)], cwd=ROOT, env=portal.env, check=False)
     assert written.returncode == 0
@@ -168,7 +168,7 @@ def test_downloads_use_the_language_on_screen_and_prepare_in_place(
     pages: dict[tuple[str, str], Any], portal: Portal, experience: dict[str, str], language: str, artifacts_dir: Path
 ) -> None:
     page = pages[(language, "desktop")]
-    cutoff = (dt.date.today() - dt.timedelta(days=3 if language == "es" else 4)).isoformat()  # never rendered yet
+    cutoff = (business_today() - dt.timedelta(days=3 if language == "es" else 4)).isoformat()  # never rendered yet
     page.goto(portal.url + statement_path(experience, cutoff=cutoff))
     address = page.url
     prefix, title = (
@@ -255,7 +255,7 @@ def test_signed_out_pages_pass_axe(browser: Any, portal: Portal, language: str, 
 
 
 def never_rendered(days_ago: int) -> str:
-    return (dt.date.today() - dt.timedelta(days=days_ago)).isoformat()
+    return (business_today() - dt.timedelta(days=days_ago)).isoformat()
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
@@ -264,7 +264,7 @@ def test_signed_in_pages_pass_axe_and_errors_keep_the_menu(
 ) -> None:
     # A cut-off of its own per language and size: once asked for, a file is soon ready, and then it downloads.
     days = {("es", "desktop"): 5, ("en", "desktop"): 6, ("es", "phone"): 7, ("en", "phone"): 8}
-    period_start = (dt.date.today() - dt.timedelta(days=60)).isoformat()
+    period_start = (business_today() - dt.timedelta(days=60)).isoformat()
     for size in ("desktop", "phone"):
         page = pages[(language, size)]
         for name, path in (

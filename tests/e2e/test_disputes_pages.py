@@ -5,7 +5,6 @@ violation on the statement page (marks, document links, thread, form, a refused 
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.accessibility import assert_no_sideways_scroll, assert_text_at_least, axe_violations, describe
-from tests.servers import Portal
+from tests.servers import Portal, business_today
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +68,7 @@ def test_dispute_pages_with_and_without_javascript(
     portal: Portal, browser: Any, dispute_users: None, artifacts_dir: Path, language: str
 ) -> None:
     locale = "es-MX" if language == "es" else "en-US"
-    statement = f"{portal.url}/statements/1000/100001/{dt.date.today().isoformat()}"
+    statement = f"{portal.url}/statements/1000/100001/{business_today().isoformat()}"
     found: dict[str, str] = {}
 
     # With JavaScript: "Aclarar" fills in the form in place.
