@@ -6,6 +6,7 @@ files of the embedded backends (emails in var/outbox, tasks in var/broker).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import datetime as dt
@@ -88,6 +89,12 @@ class SMTPServer:
     contents: list[bytes] = field(default_factory=list)  # each message's bytes as received (dots unstuffed)
     replies: dict[str, str] = field(default_factory=dict)
     refuse_all: str | None = None
+    # Once this many recipients are let through, every further one (RCPT TO, before any of its message's data
+    # reaches the server) waits until `released` is set: a sender stopped meanwhile has nothing of it stored.
+    hold_after: int | None = None
+    let_through: int = 0
+    held: list[str] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -106,6 +113,15 @@ class SMTPHandler:
         self.server = server
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.server.hold_after is not None:
+            with self.server.lock:
+                hold = self.server.let_through >= self.server.hold_after and not self.server.released.is_set()
+                if hold:
+                    self.server.held.append(address)
+                else:
+                    self.server.let_through += 1
+            while hold and not self.server.released.is_set():
+                await asyncio.sleep(0.05)
         if self.server.refuse_all:
             return self.server.refuse_all
         reply = self.server.replies.get(address)
@@ -139,8 +155,6 @@ class HoldingSMTPHandler(SMTPHandler):
         self.released.set()
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        import asyncio
-
         with self.lock:
             self.held.append(",".join(envelope.rcpt_tos))
             answer = self.answers.pop(0) if self.answers else "250 Message accepted for delivery"

@@ -53,11 +53,20 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_without_dupli
     services.beat()
     worker = services.worker().wait_ready()
 
+    # Kill once some emails are sent and recorded, while the next ones wait in the SMTP conversation before their
+    # data: not between the server storing a message and its reply reaching the worker (SMTP's own duplicate
+    # window, which no sender can close; a kill at a random moment sometimes landed there).
+    smtp_server.hold_after = 3
     run_id = start_run(CUTOFF)
-    # Kill once some emails are recorded as sent: not the instant the SMTP server stores a message, which is
-    # before its reply reaches the worker (SMTP's own duplicate window, which no sender can close).
-    wait_for(lambda: statuses().get("sent", 0) >= 3, 90, "the first emails")
+
+    def three_recorded_and_one_waiting() -> bool:
+        with smtp_server.lock:
+            stored, waiting = len(smtp_server.messages), len(smtp_server.held)
+        return waiting > 0 and stored == 3 and statuses().get("sent", 0) == 3
+
+    wait_for(three_recorded_and_one_waiting, 90, "the first emails recorded and the next one waiting")
     worker.kill()
+    smtp_server.released.set()
     progress = progress_of(run_id)
     assert not progress.finished, "the run finished before the worker could be killed"
 
