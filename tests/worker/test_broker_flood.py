@@ -31,7 +31,9 @@ FLOOD_CONCURRENCY = 30
 
 def _forgot(base_url: str, username: str) -> int:
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        page = client.get("/password/forgot")
+        # The form's page on a connection of its own: on a loaded machine the POST may follow more than uvicorn's
+        # keep-alive timeout later, and a request sent as the server closes an idle connection gets no answer.
+        page = client.get("/password/forgot", headers={"Connection": "close"})
         posted = client.post("/password/forgot", data={**hidden_inputs(page.text), "username": username})
         return posted.status_code
 
