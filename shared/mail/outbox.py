@@ -53,8 +53,8 @@ from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
 from shared.models.master import listed
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
-from shared.statements import StatementNotFound, open_items_at
-from shared.statements.loading import HEAD_COLUMNS, StatementHead
+from shared.statements import StatementNotFound
+from shared.statements.loading import HEAD_COLUMNS, ITEMS_AT, StatementHead
 from shared.store import StatementStore, StoreKey, get_store
 from shared.tasks import send_task
 from shared.vocab import EmailStatus, Outcome, RunStatus, Task
@@ -316,9 +316,9 @@ def retry_delay(attempts: int) -> float:
     return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
 
 
-# What an email reads, each a statement built once with bound parameters (company_id, customer_id; then cutoff):
-# the statement's head (company, customer and account, as `StatementHead`, then the customer's formats) and the
-# customer's items open at the cut-off. Plain rows, no ORM objects: this runs once per email.
+# What an email reads first, built once with bound parameters (company_id, customer_id): the statement's head
+# (company, customer and account, as `StatementHead`), then the customer's formats; its items are `ITEMS_AT`'s.
+# Plain rows, no ORM objects: this runs once per email.
 _EMAIL_HEAD = (
     select(*HEAD_COLUMNS, Customer.statement_formats)
     .select_from(Company)
@@ -326,7 +326,6 @@ _EMAIL_HEAD = (
     .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
     .where(Company.id == bindparam("company_id"))
 )
-_EMAIL_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
 def _message_for(
@@ -339,7 +338,7 @@ def _message_for(
     if found is None:
         raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
     *head, statement_formats = found
-    items = connection.execute(_EMAIL_ITEMS, {**keys, "cutoff": row.cutoff}).all()
+    items = connection.execute(ITEMS_AT, {**keys, "cutoff": row.cutoff}).all()
     statement = StatementHead(*head).statement(row.cutoff, list(items)).in_language(row.language)
     formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else listed(statement_formats)
     stored = ensure_rendered(statement, formats, store)

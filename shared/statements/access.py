@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exist
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem, User, UserCustomer
-from shared.statements.loading import HEAD_COLUMNS, StatementHead, StatementNotFound, open_items_at
+from shared.statements.loading import HEAD_COLUMNS, ITEMS_AT, StatementHead, StatementNotFound
 from shared.statements.values import ItemRow, Statement
 from shared.vocab import SEES_ALL_CUSTOMERS, Role, UserStatus
 
@@ -172,7 +172,6 @@ def visible_head_query(*columns: Any) -> Select[Any]:
 
 
 _VISIBLE_HEAD = visible_head_query(*HEAD_COLUMNS)
-_VISIBLE_ITEMS = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
 def load_visible_statement(
@@ -190,7 +189,7 @@ def load_visible_statement(
     connection = session if isinstance(session, Connection) else session.connection()
     head = visible_head(connection, user, company, customer)
     items = connection.execute(
-        _VISIBLE_ITEMS, {"company_id": head.company_id, "customer_id": head.customer_id, "cutoff": cutoff}
+        ITEMS_AT, {"company_id": head.company_id, "customer_id": head.customer_id, "cutoff": cutoff}
     ).all()
     return _built_statement(cutoff, head, tuple(tuple(item) for item in items))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem
@@ -42,6 +42,11 @@ def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
         OpenItem.cleared_on,
         *MARK_COLUMNS,
     ).where(OpenItem.company_id == company_id, OpenItem.customer_id == customer_id, open_at(cutoff))
+
+
+# `open_items_at` built once with bound parameters (company_id, customer_id, cutoff): the query the portal and each
+# statement email run for one customer's items.
+ITEMS_AT = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
 def load_statement(session: Session, company_code: str, customer_number: str, cutoff: dt.date) -> Statement:
