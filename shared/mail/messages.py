@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 from typing import Any
@@ -132,24 +132,56 @@ def build_message(
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     message["Message-ID"] = make_msgid(domain=domain or "localhost")
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, cte="quoted-printable")
+    message["MIME-Version"] = "1.0"
+    # The parts are made as `set_content`, `add_alternative` and `add_attachment` make them (the same headers,
+    # the same tree), but directly: the text parts' quoted-printable by the C codec, and boundaries fixed in
+    # advance, so the multipart headers are the same every time (parsed once, see `_HeaderClasses`).
+    content = _text_part(text, "plain")
     if html is not None:
-        message.add_alternative(html, subtype="html", cte="quoted-printable")
-    for filename, data, maintype, subtype in files:
-        _add_attachment(message, data, maintype, subtype, filename)
+        content = _multipart(ALTERNATIVE_BOUNDARY, "alternative", [content, _text_part(html, "html")])
+    if files:
+        attached = [_attachment_part(data, maintype, subtype, filename) for filename, data, maintype, subtype in files]
+        content = _multipart(MIXED_BOUNDARY, "mixed", [content, *attached])
+    for name, value in content.raw_items():
+        message[name] = value
+    message.set_payload(content._payload)  # type: ignore[attr-defined]
     return message
 
 
-def _add_attachment(message: EmailMessage, data: bytes, maintype: str, subtype: str, filename: str) -> None:
-    """`message.add_attachment(data, maintype=..., subtype=..., filename=...)`, the same part with the same bytes,
-    but the base64 text made in one piece: the standard content manager encodes 57 bytes at a time."""
-    if message.get_content_type() != "multipart/mixed":
-        message.make_mixed()
-    part = EmailMessage(policy=message.policy)
+# The multipart boundaries. "=_" occurs in no quoted-printable text ("=" there is always followed by two hex digits
+# or a line end) and in no base64, the only bodies these messages carry; a part's header line cannot start with
+# "--". So no line of a part can be a boundary, and the generator has no boundary to make and check.
+MIXED_BOUNDARY = "=_edocta-mixed"
+ALTERNATIVE_BOUNDARY = "=_edocta-alternative"
+
+
+def _multipart(boundary: str, subtype: str, parts: list[Message | str]) -> EmailMessage:
+    container = EmailMessage(policy=POLICY)
+    container["Content-Type"] = f'multipart/{subtype}; boundary="{boundary}"'
+    container.set_payload(parts)
+    return container
+
+
+def _text_part(text: str, subtype: str) -> EmailMessage:
+    """`set_content(text, subtype=subtype, cte="quoted-printable")`'s part: the same headers and the same decoded
+    text (every kind of line end made a line feed, a line feed at the end), encoded by `binascii.b2a_qp` (lines of
+    at most 76 characters, as RFC 2045 asks) instead of the standard library's pure-Python encoder."""
+    part = EmailMessage(policy=POLICY)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    normal = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    part.set_payload(binascii.b2a_qp(normal, istext=True).decode("ascii"))
+    return part
+
+
+def _attachment_part(data: bytes, maintype: str, subtype: str, filename: str) -> EmailMessage:
+    """The part `add_attachment(data, maintype=..., subtype=..., filename=...)` adds, with the same bytes, but the
+    base64 text made in one piece: the standard content manager encodes 57 bytes at a time."""
+    part = EmailMessage(policy=POLICY)
     # The headers exactly as add_attachment writes them (base64, attachment, the file name), then the payload.
     part.set_content(b"", maintype=maintype, subtype=subtype, filename=filename)
-    part.set_payload(_base64_lines(data, message.policy.max_line_length))
-    message.attach(part)
+    part.set_payload(_base64_lines(data, POLICY.max_line_length))
+    return part
 
 
 def _base64_lines(data: bytes, max_line_length: int | None) -> str:

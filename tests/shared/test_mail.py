@@ -255,6 +255,68 @@ def test_an_attachment_part_is_the_standard_librarys(size: int) -> None:
     assert part.get_content() == data
 
 
+def standard_message(text: str, html: str | None, files: list[tuple[str, bytes, str]]) -> EmailMessage:
+    """The message as the standard library's `set_content`, `add_alternative` and `add_attachment` make it."""
+    standard = EmailMessage(policy=policy.default)
+    standard.set_content(text, cte="quoted-printable")
+    if html is not None:
+        standard.add_alternative(html, subtype="html", cte="quoted-printable")
+    for filename, data, content_type in files:
+        maintype, subtype = content_type.split("/")
+        standard.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return standard
+
+
+def content_of(message: EmailMessage) -> list[tuple[str, str | None, str, object]]:
+    """Each part as a mail reader sees it: type, file name, transfer encoding and decoded content."""
+    return [
+        (
+            part.get_content_type(),
+            part.get_filename(),
+            part.get("Content-Transfer-Encoding", ""),
+            None if part.is_multipart() else part.get_content(),
+        )
+        for part in message.walk()
+    ]
+
+
+# Texts the quoted-printable encoder must carry whole: long lines with and without spaces, spaces and tabs at a
+# line's end, "=" signs, every kind of line end, no line end, control characters, text that is not Latin, a line
+# that looks like a boundary of the message's own, nothing at all.
+TEXTS = [
+    "",
+    "Saldo vencido: $1,234.56 — año\n",
+    "x" * 200 + "\n" + "palabra " * 40 + "\n",
+    "espacio al final   \ntab al final\t\n= signo = 3D =\n=\n",
+    "CRLF\r\nCR\rLF\nsin fin de línea",
+    "control \x01\x7f and \x0c form feed\n",
+    "日本語のテキスト、とても長い行です。" * 10 + "\n",
+    "--=_edocta-mixed\n--=_edocta-alternative--\n",
+    AWKWARD_TEXT,
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("shape", ["text", "html", "files"])
+def test_a_built_message_reads_as_the_standard_librarys(text: str, shape: str) -> None:
+    """Whatever the text, the message `build_message` makes reads, once sent and parsed again, exactly as the
+    one the standard library's own content methods make: the same tree of parts, headers, text and files;
+    every line of its text parts is within RFC 2045's 76 characters."""
+    html = None if shape == "text" else f"<p>{text}</p>"
+    files = [(PDF_NAME, PDF, "application/pdf"), (ACCENTED_NAME, XLSX, "text/plain")] if shape == "files" else []
+    ours = build_message(to="cobranza@cliente.mx", subject=SUBJECT, text=text, html=html, attachments=files)
+    standard = standard_message(text, html, files)
+    ours_read = message_from_bytes(flatten(ours, linesep="\r\n", mangle_from=True), policy=policy.default)
+    standard_read = message_from_bytes(standard_bytes(standard, "\r\n", False, True), policy=policy.default)
+    assert content_of(ours_read) == content_of(standard_read)  # type: ignore[arg-type]
+    assert (ours_read["Subject"], ours_read["MIME-Version"]) == (SUBJECT, "1.0")
+    assert ours_read.defects == [] and all(not part.defects for part in ours_read.walk())
+    for part in ours.walk():
+        if part.get_content_maintype() == "text" and part.get_filename() is None:
+            assert part["Content-Transfer-Encoding"] == "quoted-printable"
+            assert max(len(line) for line in part.get_payload().splitlines()) <= 76  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("make", [statement_message, awkward_message])
 def test_smtp_sends_the_bytes_smtplib_would_with_periods_quoted_only_where_needed(
     make, smtp_server: SMTPServer
