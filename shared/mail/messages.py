@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quote
 from functools import lru_cache
 from typing import Any
 
@@ -94,9 +94,10 @@ def build_message(
     html: str | None = None,
     attachments: Iterable[Attachment] = (),
     reply_to: str | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """An email from `EDOCTA_FROM_EMAIL`: a plain-text body, optionally an HTML alternative, and attachments
-    given as `(filename, data, "maintype/subtype")`.
+    given as `(filename, data, "maintype/subtype")`; its Message-ID is `message_id` when given, else a new one.
 
     Every address is validated and the subject and file names may not hold line breaks, so no header can be
     injected. Raises InvalidEmail or InvalidMessage, building nothing.
@@ -130,7 +131,9 @@ def build_message(
     message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     domain = parseaddr(sender)[1].rpartition("@")[2]
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    message["Message-ID"] = make_msgid(domain=domain or "localhost")
+    message["Message-ID"] = (
+        _refuse_line_breaks(message_id, "message id") if message_id else make_msgid(domain=domain or "localhost")
+    )
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
     # The parts are made as `set_content`, `add_alternative` and `add_attachment` make them (the same headers,
@@ -175,11 +178,15 @@ def _text_part(text: str, subtype: str) -> EmailMessage:
 
 
 def _attachment_part(data: bytes, maintype: str, subtype: str, filename: str) -> EmailMessage:
-    """The part `add_attachment(data, maintype=..., subtype=..., filename=...)` adds, with the same bytes, but the
-    base64 text made in one piece: the standard content manager encodes 57 bytes at a time."""
+    """The part `add_attachment(data, maintype=..., subtype=..., filename=...)` adds: the same headers in the same
+    order (which `set_content` reaches by setting the disposition twice and parsing it again for its parameter),
+    and the same bytes, the base64 text made in one piece (the standard content manager encodes 57 bytes at a
+    time)."""
     part = EmailMessage(policy=POLICY)
-    # The headers exactly as add_attachment writes them (base64, attachment, the file name), then the payload.
-    part.set_content(b"", maintype=maintype, subtype=subtype, filename=filename)
+    part["Content-Type"] = f"{maintype}/{subtype}"
+    part["Content-Transfer-Encoding"] = "base64"
+    part["Content-Disposition"] = f'attachment; filename="{quote(filename)}"'
+    part["MIME-Version"] = "1.0"
     part.set_payload(_base64_lines(data, POLICY.max_line_length))
     return part
 

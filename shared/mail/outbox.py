@@ -346,13 +346,11 @@ def _message_for(
     for key in stored.keys:
         path = store.get(key) or store.put(key, render_statement(statement, key.fmt))  # pruned meanwhile
         attachments.append((statement_filename(statement, key.fmt), path.read_bytes(), ATTACHMENT_TYPES[key.fmt]))
-    message = compose_statement_email(statement, row.recipient, attachments)
     domain = parseaddr(get_settings().from_email)[1].rpartition("@")[2] or "localhost"
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    del message["Message-ID"]
     # The same attempt always carries the same id, so a receiving system can recognise a repeated delivery.
-    message["Message-ID"] = f"<statement.{row.id}.{row.generation}.{stored.statement.fingerprint[:16]}@{domain}>"
-    return message, stored
+    message_id = f"<statement.{row.id}.{row.generation}.{stored.statement.fingerprint[:16]}@{domain}>"
+    return compose_statement_email(statement, row.recipient, attachments, message_id=message_id), stored
 
 
 @dataclass(frozen=True)

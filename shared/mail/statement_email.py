@@ -62,9 +62,14 @@ def statement_figures(statement: Statement) -> list[dict[str, str | None]]:
 
 
 def compose_statement_email(
-    statement: Statement, recipient: str, attachments: Sequence[tuple[str, bytes, str]]
+    statement: Statement,
+    recipient: str,
+    attachments: Sequence[tuple[str, bytes, str]],
+    *,
+    message_id: str | None = None,
 ) -> EmailMessage:
-    """The statement email: subject, plain text and HTML with the five figures, the portal link, the files."""
+    """The statement email: subject, plain text and HTML with the five figures, the portal link, the files; its
+    Message-ID is `message_id` when given."""
     subject = statement_subject(statement)
     context = {
         "statement": statement,
@@ -82,5 +87,11 @@ def compose_statement_email(
     # A reply reaches the customer's collector (or the collections desk) when the statement names one.
     reply_to = statement.contact.email or None
     return build_message(
-        to=recipient, subject=subject, text=text, html=html, attachments=tuple(attachments), reply_to=reply_to
+        to=recipient,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        reply_to=reply_to,
+        message_id=message_id,
     )

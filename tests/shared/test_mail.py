@@ -177,6 +177,7 @@ def test_sender_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None
         ({"attachments": [("a.pdf", b"x", "application/pdf\r\nBcc: x@y.com")]}, InvalidMessage),
         ({"attachments": [("a.pdf", b"x", "pdf")]}, InvalidMessage),
         ({"attachments": [("a.pdf", "text", "application/pdf")]}, InvalidMessage),
+        ({"message_id": "<a@b.com>\r\nBcc: x@y.com"}, InvalidMessage),
     ],
 )
 def test_header_injection_and_bad_parts_are_refused(arguments: dict, error: type[Exception]) -> None:
@@ -242,17 +243,25 @@ def test_our_writer_writes_the_standard_librarys_bytes(make, linesep: str, utf8:
     assert (b"\n>From here" in ours) is (mangle_from and make is awkward_message)
 
 
-@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1_000, 150_001])
-def test_an_attachment_part_is_the_standard_librarys(size: int) -> None:
+# File names a statement's files may have: plain, accented, with quotes and a semicolon, long enough to fold.
+FILE_NAMES = [PDF_NAME, ACCENTED_NAME, 'Pagos "Norte"; sucursal 2 (copia).pdf', "estado de cuenta " * 8 + "año.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("size", "filename"),
+    [(size, PDF_NAME) for size in (0, 1, 56, 57, 58, 114, 1_000, 150_001)] + [(1_000, name) for name in FILE_NAMES[1:]],
+)
+def test_an_attachment_part_is_the_standard_librarys(size: int, filename: str) -> None:
     """The attachment's part (headers and base64 lines) as `EmailMessage.add_attachment` makes it."""
     data = os.urandom(size)
-    ours = build_message(to="a@b.mx", subject="s", text="t", attachments=[(PDF_NAME, data, "application/pdf")])
+    ours = build_message(to="a@b.mx", subject="s", text="t", attachments=[(filename, data, "application/pdf")])
     standard = EmailMessage(policy=ours.policy)
     standard.set_content("t", cte="quoted-printable")
-    standard.add_attachment(data, maintype="application", subtype="pdf", filename=PDF_NAME)
+    standard.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     [part], [standard_part] = list(ours.iter_attachments()), list(standard.iter_attachments())
     assert part.as_bytes() == standard_part.as_bytes()
     assert part.get_content() == data
+    assert part.get_filename() == filename
 
 
 def standard_message(text: str, html: str | None, files: list[tuple[str, bytes, str]]) -> EmailMessage:

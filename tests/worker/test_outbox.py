@@ -146,6 +146,7 @@ def test_a_resend_is_a_new_generation_that_goes_out_once(queued_email: int, smtp
     assert (again.status, again.generation, again.attempts) == ("pending", 2, 0)
     assert send_statement_email(queued_email).result == "sent"
     assert send_statement_email(queued_email).result == "not_claimed"
+    assert [len(m.get_all("Message-ID")) for m in smtp_server.messages] == [1, 1]
     ids = [str(m["Message-ID"]) for m in smtp_server.messages]
     assert len(ids) == 2 and ids[0] != ids[1]
     assert f"statement.{queued_email}.1." in ids[0] and f"statement.{queued_email}.2." in ids[1]
