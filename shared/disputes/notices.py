@@ -168,15 +168,16 @@ def compose_dispute_email(session: Session, row: DisputeEmail) -> EmailMessage:
     subject = subject % {"document": dispute.document_number, "customer": f"{customer.name} ({customer.number})"}
     # A customer answering the staff's reply writes to the collector, as when answering a statement email.
     reply_to = collector_address(company, customer) if from_staff else None
-    email = build_message(
-        to=row.recipient, subject=subject, text=render_email(template, context), reply_to=reply_to or None
-    )
     domain = get_settings().from_email.rpartition("@")[2].strip(">") or "localhost"
     domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    del email["Message-ID"]
     # The same row always carries the same id, so a receiving system recognises a repeated delivery.
-    email["Message-ID"] = f"<dispute.{dispute.id}.{message.id}.{row.id}@{domain}>"
-    return email
+    return build_message(
+        to=row.recipient,
+        subject=subject,
+        text=render_email(template, context),
+        reply_to=reply_to or None,
+        message_id=f"<dispute.{dispute.id}.{message.id}.{row.id}@{domain}>",
+    )
 
 
 def send_dispute_email(email_id: int) -> DisputeSendOutcome:

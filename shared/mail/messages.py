@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quote
+from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid, parseaddr, quote
 from functools import lru_cache
 from typing import Any
 
@@ -72,7 +72,8 @@ Attachment = tuple[str, bytes, str]
 def _refuse_line_breaks(value: str, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidMessage(f"the {what} must be text")
-    if CONTROL_CHARACTERS.search(value.replace("\t", " ")):
+    # Also every other character Python takes for a line end (U+0085, U+2028...): the header parser refuses them.
+    if CONTROL_CHARACTERS.search(value.replace("\t", " ")) or len(value.splitlines()) > 1:
         raise InvalidMessage(f"the {what} may not contain line breaks or control characters: {value!r}")
     return value
 
@@ -168,7 +169,8 @@ def _multipart(boundary: str, subtype: str, parts: list[Message | str]) -> Email
 def _text_part(text: str, subtype: str) -> EmailMessage:
     """`set_content(text, subtype=subtype, cte="quoted-printable")`'s part: the same headers and the same decoded
     text (every kind of line end made a line feed, a line feed at the end), encoded by `binascii.b2a_qp` (lines of
-    at most 76 characters, as RFC 2045 asks) instead of the standard library's pure-Python encoder."""
+    76 characters, 78 where the last is an encoded space or tab, as the standard library's pure-Python encoder
+    writes at most)."""
     part = EmailMessage(policy=POLICY)
     part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
     part["Content-Transfer-Encoding"] = "quoted-printable"
@@ -185,7 +187,11 @@ def _attachment_part(data: bytes, maintype: str, subtype: str, filename: str) ->
     part = EmailMessage(policy=POLICY)
     part["Content-Type"] = f"{maintype}/{subtype}"
     part["Content-Transfer-Encoding"] = "base64"
-    part["Content-Disposition"] = f'attachment; filename="{quote(filename)}"'
+    # The file name's parameter as `set_param` writes it: quoted, or in RFC 2231's form when it is not ASCII.
+    name = (
+        f'filename="{quote(filename)}"' if filename.isascii() else f"filename*={encode_rfc2231(filename, 'utf-8', '')}"
+    )
+    part["Content-Disposition"] = f"attachment; {name}"
     part["MIME-Version"] = "1.0"
     part.set_payload(_base64_lines(data, POLICY.max_line_length))
     return part
@@ -195,7 +201,7 @@ def _base64_lines(data: bytes, max_line_length: int | None) -> str:
     """`data` in base64 lines of at most `max_line_length` characters, each ending in a line feed, as the
     standard content manager writes an attachment (its lines encode max_line_length // 4 * 3 bytes each)."""
     width = (max_line_length or 78) // 4 * 4
-    if width == _BASE64_LINE:  # the default policy's: the standard codec writes exactly these lines, in C
+    if width == _BASE64_LINE:  # the default policy's: the standard codec's own lines (one C call per line)
         return base64.encodebytes(data).decode("ascii")
     encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
     return "".join(encoded[start : start + width] + "\n" for start in range(0, len(encoded), width))

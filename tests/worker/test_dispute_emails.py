@@ -53,6 +53,9 @@ def test_the_collector_gets_one_email_however_often_the_task_runs(dispute_email:
     [message] = smtp_server.received_by(COLLECTOR)
     assert "No reconocemos el cargo." in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert (row(dispute_email).status, row(dispute_email).attempts) == ("sent", 1)
+    # One Message-ID, the row's own: a receiving system recognises a repeated delivery.
+    [message_id] = message.get_all("Message-ID")
+    assert message_id.startswith("<dispute.") and message_id.endswith(f".{dispute_email}@localhost>")
 
 
 def test_a_4xx_waits_with_back_off_and_a_5xx_fails(dispute_email: int, smtp_server: SMTPServer) -> None:
