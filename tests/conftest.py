@@ -132,11 +132,3 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     path = ARTIFACTS / request.node.name.replace("/", "_")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules that start real processes or a browser (marked `slow` or `e2e`, each a minute or more) run
-    first, the quick ones after them. With `--dist loadfile` a module runs whole on one test process: a long one
-    handed out last kept one process busy for minutes after the other had finished."""
-    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.path not in heavy)  # stable: each group keeps its order

@@ -9,10 +9,6 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.slow
-
 
 def test_demo_runs_the_main_job_with_no_service(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDOCTA_")}
