@@ -33,6 +33,7 @@ from shared.mail import (
     retry_delay,
     statement_url,
 )
+from shared.mail.messages import stable_message_id
 from shared.models import Company, Customer, Dispute, DisputeEmail, DisputeMessage
 from shared.settings import get_settings
 from shared.tasks import send_task
@@ -168,15 +169,13 @@ def compose_dispute_email(session: Session, row: DisputeEmail) -> EmailMessage:
     subject = subject % {"document": dispute.document_number, "customer": f"{customer.name} ({customer.number})"}
     # A customer answering the staff's reply writes to the collector, as when answering a statement email.
     reply_to = collector_address(company, customer) if from_staff else None
-    domain = get_settings().from_email.rpartition("@")[2].strip(">") or "localhost"
-    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    # The same row always carries the same id, so a receiving system recognises a repeated delivery.
+    # The same row always carries the same id.
     return build_message(
         to=row.recipient,
         subject=subject,
         text=render_email(template, context),
         reply_to=reply_to or None,
-        message_id=f"<dispute.{dispute.id}.{message.id}.{row.id}@{domain}>",
+        message_id=stable_message_id(f"dispute.{dispute.id}.{message.id}.{row.id}"),
     )
 
 

@@ -87,6 +87,17 @@ def _sender() -> str:
     return formataddr((name, address)) if name else address
 
 
+def _domain_of(sender: str) -> str:
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    return domain if domain.isascii() else domain.encode("idna").decode("ascii")
+
+
+def stable_message_id(local_part: str) -> str:
+    """A Message-ID of our own at the sender's domain (`EDOCTA_FROM_EMAIL`'s, in ASCII): the same `local_part`
+    always gives the same id, so a receiving system can recognise a repeated delivery."""
+    return f"<{local_part}@{_domain_of(_sender())}>"
+
+
 def build_message(
     *,
     to: str | Sequence[str],
@@ -130,10 +141,8 @@ def build_message(
         message["Reply-To"] = validate_email(reply_to)
     message["Subject"] = subject
     message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    domain = parseaddr(sender)[1].rpartition("@")[2]
-    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
     message["Message-ID"] = (
-        _refuse_line_breaks(message_id, "message id") if message_id else make_msgid(domain=domain or "localhost")
+        _refuse_line_breaks(message_id, "message id") if message_id else make_msgid(domain=_domain_of(sender))
     )
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
@@ -193,22 +202,14 @@ def _attachment_part(data: bytes, maintype: str, subtype: str, filename: str) ->
     )
     part["Content-Disposition"] = f"attachment; {name}"
     part["MIME-Version"] = "1.0"
-    part.set_payload(_base64_lines(data, POLICY.max_line_length))
+    part.set_payload(_base64_lines(data))
     return part
 
 
-def _base64_lines(data: bytes, max_line_length: int | None) -> str:
-    """`data` in base64 lines of at most `max_line_length` characters, each ending in a line feed, as the
-    standard content manager writes an attachment (its lines encode max_line_length // 4 * 3 bytes each)."""
-    width = (max_line_length or 78) // 4 * 4
-    if width == _BASE64_LINE:  # the default policy's: the standard codec's own lines (one C call per line)
-        return base64.encodebytes(data).decode("ascii")
-    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
-    return "".join(encoded[start : start + width] + "\n" for start in range(0, len(encoded), width))
-
-
-# The line `base64.encodebytes` writes: 57 bytes as 76 characters.
-_BASE64_LINE = 76
+def _base64_lines(data: bytes) -> str:
+    """`data` in base64 lines of 76 characters, each ending in a line feed, as the standard content manager writes
+    an attachment with the default policy (`base64.encodebytes` writes exactly these lines)."""
+    return base64.encodebytes(data).decode("ascii")
 
 
 class _BodyGenerator(BytesGenerator):

@@ -31,7 +31,6 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +47,7 @@ from shared.mail.backends import (
     get_mail_backend,
     reusing_connections,
 )
+from shared.mail.messages import stable_message_id
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
 from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
 from shared.models.master import listed
@@ -346,11 +346,9 @@ def _message_for(
     for key in stored.keys:
         path = store.get(key) or store.put(key, render_statement(statement, key.fmt))  # pruned meanwhile
         attachments.append((statement_filename(statement, key.fmt), path.read_bytes(), ATTACHMENT_TYPES[key.fmt]))
-    domain = parseaddr(get_settings().from_email)[1].rpartition("@")[2] or "localhost"
-    domain = domain if domain.isascii() else domain.encode("idna").decode("ascii")
-    # The same attempt always carries the same id, so a receiving system can recognise a repeated delivery.
-    message_id = f"<statement.{row.id}.{row.generation}.{stored.statement.fingerprint[:16]}@{domain}>"
-    return compose_statement_email(statement, row.recipient, attachments, message_id=message_id), stored
+    # The same attempt always carries the same id.
+    same_attempt = stable_message_id(f"statement.{row.id}.{row.generation}.{stored.statement.fingerprint[:16]}")
+    return compose_statement_email(statement, row.recipient, attachments, message_id=same_attempt), stored
 
 
 @dataclass(frozen=True)
