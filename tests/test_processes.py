@@ -9,15 +9,19 @@ import signal
 import stat
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from shared.cli.processes import stop_on_signals
+from shared.cli.runs import watch_run
 from shared.db import session_scope
 from shared.models import User
-from tests.factories import create_test_user
+from shared.runs import start_run
+from tests.factories import CUTOFF, CustomerSpec, add_company, add_customers, create_test_user
 from tests.portal import hidden_inputs
 from tests.servers import ROOT, free_port, wait_for
 
@@ -97,7 +101,11 @@ def test_the_demo_stops_every_child_on_sigterm_and_sighup_and_keeps_its_files_pr
         wait_for(lambda: any((tmp_path / "var").rglob("*.pdf")), 300, "the first run's statements")
 
         demo.send_signal(signum)
-        demo.wait(timeout=60)
+        try:
+            demo.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            tail = (tmp_path / "demo.log").read_text()[-3000:]
+            pytest.fail(f"the demo did not stop within 60 s of {signum.name}; its output ends with:\n{tail}")
         wait_for(lambda: not [p for p in children if _alive(p)], 30, "every child of the demo to stop")
     finally:
         # On a failure before the demo was stopped: ask it to stop its children (each in a session of its own),
@@ -122,6 +130,38 @@ def test_the_demo_stops_every_child_on_sigterm_and_sighup_and_keeps_its_files_pr
         f"{p.relative_to(tmp_path)} {stat.filemode(p.stat().st_mode)}" for p in written if p.stat().st_mode & 0o077
     ]
     assert open_to_others == []
+
+
+class _Finalised:
+    """An object whose weak reference's callback runs Python code when it goes, as SQLAlchemy's registries do."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_signal_that_arrives_inside_a_finaliser_still_stops_the_watching(sqlite_database: str) -> None:
+    # The demo watches its first run until it ends; with no worker running, this one never does.
+    add_company("1000", "Tinacos del Bajío")
+    add_customers(
+        "1000",
+        [
+            CustomerSpec(
+                "100001", "Ferretería La Paz", "pagos@lapaz.example", items=(("F1", "2026-09-15", "1160.00", "MXN"),)
+            )
+        ],
+    )
+    run_id = start_run(CUTOFF)
+    lines: list[str] = []
+    with stop_on_signals():
+        # SIGHUP lands while a finaliser runs: Python prints the handler's KeyboardInterrupt and goes on.
+        doomed = _Finalised()
+        ref = weakref.ref(doomed, lambda _ref: os.kill(os.getpid(), signal.SIGHUP))
+        del doomed
+        assert ref() is None
+        with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
+            watch_run(run_id, poll_seconds=0.05, timeout=20, write=lines.append)
+    # It stopped at once, not by the timeout (which returns False) and not after watching a while.
+    assert len(lines) <= 1
+    # Once the demo's context is left nothing is remembered: watching again goes on until its timeout.
+    assert watch_run(run_id, poll_seconds=0.05, timeout=0.2, write=lines.append) is False
 
 
 def test_the_demo_refuses_a_database_that_is_not_the_embedded_one(postgres_database: str, tmp_path: Path) -> None:

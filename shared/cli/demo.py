@@ -8,6 +8,7 @@ page), serving until Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 import click
 
 from shared import clock
+from shared.cli.processes import raise_if_stopping
 from shared.settings import get_settings, reset_settings
 from shared.vocab import Trigger
 
@@ -54,7 +56,8 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # the whole group ended since
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -108,6 +111,7 @@ def wait_for_import(batch: str, *, timeout: float = 300) -> bool:
     started = time.monotonic()
     hinted = False
     while time.monotonic() - started < timeout:
+        raise_if_stopping()
         with session_scope() as session:
             record = session.scalar(
                 select(ImportRecord).where(ImportRecord.batch == batch).order_by(ImportRecord.id.desc()).limit(1)
@@ -191,6 +195,7 @@ def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None
             return
         click.echo("press Ctrl-C to stop")
         while all(p.poll() is None for p in processes):
+            raise_if_stopping()
             time.sleep(0.5)
         click.echo("a process stopped; shutting down", err=True)
     except KeyboardInterrupt:

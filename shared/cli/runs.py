@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from shared.cli.base import UserError, parse_date
+from shared.cli.processes import raise_if_stopping
 from shared.clock import local_minute
 from shared.db import session_scope
 from shared.mail import run_failed_emails
@@ -141,6 +142,7 @@ def watch_run(
     last_change = time.monotonic()
     hinted = False
     while True:
+        raise_if_stopping()
         with session_scope() as session:
             progress = run_progress(session, run_id)
         if progress is None:
