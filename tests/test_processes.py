@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from shared.cli.processes import stop_on_signals
 from shared.cli.runs import watch_run
+from shared.cli.signals import stop_on_signals
 from shared.db import session_scope
 from shared.models import User
 from shared.runs import start_run

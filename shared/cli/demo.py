@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from shared import clock
-from shared.cli.processes import raise_if_stopping
+from shared.cli.signals import raise_if_stopping
 from shared.settings import get_settings, reset_settings
 from shared.vocab import Trigger
 

@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 
 from shared.cli.base import UserError, parse_date
-from shared.cli.processes import raise_if_stopping
+from shared.cli.signals import raise_if_stopping
 from shared.clock import local_minute
 from shared.db import session_scope
 from shared.mail import run_failed_emails
