@@ -14,25 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, String, Update, bindparam, case, func, select, tuple_, update
+from sqlalchemy import Integer, String, Update, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import session_scope
 from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
-from shared.models import Account, Company, Customer, OpenItem, RunAccount, StatementRun
+from shared.models import Account, Company, Customer, RunAccount, StatementRun
 from shared.models.master import listed
 from shared.render import RenderedFiles, StoredStatement, ensure_rendered, render_missing, store_rendered
 from shared.runs.progress import refresh_run_if_settled
-from shared.statements import Statement, open_at, open_items_at, statement_for
-from shared.statements.loading import HEAD_COLUMNS, StatementHead
+from shared.statements import Statement, statement_for
+from shared.statements.loading import HEAD_COLUMNS, StatementHead, items_of
 from shared.store import StatementStore, StoreKey, get_store
 from shared.vocab import DEFAULT_LANGUAGE, EMAILED_FORMATS, AccountStatus, Outcome
 
@@ -301,7 +300,7 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
             (run_account_id, run_id, cutoff, StatementHead(*head), emails, formats)
             for run_account_id, run_id, cutoff, emails, formats, *head in found
         ]
-        items = _items_of(session, [(cutoff, head.company_id, head.customer_id) for _, _, cutoff, head, _, _ in rows])
+        items = items_of(session, [(cutoff, head.company_id, head.customer_id) for _, _, cutoff, head, _, _ in rows])
         for run_account_id, run_id, cutoff, head, emails, statement_formats in rows:
             run_ids.add(run_id)
             work = _AccountWork(
@@ -381,39 +380,3 @@ def _fail(work: _AccountWork, error: str) -> AccountOutcome:
     with session_scope() as session:
         marked = _mark_account(session, work.run_account_id, AccountStatus.FAILED, "", 0, error[:2000])
     return AccountOutcome(work.run_account_id, AccountStatus.FAILED if marked else Outcome.ALREADY_DONE)
-
-
-def _items_of(session: Session, wanted: list[tuple[dt.date, int, int]]) -> dict[tuple[dt.date, int, int], list[Any]]:
-    """The open items of many (cut-off, company, customer) at once: one query per cut-off (a run has one)."""
-    found: dict[tuple[dt.date, int, int], list[Any]] = defaultdict(list)
-    by_cutoff: dict[dt.date, set[tuple[int, int]]] = defaultdict(set)
-    for cutoff, company_id, customer_id in wanted:
-        by_cutoff[cutoff].add((company_id, customer_id))
-    for cutoff, pairs in by_cutoff.items():
-        columns = open_items_at(OpenItem.company_id, OpenItem.customer_id, cutoff).selected_columns
-        # The exact (company, customer) pairs: each is one lookup in `ix_open_items_company_customer`, whatever the
-        # database's statistics say about separate IN lists.
-        query = select(OpenItem.company_id, OpenItem.customer_id, *columns).where(
-            tuple_(OpenItem.company_id, OpenItem.customer_id).in_(sorted(pairs)), open_at(cutoff)
-        )
-        for company_id, customer_id, *item in session.execute(query):
-            found[(cutoff, company_id, customer_id)].append(_Item(*item))
-    return found
-
-
-@dataclass(frozen=True)
-class _Item:
-    """An open item as `open_items_at` reads it (the fields the statement rules and the line marks read)."""
-
-    document_number: str
-    document_type: str
-    reference: str | None
-    document_date: dt.date
-    due_date: dt.date | None
-    amount: Any
-    currency: str
-    cleared_on: dt.date | None
-    # The marks (`shared.statements.marks.MARK_COLUMNS`): its invoice documents and an open dispute.
-    has_pdf: bool = False
-    has_xml: bool = False
-    disputed: bool = False

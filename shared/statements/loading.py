@@ -7,11 +7,12 @@ scoped to the signed-in user's grants, are in `shared.statements.access`.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from shared.models import Account, Company, Customer, OpenItem
@@ -47,6 +48,45 @@ def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
 # `open_items_at` built once with bound parameters (company_id, customer_id, cutoff): the query the portal and each
 # statement email run for one customer's items.
 ITEMS_AT = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
+
+
+@dataclass(frozen=True)
+class OpenItemRow:
+    """An open item as `open_items_at` reads it (the fields the statement rules and the line marks read)."""
+
+    document_number: str
+    document_type: str
+    reference: str | None
+    document_date: dt.date
+    due_date: dt.date | None
+    amount: Any
+    currency: str
+    cleared_on: dt.date | None
+    # The marks (`shared.statements.marks.MARK_COLUMNS`): its invoice documents and an open dispute.
+    has_pdf: bool = False
+    has_xml: bool = False
+    disputed: bool = False
+
+
+def items_of(
+    session: Session | Connection, wanted: list[tuple[dt.date, int, int]]
+) -> dict[tuple[dt.date, int, int], list[Any]]:
+    """The open items of many (cut-off, company, customer) at once, as `open_items_at` reads them: one query per
+    cut-off (a run's accounts and a batch of its emails have one)."""
+    found: dict[tuple[dt.date, int, int], list[Any]] = defaultdict(list)
+    by_cutoff: dict[dt.date, set[tuple[int, int]]] = defaultdict(set)
+    for cutoff, company_id, customer_id in wanted:
+        by_cutoff[cutoff].add((company_id, customer_id))
+    for cutoff, pairs in by_cutoff.items():
+        columns = open_items_at(OpenItem.company_id, OpenItem.customer_id, cutoff).selected_columns
+        # The exact (company, customer) pairs: each is one lookup in `ix_open_items_company_customer`, whatever the
+        # database's statistics say about separate IN lists.
+        query = select(OpenItem.company_id, OpenItem.customer_id, *columns).where(
+            tuple_(OpenItem.company_id, OpenItem.customer_id).in_(sorted(pairs)), open_at(cutoff)
+        )
+        for company_id, customer_id, *item in session.execute(query):
+            found[(cutoff, company_id, customer_id)].append(OpenItemRow(*item))
+    return found
 
 
 def load_statement(session: Session, company_code: str, customer_number: str, cutoff: dt.date) -> Statement:

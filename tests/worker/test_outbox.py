@@ -231,3 +231,97 @@ def test_emails_sent_together_share_one_connection_and_a_dropped_one_is_replaced
 
 
 ITEMS = (("F1", "2026-10-01", "1160.00", "MXN"),)
+
+
+def _customers_with_their_amounts() -> dict[str, str]:
+    """Three customers of one company, each with its own invoice amount; the first with two recipients."""
+    amounts = {"100000": "1160.00", "100001": "2500.50", "100002": "999.99"}
+    add_company("1000", "Tinacos del Bajío")
+    add_customers(
+        "1000",
+        [
+            CustomerSpec(
+                number,
+                f"Cliente {number}",
+                f"pagos@c{number}.example" + (f";cxp@c{number}.example" if number == "100000" else ""),
+                formats="pdf;xlsx" if number == "100002" else "xlsx",
+                items=(("F1", "2026-10-01", amount, "MXN"),),
+            )
+            for number, amount in amounts.items()
+        ],
+    )
+    return amounts
+
+
+def _queued_emails() -> list[int]:
+    from shared.runs import process_accounts
+
+    run_id = start_run(CUTOFF)
+    with session_scope() as session:
+        accounts = list(session.scalars(select(RunAccount.id).where(RunAccount.run_id == run_id)))
+    assert {outcome.status for outcome in process_accounts(accounts)} == {"done"}
+    with session_scope() as session:
+        return list(session.scalars(select(OutboxEmail.id).order_by(OutboxEmail.id)))
+
+
+def _each_states_its_own_customer(smtp_server: SMTPServer, amounts: dict[str, str]) -> None:
+    by_recipient = {str(message["To"]): message for message in smtp_server.messages}
+    assert sorted(by_recipient) == [
+        "cxp@c100000.example",
+        "pagos@c100000.example",
+        "pagos@c100001.example",
+        "pagos@c100002.example",
+    ]
+    for recipient, message in by_recipient.items():
+        number = recipient.split("@c")[1].split(".")[0]
+        plain = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        shown = f"{float(amounts[number]):,.2f}"
+        assert shown in plain, (recipient, shown)
+        assert not [other for key, other in amounts.items() if key != number and f"{float(other):,.2f}" in plain]
+        names = [part.get_filename() for part in message.iter_attachments()]  # type: ignore[attr-defined]
+        formats = ["pdf", "xlsx"] if number == "100002" else ["xlsx"]
+        assert names == [f"estado-de-cuenta_1000_{number}_2026-10-31.{fmt}" for fmt in formats]
+    with session_scope() as session:
+        sent = session.execute(
+            select(OutboxEmail.status, OutboxEmail.fingerprint, Customer.number).join(Customer)
+        ).all()
+        for status, fingerprint, number in sent:
+            assert status == "sent"
+            assert fingerprint == load_statement(session, "1000", number, CUTOFF).in_language("es").fingerprint
+
+
+def test_the_emails_of_one_task_each_state_their_own_customers_statement_as_it_is_now(
+    database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    from shared.mail import send_statement_emails
+
+    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
+    amounts = _customers_with_their_amounts()
+    emails = _queued_emails()
+    assert len(emails) == 4
+    # After the emails were queued one customer's invoice changed: its email states the new amount, rendered anew.
+    with session_scope() as session:
+        customer_id = session.scalar(select(Customer.id).where(Customer.number == "100001"))
+        session.execute(update(OpenItem).where(OpenItem.customer_id == customer_id).values(amount="4321.00"))
+    amounts["100001"] = "4321.00"
+    # The task reads the four statements' rows together; each email is still claimed, built and recorded alone.
+    assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+    _each_states_its_own_customer(smtp_server, amounts)
+
+
+def test_emails_of_a_task_whose_statements_cannot_be_read_together_read_their_own(
+    database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    import shared.mail.outbox as outbox
+    from shared.mail import send_statement_emails
+
+    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
+    amounts = _customers_with_their_amounts()
+    emails = _queued_emails()
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the database went away for a moment")
+
+    monkeypatch.setattr(outbox, "items_of", failing)  # the batch's read fails; each email then reads its own
+    assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+    _each_states_its_own_customer(smtp_server, amounts)
