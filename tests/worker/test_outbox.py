@@ -325,3 +325,44 @@ def test_emails_of_a_task_whose_statements_cannot_be_read_together_read_their_ow
     monkeypatch.setattr(outbox, "items_of", failing)  # the batch's read fails; each email then reads its own
     assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
     _each_states_its_own_customer(smtp_server, amounts)
+
+
+class _HangingUpHandler(SMTPHandler):
+    """Accepts each message, then ends the session shortly after its 250: closes it, or first says 421, as a
+    server ending an idle session (or limiting messages per session) does."""
+
+    def __init__(self, server: SMTPServer, goodbye: bytes) -> None:
+        super().__init__(server)
+        self.goodbye = goodbye
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        def hang_up() -> None:
+            if self.goodbye:
+                server.transport.write(self.goodbye)
+            server.transport.close()
+
+        asyncio.get_running_loop().call_later(0.05, hang_up)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("goodbye", [b"", b"421 4.4.2 Idle timeout, closing the session\r\n"])
+def test_a_kept_connection_the_server_ended_is_replaced_and_no_email_waits_for_a_retry(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path, goodbye: bytes
+) -> None:
+    import time
+
+    from shared.mail import reusing_connections
+
+    server = SMTPServer("127.0.0.1", 0)
+    with running_smtp_server(server, _HangingUpHandler(server, goodbye)):
+        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
+        _customers_with_their_amounts()
+        emails = _queued_emails()
+        with reusing_connections():
+            for outbox_id in emails:
+                assert send_statement_email(outbox_id).result == "sent"
+                time.sleep(0.3)  # the server has ended the session it kept by now
+        assert len(server.messages) == 4
+        assert len({id(session) for session in server.sessions}) == 4  # each on a connection of its own
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts) == ("sent", 1)
