@@ -49,12 +49,13 @@ from shared.mail.backends import (
 )
 from shared.mail.messages import stable_message_id
 from shared.mail.statement_email import ATTACHMENT_TYPES, compose_statement_email
-from shared.models import Account, Company, Customer, OutboxEmail, StatementRun
+from shared.mail.statement_rows import BatchRows, read_batch, statement_rows
+from shared.models import OutboxEmail, StatementRun
 from shared.models.master import listed
 from shared.render import StoredStatement, ensure_rendered, render_statement, statement_filename
 from shared.settings import get_settings
 from shared.statements import StatementNotFound
-from shared.statements.loading import HEAD_COLUMNS, ITEMS_AT, StatementHead, items_of
+from shared.statements.loading import StatementHead
 from shared.store import StatementStore, StoreKey, get_store
 from shared.tasks import send_task
 from shared.vocab import EmailStatus, Outcome, RunStatus, Task
@@ -316,72 +317,12 @@ def retry_delay(attempts: int) -> float:
     return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
 
 
-# What an email reads first, built once with bound parameters (company_id, customer_id): the statement's head
-# (company, customer and account, as `StatementHead`), then the customer's formats; its items are `ITEMS_AT`'s.
-# Plain rows, no ORM objects: this runs once per email.
-_EMAIL_HEAD = (
-    select(*HEAD_COLUMNS, Customer.statement_formats)
-    .select_from(Company)
-    .join(Customer, Customer.id == bindparam("customer_id"))
-    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-    .where(Company.id == bindparam("company_id"))
-)
-
-
-# The same for every email of a batch at once (bound parameter: ids), with the key each row reads them by.
-_BATCH_HEADS = (
-    select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff)
-    .add_columns(*HEAD_COLUMNS, Customer.statement_formats)
-    .select_from(OutboxEmail)
-    .join(Company, Company.id == OutboxEmail.company_id)
-    .join(Customer, Customer.id == OutboxEmail.customer_id)
-    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-    .where(OutboxEmail.id.in_(bindparam("ids", expanding=True)))
-)
-
-
-@dataclass(frozen=True)
-class _BatchRows:
-    """What `_message_for` reads, for every email of a batch, in two queries instead of two per email."""
-
-    heads: dict[tuple[int, int], tuple[Any, ...]]  # (company_id, customer_id): `_EMAIL_HEAD`'s row
-    items: dict[tuple[dt.date, int, int], list[Any]]  # (cut-off, company_id, customer_id): its open items
-    read: frozenset[tuple[dt.date, int, int]]  # the statements read (a statement with no items has none above)
-
-
-def _read_batch(outbox_ids: Sequence[int]) -> _BatchRows | None:
-    """The statement rows of these emails, read just before the first of them is claimed; None when they
-    could not be read (each email then reads its own, and fails or retries on its own)."""
-    try:
-        with autocommit() as connection:
-            heads: dict[tuple[int, int], tuple[Any, ...]] = {}
-            wanted: set[tuple[dt.date, int, int]] = set()
-            for company_id, customer_id, cutoff, *head in connection.execute(_BATCH_HEADS, {"ids": list(outbox_ids)}):
-                heads[(company_id, customer_id)] = tuple(head)
-                wanted.add((cutoff, company_id, customer_id))
-            items = items_of(connection, sorted(wanted)) if wanted else {}
-    except Exception:
-        log.exception("the statements of %s emails could not be read together; each reads its own", len(outbox_ids))
-        return None
-    return _BatchRows(heads, dict(items), frozenset(wanted))
-
-
 def _message_for(
-    connection: Connection, row: OutboxEmail | Row[Any], store: StatementStore, batch: _BatchRows | None = None
+    connection: Connection, row: OutboxEmail | Row[Any], store: StatementStore, batch: BatchRows | None = None
 ) -> tuple[EmailMessage, StoredStatement]:
-    """Build the email from the current data (`batch`'s when it read this email's statement); files the store
-    lacks (data changed, pruned) are rendered. `row` is the outbox row, or its `CLAIMED` columns."""
-    keys = {"company_id": row.company_id, "customer_id": row.customer_id}
-    statement_key = (row.cutoff, row.company_id, row.customer_id)
-    if batch is not None and statement_key in batch.read:
-        found: Any = batch.heads[(row.company_id, row.customer_id)]
-        items: list[Any] = batch.items.get(statement_key, [])
-    else:
-        found = connection.execute(_EMAIL_HEAD, keys).first()
-        if found is None:
-            raise StatementNotFound(f"company {row.company_id} / customer {row.customer_id}")
-        items = list(connection.execute(ITEMS_AT, {**keys, "cutoff": row.cutoff}))
-    *head, statement_formats = found
+    """Build the email from the current data (`batch`'s while fresh); files the store lacks (data changed, pruned)
+    are rendered. `row` is the outbox row, or its `CLAIMED` columns."""
+    head, statement_formats, items = statement_rows(connection, row, batch)
     statement = StatementHead(*head).statement(row.cutoff, items).in_language(row.language)
     formats = [StoreKey.parse(text).fmt for text in row.attachments] if row.attachments else listed(statement_formats)
     stored = ensure_rendered(statement, formats, store)
@@ -403,7 +344,7 @@ class SendOutcome:
     retry_in: float | None = None
 
 
-def send_statement_email(outbox_id: int, *, batch: _BatchRows | None = None) -> SendOutcome:
+def send_statement_email(outbox_id: int, *, batch: BatchRows | None = None) -> SendOutcome:
     """Claim, build, send and record one outbox row. Safe to call any number of times for the same row. `batch`:
     the statement rows its task read for all its emails (`send_statement_emails`)."""
     store = get_store()
@@ -490,13 +431,18 @@ def send_statement_emails(outbox_ids: Sequence[int]) -> list[SendOutcome]:
     failed, its record failed after the server took it) is logged and left to its lease and the sweeper, as a task
     of its own would be; the others go on. A time limit stops the loop: rows not claimed yet stay pending.
 
-    The statements' rows (company, customer, account, open items) are read for all the rows at once before the
-    first claim, in two queries instead of two per email: an email is built from data read at most one task
-    earlier (about a second), as it would be had it been sent then."""
+    The statements' rows (company, customer, account, open items) are read for the task's rows together before the
+    first claim, in two queries instead of two per email, and again for the rows left whenever they are older than
+    `BATCH_ROWS_SECONDS`: no email is built from data read longer ago than that before its claim."""
     outcomes = []
+    batch: BatchRows | None = None
+    read_together = True  # until a read of the rows together fails: then each email reads its own
     with reusing_connections():
-        batch = _read_batch(outbox_ids) if len(outbox_ids) > 1 else None
-        for outbox_id in outbox_ids:
+        for position, outbox_id in enumerate(outbox_ids):
+            left = outbox_ids[position:]
+            if read_together and len(left) > 1 and (batch is None or not batch.fresh()):
+                batch = read_batch(left)
+                read_together = batch is not None
             try:
                 outcomes.append(send_statement_email(outbox_id, batch=batch))
             except SoftTimeLimitExceeded:

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -312,7 +313,7 @@ def test_the_emails_of_one_task_each_state_their_own_customers_statement_as_it_i
 def test_emails_of_a_task_whose_statements_cannot_be_read_together_read_their_own(
     database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
 ) -> None:
-    import shared.mail.outbox as outbox
+    import shared.mail.statement_rows as statement_rows
     from shared.mail import send_statement_emails
 
     use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
@@ -322,7 +323,7 @@ def test_emails_of_a_task_whose_statements_cannot_be_read_together_read_their_ow
     def failing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the database went away for a moment")
 
-    monkeypatch.setattr(outbox, "items_of", failing)  # the batch's read fails; each email then reads its own
+    monkeypatch.setattr(statement_rows, "items_of", failing)  # the batch's read fails; each email then reads its own
     assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
     _each_states_its_own_customer(smtp_server, amounts)
 
@@ -366,3 +367,43 @@ def test_a_kept_connection_the_server_ended_is_replaced_and_no_email_waits_for_a
         assert len({id(session) for session in server.sessions}) == 4  # each on a connection of its own
     for outbox_id in emails:
         assert (row(outbox_id).status, row(outbox_id).attempts) == ("sent", 1)
+
+
+class _SlowFirstDataHandler(SMTPHandler):
+    """Takes its time over the first message (longer than a task's rows are used), and meanwhile the ERP changes
+    another customer's invoice."""
+
+    def __init__(self, server: SMTPServer, change: Callable[[], None]) -> None:
+        super().__init__(server)
+        self.change = change
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if not self.server.messages:
+            await asyncio.to_thread(self.change)
+            await asyncio.sleep(1.2)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_an_email_of_a_task_waiting_behind_a_slow_one_states_the_data_as_it_is_when_its_turn_comes(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    from shared.mail import send_statement_emails
+    from shared.mail.statement_rows import BATCH_ROWS_SECONDS
+
+    assert BATCH_ROWS_SECONDS < 1.2
+
+    def change() -> None:
+        with session_scope() as session:
+            customer_id = session.scalar(select(Customer.id).where(Customer.number == "100002"))
+            session.execute(update(OpenItem).where(OpenItem.customer_id == customer_id).values(amount="7777.00"))
+
+    server = SMTPServer("127.0.0.1", 0)
+    with running_smtp_server(server, _SlowFirstDataHandler(server, change)):
+        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
+        amounts = _customers_with_their_amounts()
+        emails = _queued_emails()
+        # The task read the four statements together before its first email, which the server held while the
+        # invoice changed: the last email states the new amount, not the one read with the others.
+        assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        amounts["100002"] = "7777.00"
+        _each_states_its_own_customer(server, amounts)
