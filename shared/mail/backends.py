@@ -121,7 +121,14 @@ class _SMTP(smtplib.SMTP):
     (RFC 5321 4.5.2) when no line of the message starts with one: that pass is a regular expression over the
     whole message, ~0.5 ms for a statement email with its files. Any other message goes through smtplib's own."""
 
+    data_started = False  # whether this transaction got as far as DATA (from then on the server may hold it)
+
+    def mail(self, sender: str, options: Any = ()) -> tuple[int, bytes]:
+        self.data_started = False
+        return super().mail(sender, options)
+
     def data(self, msg: Any) -> tuple[int, bytes]:
+        self.data_started = True
         if not isinstance(msg, bytes) or msg.startswith(b".") or b"\n." in msg:
             return super().data(msg)
         self.putcmd("data")
@@ -250,11 +257,22 @@ class SMTPBackend:
         self, message: EmailMessage, on_accepted: Callable[[], None] | None = None
     ) -> dict[str, tuple[int, bytes]]:
         kept = _KEPT.get()
-        connection = _still_open(kept.pop(self, None)) if kept is not None else None
-        connection = connection or self._open()
+        reused = _still_open(kept.pop(self, None)) if kept is not None else None
+        connection = reused or self._open()
         delivered = False
         try:
-            refused = _send_message(connection, message)
+            try:
+                refused = _send_message(connection, message)
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as error:
+                # A kept connection the server ended without a word we could see (dropped on the way, or it takes
+                # so many messages a session and says 421 to the next MAIL): nothing of this message reached it
+                # yet, so it goes once more on a connection of its own rather than waiting for a retry.
+                ended = not isinstance(error, smtplib.SMTPSenderRefused) or error.smtp_code == 421
+                if connection is not reused or getattr(connection, "data_started", True) or not ended:
+                    raise
+                _close(connection)
+                connection = self._open()
+                refused = _send_message(connection, message)
             # DATA answered 250: the message is the server's. Record it now, before the QUIT round trip, so a
             # connection lost at QUIT (or a crash meanwhile) does not send it again.
             if on_accepted is not None:

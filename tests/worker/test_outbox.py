@@ -407,3 +407,44 @@ def test_an_email_of_a_task_waiting_behind_a_slow_one_states_the_data_as_it_is_w
         assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
         amounts["100002"] = "7777.00"
         _each_states_its_own_customer(server, amounts)
+
+
+class _OneMessagePerSessionHandler(SMTPHandler):
+    """Takes one message a session: says 421 to the next MAIL, as servers that limit messages per session do; or
+    says so in the same write as the first message's 250 (`eager`), leaving the reply in the client's buffer."""
+
+    def __init__(self, server: SMTPServer, eager: bool) -> None:
+        super().__init__(server)
+        self.eager = eager
+        self.served: set[int] = set()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        if id(session) in self.served:
+            return "421 4.7.0 One message a session, please reconnect"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.served.add(id(session))
+        reply = await super().handle_DATA(server, session, envelope)
+        return reply + ("\r\n421 4.7.0 One message a session, please reconnect" if self.eager else "")
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["at-mail", "with-the-250"])
+def test_a_server_that_takes_one_message_a_session_gets_every_email_at_once(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path, eager: bool
+) -> None:
+    from shared.mail import send_statement_emails
+
+    server = SMTPServer("127.0.0.1", 0)
+    with running_smtp_server(server, _OneMessagePerSessionHandler(server, eager)):
+        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
+        amounts = _customers_with_their_amounts()
+        emails = _queued_emails()
+        # The kept connection's next MAIL is refused with 421 before anything of the message reached the server:
+        # the email goes on a new connection at once instead of waiting for a retry.
+        assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        assert len({id(session) for session in server.sessions}) == 4
+        _each_states_its_own_customer(server, amounts)
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts) == ("sent", 1)
