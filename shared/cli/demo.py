@@ -56,7 +56,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):  # the whole group ended since
+            with contextlib.suppress(ProcessLookupError):  # no process of its group is left
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
