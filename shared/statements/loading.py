@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from shared.models import Account, Company, Customer, OpenItem
 from shared.statements.marks import MARK_COLUMNS
 from shared.statements.rules import build_statement, open_at
-from shared.statements.values import Contact, Party, Statement
+from shared.statements.values import Contact, ItemRow, Party, Statement
 from shared.vocab import DEFAULT_LANGUAGE
 
 
@@ -50,24 +50,6 @@ def open_items_at(company_id: Any, customer_id: Any, cutoff: Any) -> Select:
 ITEMS_AT = open_items_at(bindparam("company_id"), bindparam("customer_id"), bindparam("cutoff"))
 
 
-@dataclass(frozen=True)
-class OpenItemRow:
-    """An open item as `open_items_at` reads it (the fields the statement rules and the line marks read)."""
-
-    document_number: str
-    document_type: str
-    reference: str | None
-    document_date: dt.date
-    due_date: dt.date | None
-    amount: Any
-    currency: str
-    cleared_on: dt.date | None
-    # The marks (`shared.statements.marks.MARK_COLUMNS`): its invoice documents and an open dispute.
-    has_pdf: bool = False
-    has_xml: bool = False
-    disputed: bool = False
-
-
 def items_of(
     session: Session | Connection, wanted: list[tuple[dt.date, int, int]]
 ) -> dict[tuple[dt.date, int, int], list[Any]]:
@@ -85,7 +67,7 @@ def items_of(
             tuple_(OpenItem.company_id, OpenItem.customer_id).in_(sorted(pairs)), open_at(cutoff)
         )
         for company_id, customer_id, *item in session.execute(query):
-            found[(cutoff, company_id, customer_id)].append(OpenItemRow(*item))
+            found[(cutoff, company_id, customer_id)].append(ItemRow(*item))
     return found
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import delete, select
 
 from shared.db import autocommit, session_scope
-from shared.mail import outbox
+from shared.mail.statement_rows import statement_rows
 from shared.models import Account, Company, Customer
 from shared.statements.loading import StatementHead
 from tests.factories import CustomerSpec, add_company, add_customers
@@ -28,9 +29,9 @@ def orm_head(company_id: int, customer_id: int) -> StatementHead:
 
 
 def email_head(company_id: int, customer_id: int) -> tuple[StatementHead, str]:
+    email = SimpleNamespace(company_id=company_id, customer_id=customer_id, cutoff=dt.date(2026, 10, 31))
     with autocommit() as connection:
-        row = connection.execute(outbox._EMAIL_HEAD, {"company_id": company_id, "customer_id": customer_id}).one()
-    *head, formats = row
+        head, formats, _items = statement_rows(connection, email, None)  # type: ignore[arg-type]
     return StatementHead(*head), formats
 
 
