@@ -155,6 +155,7 @@ def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None
         processes.append(_spawn("worker", "--concurrency", "2", log=logs / "worker.log"))
         click.echo(f"database: {settings.database_url}")
         upgrade()
+        raise_if_stopping()  # a stop signal whose exception was lost during the long steps: stop before the next
         processes.append(_spawn("beat", log=logs / "beat.log"))
         if serve:
             processes.append(_spawn("serve", "--host", host, "--port", str(port), log=logs / "portal.log"))
@@ -162,6 +163,7 @@ def run_demo(*, host: str, port: int, serve: bool, customers: int = 200) -> None
         today = clock.today()
         data_dir = settings.var_dir / "demo-data"
         write_demo_data(data_dir, customers=customers, anchor=today)
+        raise_if_stopping()
         batch = f"demo-{clock.utcnow().strftime('%Y%m%d%H%M%S')}"
         root = drop_demo_batch(data_dir, batch)
         click.echo(f"drop folder: {root.resolve()}/ (an ERP drops batches into incoming/, READY last)")
