@@ -213,7 +213,7 @@ class SMTPBackend:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _SMTP:
         local_hostname = self.helo or socket.gethostname() or "localhost"
         if self.implicit_tls:
             return _SMTPOverTLS(
@@ -234,7 +234,7 @@ class SMTPBackend:
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _SMTP:
         """A connection ready for a message: greeted, encrypted and signed in as the URL asks."""
         connection = self._connect()
         try:
@@ -268,7 +268,7 @@ class SMTPBackend:
                 # so many messages a session and says 421 to the next MAIL): nothing of this message reached it
                 # yet, so it goes once more on a connection of its own rather than waiting for a retry.
                 ended = not isinstance(error, smtplib.SMTPSenderRefused) or error.smtp_code == 421
-                if connection is not reused or getattr(connection, "data_started", True) or not ended:
+                if connection is not reused or connection.data_started or not ended:
                     raise
                 _close(connection)
                 connection = self._open()
@@ -359,7 +359,7 @@ class SMTPBackend:
 
 
 # Connections kept open between the messages sent inside `reusing_connections` (None outside it).
-_KEPT: ContextVar[dict[SMTPBackend, smtplib.SMTP] | None] = ContextVar("edocta_smtp_kept", default=None)
+_KEPT: ContextVar[dict[SMTPBackend, _SMTP] | None] = ContextVar("edocta_smtp_kept", default=None)
 
 
 @contextlib.contextmanager
@@ -367,7 +367,7 @@ def reusing_connections() -> Iterator[None]:
     """Messages sent inside this block go over one SMTP connection per server instead of one each (several
     emails of one task). A connection is kept only after a message went through completely (accepted and
     recorded); any failure closes it, and the next message opens a new one. Closed (QUIT) at the end."""
-    kept: dict[SMTPBackend, smtplib.SMTP] = {}
+    kept: dict[SMTPBackend, _SMTP] = {}
     token = _KEPT.set(kept)
     try:
         yield
@@ -377,7 +377,7 @@ def reusing_connections() -> Iterator[None]:
             _close(connection)
 
 
-def _still_open(connection: smtplib.SMTP | None) -> smtplib.SMTP | None:
+def _still_open(connection: _SMTP | None) -> _SMTP | None:
     """A kept connection the server has not ended meanwhile, or None (then closed).
 
     A connection is kept only after a complete transaction (DATA answered 250), which leaves the session clean

@@ -439,9 +439,8 @@ def send_statement_emails(outbox_ids: Sequence[int]) -> list[SendOutcome]:
     read_together = True  # until a read of the rows together fails: then each email reads its own
     with reusing_connections():
         for position, outbox_id in enumerate(outbox_ids):
-            left = outbox_ids[position:]
-            if read_together and len(left) > 1 and (batch is None or not batch.fresh()):
-                batch = read_batch(left)
+            if read_together and position < len(outbox_ids) - 1 and (batch is None or not batch.fresh()):
+                batch = read_batch(outbox_ids[position:])  # the rows of this email and of those after it
                 read_together = batch is not None
             try:
                 outcomes.append(send_statement_email(outbox_id, batch=batch))
