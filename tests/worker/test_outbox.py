@@ -5,10 +5,11 @@ period, and a resend as a new generation. Real PostgreSQL/SQLite and a real SMTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -291,41 +292,51 @@ def _each_states_its_own_customer(smtp_server: SMTPServer, amounts: dict[str, st
             assert fingerprint == load_statement(session, "1000", number, CUTOFF).in_language("es").fingerprint
 
 
+@contextlib.contextmanager
+def _emails_queued_for(
+    handler_for: Callable[[SMTPServer], SMTPHandler], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SMTPServer, dict[str, str], list[int]]]:
+    """A server answering with `handler_for(server)`, and the four emails of `_customers_with_their_amounts`
+    queued to go through it: (the server, each customer's amount, the outbox ids)."""
+    server = SMTPServer("127.0.0.1", 0)
+    with running_smtp_server(server, handler_for(server)):
+        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
+        amounts = _customers_with_their_amounts()
+        yield server, amounts, _queued_emails()
+
+
 def test_the_emails_of_one_task_each_state_their_own_customers_statement_as_it_is_now(
-    database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
 ) -> None:
     from shared.mail import send_statement_emails
 
-    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
-    amounts = _customers_with_their_amounts()
-    emails = _queued_emails()
-    assert len(emails) == 4
-    # After the emails were queued one customer's invoice changed: its email states the new amount, rendered anew.
-    with session_scope() as session:
-        customer_id = session.scalar(select(Customer.id).where(Customer.number == "100001"))
-        session.execute(update(OpenItem).where(OpenItem.customer_id == customer_id).values(amount="4321.00"))
-    amounts["100001"] = "4321.00"
-    # The task reads the four statements' rows together; each email is still claimed, built and recorded alone.
-    assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
-    _each_states_its_own_customer(smtp_server, amounts)
+    with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
+        assert len(emails) == 4
+        # After the emails were queued one customer's invoice changed: its email states the new amount, rendered
+        # anew.
+        with session_scope() as session:
+            customer_id = session.scalar(select(Customer.id).where(Customer.number == "100001"))
+            session.execute(update(OpenItem).where(OpenItem.customer_id == customer_id).values(amount="4321.00"))
+        amounts["100001"] = "4321.00"
+        # The task reads the four statements' rows together; each email is still claimed, built and recorded alone.
+        assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        _each_states_its_own_customer(smtp_server, amounts)
 
 
 def test_emails_of_a_task_whose_statements_cannot_be_read_together_read_their_own(
-    database: str, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
 ) -> None:
     import shared.mail.statement_rows as statement_rows
     from shared.mail import send_statement_emails
 
-    use_environment(monkeypatch, EDOCTA_SMTP_URL=smtp_server.url)
-    amounts = _customers_with_their_amounts()
-    emails = _queued_emails()
-
     def failing(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the database went away for a moment")
 
-    monkeypatch.setattr(statement_rows, "items_of", failing)  # the batch's read fails; each email then reads its own
-    assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
-    _each_states_its_own_customer(smtp_server, amounts)
+    with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
+        # The batch's read fails; each email then reads its own.
+        monkeypatch.setattr(statement_rows, "items_of", failing)
+        assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        _each_states_its_own_customer(smtp_server, amounts)
 
 
 class _HangingUpHandler(SMTPHandler):
@@ -354,11 +365,7 @@ def test_a_kept_connection_the_server_ended_is_replaced_and_no_email_waits_for_a
 
     from shared.mail import reusing_connections
 
-    server = SMTPServer("127.0.0.1", 0)
-    with running_smtp_server(server, _HangingUpHandler(server, goodbye)):
-        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
-        _customers_with_their_amounts()
-        emails = _queued_emails()
+    with _emails_queued_for(lambda server: _HangingUpHandler(server, goodbye), monkeypatch) as (server, _, emails):
         with reusing_connections():
             for outbox_id in emails:
                 assert send_statement_email(outbox_id).result == "sent"
@@ -397,11 +404,8 @@ def test_an_email_of_a_task_waiting_behind_a_slow_one_states_the_data_as_it_is_w
             customer_id = session.scalar(select(Customer.id).where(Customer.number == "100002"))
             session.execute(update(OpenItem).where(OpenItem.customer_id == customer_id).values(amount="7777.00"))
 
-    server = SMTPServer("127.0.0.1", 0)
-    with running_smtp_server(server, _SlowFirstDataHandler(server, change)):
-        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
-        amounts = _customers_with_their_amounts()
-        emails = _queued_emails()
+    with _emails_queued_for(lambda server: _SlowFirstDataHandler(server, change), monkeypatch) as queued:
+        server, amounts, emails = queued
         # The task read the four statements together before its first email, which the server held while the
         # invoice changed: the last email states the new amount, not the one read with the others.
         assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
@@ -436,11 +440,8 @@ def test_a_server_that_takes_one_message_a_session_gets_every_email_at_once(
 ) -> None:
     from shared.mail import send_statement_emails
 
-    server = SMTPServer("127.0.0.1", 0)
-    with running_smtp_server(server, _OneMessagePerSessionHandler(server, eager)):
-        use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
-        amounts = _customers_with_their_amounts()
-        emails = _queued_emails()
+    with _emails_queued_for(lambda server: _OneMessagePerSessionHandler(server, eager), monkeypatch) as queued:
+        server, amounts, emails = queued
         # The kept connection's next MAIL is refused with 421 before anything of the message reached the server:
         # the email goes on a new connection at once instead of waiting for a retry.
         assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
