@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 import pytest
@@ -35,6 +36,31 @@ NBSP = "\u00a0"
 )
 def test_money_follows_the_locale(amount: str, currency: str, language: str, expected: str) -> None:
     assert format_money(Decimal(amount), currency, language) == expected
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_money_is_written_as_babel_writes_it_for_any_amount(language: str) -> None:
+    # Amounts are written without Babel where the locale's pattern allows (checked once per currency); every
+    # amount must still come out exactly as Babel and the currency-spacing rule write it: rounding half to even,
+    # negative zero, grouping, the currency's own decimal places, the no-break space after a symbol of letters.
+    from babel.numbers import format_currency
+
+    from shared.i18n.formatting import LOCALES
+
+    generator = random.Random(20261201)
+    amounts = [Decimal("1e20"), Decimal("-98765432109876543210.5"), Decimal("0.125"), Decimal("-0.0049")]
+    for _ in range(400):
+        whole = generator.randint(0, 10 ** generator.randint(0, 15))
+        fraction = str(generator.randint(0, 99999)).zfill(generator.randint(1, 5))
+        amounts.append(Decimal(f"{generator.choice(['-', ''])}{whole}.{fraction}"))
+    for currency in ("MXN", "USD", "EUR", "JPY", "BHD", "CLF"):
+        for amount in amounts:
+            expected = format_currency(amount, currency, locale=LOCALES[language])
+            symbol = expected.lstrip("-").split("1")[0].rstrip("0123456789,.")
+            if symbol[-1:].isalpha():
+                expected = expected.replace(symbol, symbol + NBSP, 1)
+            assert format_money(amount, currency, language) == expected, (amount, currency)
+    assert format_money(5, "USD", language) == format_money(Decimal("5.00"), "USD", language)
 
 
 def test_dates_long_and_short() -> None:
