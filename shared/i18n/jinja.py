@@ -4,6 +4,7 @@ gettext) with callables that read the language from the template context, and th
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -26,7 +27,34 @@ def _as_template_text(context: Any, text: str) -> Any:
 
 @jinja2.pass_context
 def _context_gettext(context: Any, msgid: str) -> Any:
-    return _as_template_text(context, gettext(msgid, context_language(context)))
+    return _template_text(msgid, context_language(context), context.eval_ctx.autoescape)
+
+
+@lru_cache(maxsize=4096)
+def _template_text(msgid: str, language: str, autoescape: bool) -> Any:
+    """The catalogue text of `msgid`, escaped where the template autoescapes (catalogue texts are text, not
+    markup)."""
+    text = gettext(msgid, language)
+    return escape(text) if autoescape else text
+
+
+@lru_cache(maxsize=4096)
+def _template_text_alone(msgid: str, language: str, autoescape: bool) -> Any:
+    """`_(msgid)` with no variables, as Jinja's new-style gettext writes it (formatted even then: `%%` is `%`)."""
+    return _template_text(msgid, language, autoescape) % {}
+
+
+@jinja2.pass_context
+def _new_style_gettext(context: Any, msgid: str, /, **variables: Any) -> Any:
+    """What `install_gettext_callables(gettext=_context_gettext, newstyle=True)` installs as `gettext`, with each
+    text looked up, escaped and formatted once per language and kind of template instead of on every call (a
+    statement email's two templates ask for ~25 texts, the portal's pages for more) and one call from Jinja
+    instead of two."""
+    autoescape = context.eval_ctx.autoescape
+    language = context_language(context)
+    if variables:
+        return _template_text(msgid, language, autoescape) % variables
+    return _template_text_alone(msgid, language, autoescape)
 
 
 @jinja2.pass_context
@@ -63,5 +91,6 @@ def install_jinja(environment: jinja2.Environment) -> None:
         environment.add_extension(InternationalizationExtension)
     extended: Any = environment  # the extension adds install_gettext_callables to the environment
     extended.install_gettext_callables(gettext=_context_gettext, ngettext=_context_ngettext, newstyle=True)
+    environment.globals["gettext"] = _new_style_gettext
     environment.filters["money"] = _money_filter
     environment.filters["date"] = _date_filter
