@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, Rounded, getcontext, localcontext
 from functools import lru_cache
 
 from babel import Locale
@@ -26,7 +26,7 @@ DATE_FORMATS = ("short", "medium", "long", "full")
 
 def normalize_language(value: object) -> str:
     """`es` or `en` from anything a user, a browser or a file may give: `en-US`, `EN`, `es_MX`, None."""
-    if value in LANGUAGES:  # already normal: what the code passes around (a template asks ~60 times an email)
+    if type(value) is str and value in LANGUAGES:  # already normal (a template asks ~60 times an email)
         return value
     if not isinstance(value, str):
         return DEFAULT_LANGUAGE
@@ -66,7 +66,9 @@ def format_money(amount: Decimal | int | float | str, currency: str, language: s
     value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     shape = _money_shape(currency, language)
     if shape is not None and value.is_finite() and value.adjusted() < _PLAIN_DIGITS:
-        return _plain_money(value, *shape)
+        context = getcontext()
+        if context.rounding == ROUND_HALF_EVEN and context.prec >= _PLAIN_PRECISION and not _traps_rounding(context):
+            return _plain_money(value, *shape, context)
     return _babel_money(value, currency, language)
 
 
@@ -81,22 +83,29 @@ def _babel_money(value: Decimal, currency: str, language: str) -> str:
     return text
 
 
-# Amounts up to this many digits before the point take the plain path (Decimal's default context has 28 digits).
+# The plain path is taken for amounts up to this many digits before the point, in a decimal context that rounds
+# as the default one does (half to even, at least 28 digits, rounding not trapped): Babel rounds in the caller's
+# context, so in any other the amounts are Babel's.
 _PLAIN_DIGITS = 18
+_PLAIN_PRECISION = 28
 # Amounts the plain path must write exactly as Babel does before it is used for a currency and language: rounding
-# (half to even), negative zero, grouping, every decimal place.
+# (half to even, once to the context's digits and once to the currency's places), negative zero, grouping, every
+# decimal place.
 _MONEY_PROBES = (
-    "0", "-0.001", "0.004", "0.005", "0.015", "0.025", "-0.005", "1", "-1", "12.5", "999.995", "1000", "-1234.5",
-    "1234567.891", "-1234567.895", "98765432109876.54", "-100000000000000000",
+    "0", "-0", "-0.001", "0.004", "0.005", "0.015", "0.025", "-0.005", "1", "-1", "12.5", "999.995", "1000",
+    "-1234.5", "1234567.891", "-1234567.895", "98765432109876.54", "-100000000000000000",
+    "0.0149999999999999999999999999999", "-0.0250000000000000000000000000001",
 )  # fmt: skip
 
 
-# Rounding to the currency's places in a context of its own: whatever precision the caller's context has.
-_MONEY_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+def _traps_rounding(context: Context) -> bool:
+    return bool(context.traps[Inexact] or context.traps[Rounded])
 
 
-def _plain_money(value: Decimal, prefix: str, places: int) -> str:
-    text = format(value.quantize(Decimal(1).scaleb(-places), context=_MONEY_CONTEXT), f",.{places}f")
+def _plain_money(value: Decimal, prefix: str, places: int, context: Context) -> str:
+    # As Babel: rounded to the context's digits first (`normalize`), then to the currency's places.
+    rounded = value.normalize(context).quantize(Decimal(1).scaleb(-places), context=context)
+    text = format(rounded, f",.{places}f")
     return "-" + prefix + text[1:] if text[0] == "-" else prefix + text
 
 
@@ -112,9 +121,11 @@ def _money_shape(currency: str, language: str) -> tuple[str, int] | None:
     if match is None:
         return None
     shape = (match.group(1), len(match.group(2) or ""))
-    for probe in map(Decimal, _MONEY_PROBES):
-        if _plain_money(probe, *shape) != _babel_money(probe, currency, language):
-            return None
+    # The probes in the default context, whatever context the first caller has (the answer is kept).
+    with localcontext(Context(prec=_PLAIN_PRECISION, rounding=ROUND_HALF_EVEN)) as context:
+        for probe in map(Decimal, _MONEY_PROBES):
+            if _plain_money(probe, *shape, context) != _babel_money(probe, currency, language):
+                return None
     return shape
 
 

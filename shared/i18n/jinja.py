@@ -30,7 +30,7 @@ def _context_gettext(context: Any, msgid: str) -> Any:
     return _template_text(msgid, context_language(context), context.eval_ctx.autoescape)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)  # typed: a Markup msgid is not escaped, the same text as str is
 def _template_text(msgid: str, language: str, autoescape: bool) -> Any:
     """The catalogue text of `msgid`, escaped where the template autoescapes (catalogue texts are text, not
     markup)."""
@@ -38,7 +38,7 @@ def _template_text(msgid: str, language: str, autoescape: bool) -> Any:
     return escape(text) if autoescape else text
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)
 def _template_text_alone(msgid: str, language: str, autoescape: bool) -> Any:
     """`_(msgid)` with no variables, as Jinja's new-style gettext writes it (formatted even then: `%%` is `%`)."""
     return _template_text(msgid, language, autoescape) % {}

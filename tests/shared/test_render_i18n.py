@@ -38,29 +38,45 @@ def test_money_follows_the_locale(amount: str, currency: str, language: str, exp
     assert format_money(Decimal(amount), currency, language) == expected
 
 
-@pytest.mark.parametrize("language", ["es", "en"])
-def test_money_is_written_as_babel_writes_it_for_any_amount(language: str) -> None:
-    # Amounts are written without Babel where the locale's pattern allows (checked once per currency); every
-    # amount must still come out exactly as Babel and the currency-spacing rule write it: rounding half to even,
-    # negative zero, grouping, the currency's own decimal places, the no-break space after a symbol of letters.
+def _as_babel_writes(amount: Decimal | int, currency: str, language: str) -> str:
+    """Babel's `format_currency` in the language's locale, with CLDR's no-break space after a symbol of letters."""
     from babel.numbers import format_currency
 
     from shared.i18n.formatting import LOCALES
 
+    text = format_currency(amount, currency, locale=LOCALES[language])
+    symbol = text.lstrip("-").split("1")[0].rstrip("0123456789,.")
+    return text.replace(symbol, symbol + NBSP, 1) if symbol[-1:].isalpha() else text
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_money_is_written_as_babel_writes_it_for_any_amount(language: str) -> None:
+    # Amounts are written without Babel where the locale's pattern allows (checked once per currency); every
+    # amount must still come out exactly as Babel and the currency-spacing rule write it: rounding half to even
+    # (to the context's 28 digits, then to the places), negative zero, grouping, the currency's own decimal
+    # places, the no-break space after a symbol of letters.
     generator = random.Random(20261201)
     amounts = [Decimal("1e20"), Decimal("-98765432109876543210.5"), Decimal("0.125"), Decimal("-0.0049")]
+    amounts += [Decimal("-0"), Decimal("0.0149999999999999999999999999999"), Decimal("2.50000000000000000000000000001")]
     for _ in range(400):
         whole = generator.randint(0, 10 ** generator.randint(0, 15))
         fraction = str(generator.randint(0, 99999)).zfill(generator.randint(1, 5))
         amounts.append(Decimal(f"{generator.choice(['-', ''])}{whole}.{fraction}"))
     for currency in ("MXN", "USD", "EUR", "JPY", "BHD", "CLF"):
         for amount in amounts:
-            expected = format_currency(amount, currency, locale=LOCALES[language])
-            symbol = expected.lstrip("-").split("1")[0].rstrip("0123456789,.")
-            if symbol[-1:].isalpha():
-                expected = expected.replace(symbol, symbol + NBSP, 1)
-            assert format_money(amount, currency, language) == expected, (amount, currency)
-    assert format_money(5, "USD", language) == format_money(Decimal("5.00"), "USD", language)
+            assert format_money(amount, currency, language) == _as_babel_writes(amount, currency, language), amount
+    assert format_money(5, "USD", language) == _as_babel_writes(5, "USD", language)
+
+
+def test_money_rounds_in_the_callers_decimal_context_as_babel_does() -> None:
+    from decimal import ROUND_HALF_UP, Inexact, localcontext
+
+    assert format_money(Decimal("0.125"), "MXN", "es") == "$0.12"  # the plain way is in use for MXN
+    with localcontext(rounding=ROUND_HALF_UP):
+        assert format_money(Decimal("0.125"), "MXN", "es") == _as_babel_writes(Decimal("0.125"), "MXN", "es")
+        assert format_money(Decimal("0.125"), "MXN", "es") == "$0.13"
+    with localcontext(traps=[Inexact]), pytest.raises(Inexact):
+        format_money(Decimal("0.125"), "MXN", "es")
 
 
 def test_dates_long_and_short() -> None:
