@@ -64,21 +64,22 @@ def create_celery_app() -> Celery:
     return app
 
 
-def _import_database_driver() -> None:
-    """Import the configured database's driver (psycopg for PostgreSQL) in the worker's main process: the pool's
-    processes are forked from it and find it imported, where each imported it on its first task (~0.4 s of CPU
-    for each process, again whenever the pool replaces one)."""
+@signals.worker_init.connect
+def _import_database_driver(**_: Any) -> None:
+    """Import the configured database's driver (psycopg for PostgreSQL) in the worker's main process, before its
+    pool starts: the pool's processes are forked from it and find it imported, where each imported it on its first
+    task (~0.4 s of CPU for each process, again whenever the pool replaces one). Only a worker: beat and `celery
+    inspect` (the compose health check) do not pay for it."""
     from sqlalchemy.engine import make_url
 
     try:
         make_url(get_settings().database_url).get_dialect().import_dbapi()
-    except Exception:  # a bad URL or a missing driver: the first task that connects says so, as before
-        log.debug("could not import the database driver before the pool starts", exc_info=True)
+    except Exception as error:  # a bad URL or a missing driver: the first task that connects says so, as before
+        log.warning("could not import the database driver before the pool starts: %s", type(error).__name__)
 
 
 app = create_celery_app()
 set_process_role(ProcessRole.WORKER)
-_import_database_driver()
 
 
 @signals.worker_ready.connect
