@@ -25,11 +25,6 @@ def _as_template_text(context: Any, text: str) -> Any:
     return escape(text) if context.eval_ctx.autoescape else text
 
 
-@jinja2.pass_context
-def _context_gettext(context: Any, msgid: str) -> Any:
-    return _template_text(msgid, context_language(context), context.eval_ctx.autoescape)
-
-
 @lru_cache(maxsize=4096, typed=True)  # typed: a Markup msgid is not escaped, the same text as str is
 def _template_text(msgid: str, language: str, autoescape: bool) -> Any:
     """The catalogue text of `msgid`, escaped where the template autoescapes (catalogue texts are text, not
@@ -46,9 +41,10 @@ def _template_text_alone(msgid: str, language: str, autoescape: bool) -> Any:
 
 @jinja2.pass_context
 def _new_style_gettext(context: Any, msgid: str, /, **variables: Any) -> Any:
-    """What `install_gettext_callables(gettext=_context_gettext, newstyle=True)` installs as `gettext`, with each
+    """The templates' `gettext`, with the output of Jinja's new-style wrapper around a context-reading gettext
+    (the text escaped where the template autoescapes, then %-formatted with the variables, even with none), each
     text looked up, escaped and formatted once per language and kind of template instead of on every call (a
-    statement email's two templates ask for ~25 texts, the portal's pages for more) and one call from Jinja
+    statement email's two templates ask for ~25 texts, the portal's pages for more), and one call from Jinja
     instead of two."""
     autoescape = context.eval_ctx.autoescape
     language = context_language(context)
@@ -90,7 +86,7 @@ def install_jinja(environment: jinja2.Environment) -> None:
     if InternationalizationExtension.identifier not in environment.extensions:
         environment.add_extension(InternationalizationExtension)
     extended: Any = environment  # the extension adds install_gettext_callables to the environment
-    extended.install_gettext_callables(gettext=_context_gettext, ngettext=_context_ngettext, newstyle=True)
-    environment.globals["gettext"] = _new_style_gettext
+    extended.install_gettext_callables(gettext=_new_style_gettext, ngettext=_context_ngettext, newstyle=True)
+    environment.globals["gettext"] = _new_style_gettext  # already new-style: in place of Jinja's wrapper around it
     environment.filters["money"] = _money_filter
     environment.filters["date"] = _date_filter
