@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, create_engine, event, false, func, or_, select
+from sqlalchemy import CTE, ColumnElement, Connection, Engine, Select, create_engine, event, false, func, or_, select
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,6 +135,17 @@ def autocommit() -> Iterator[Connection]:
     gives one)."""
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         yield connection
+
+
+def by_primary_key(query: Select[*tuple[Any, ...]], name: str) -> CTE:
+    """`query` (rows of one table picked by their primary keys, `id IN (…)`, and nothing else) as a common table
+    expression computed on its own before the statement that joins it: PostgreSQL then finds the rows by their
+    keys whatever its statistics say. Joined in one statement with the tables around them, the planner may reach
+    them from a joined row instead, through another index (the run's, the company's), and it does while its
+    statistics predate a large run's rows: each batch then reads every row of the run. A condition on the rows'
+    state belongs outside, on the rows found (inside, an index on that state may serve it). On SQLite, a plain
+    common table expression."""
+    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 @contextmanager

@@ -35,7 +35,25 @@ from functools import lru_cache
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import ColumnElement, Connection, Row, Update, and_, bindparam, exists, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Integer,
+    Row,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -158,16 +176,48 @@ def queue_many_statement_emails(session: Session, statements: Sequence[Statement
     return [int(row_id) for row_id in session.scalars(statement, rows).all()]
 
 
+@lru_cache(maxsize=1)
+def _recipients_by_key() -> Select[Any]:
+    """PostgreSQL: (company, customer, cut-off, recipient) of the outbox rows of the keys given as three arrays
+    (bound parameters companies, customers, cutoffs), each key looked up on its own in the unique index whatever
+    the statistics say: a subquery per key (LATERAL, kept apart from the join by its OFFSET). With the keys as one
+    IN list (of rows, or one per column), the planner without statistics of the run's rows read every row of the
+    company at that cut-off for each batch, the whole run's by its end. One statement text whatever the batch,
+    built once."""
+    wanted = (
+        func.unnest(
+            bindparam("companies", type_=postgresql.ARRAY(Integer)),
+            bindparam("customers", type_=postgresql.ARRAY(Integer)),
+            bindparam("cutoffs", type_=postgresql.ARRAY(Date)),
+        )
+        .table_valued("company_id", "customer_id", "cutoff")
+        .render_derived(name="wanted")
+    )
+    per_key = (
+        select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient)
+        .where(
+            OutboxEmail.company_id == wanted.c.company_id,
+            OutboxEmail.customer_id == wanted.c.customer_id,
+            OutboxEmail.cutoff == wanted.c.cutoff,
+        )
+        .offset(0)
+        .lateral("found")
+    )
+    return select(per_key).select_from(wanted).join(per_key, true())
+
+
 def _existing_recipients(session: Session, wanted: Sequence[StatementEmails]) -> set[tuple[int, int, dt.date, str]]:
     """(company, customer, cut-off, recipient) of the outbox rows these statements have already (any run's)."""
     keys = sorted({(emails.company_id, emails.customer_id, emails.cutoff) for emails in wanted})
-    # The exact keys, so the database looks each one up in the unique index whatever its statistics say (with
-    # separate IN lists, PostgreSQL without fresh statistics read the whole cut-off's index for every batch).
-    found = session.execute(
-        select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient).where(
-            tuple_(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff).in_(keys)
+    if session.get_bind().dialect.name == "postgresql":
+        companies, customers, cutoffs = (list(column) for column in zip(*keys, strict=True))
+        found = session.execute(
+            _recipients_by_key(), {"companies": companies, "customers": customers, "cutoffs": cutoffs}
         )
-    )
+    else:  # SQLite looks up each key of a list of rows in the unique index
+        key = tuple_(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff)
+        columns = (OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient)
+        found = session.execute(select(*columns).where(key.in_(keys)))
     return {(company, customer, cutoff, recipient) for company, customer, cutoff, recipient in found}
 
 
@@ -249,13 +299,19 @@ CLAIMED = (
 @lru_cache(maxsize=1)
 def _claim_statements() -> tuple[tuple[bool, Update], ...]:
     """The two claims, built once (bound parameters: outbox_id, now, token, lease_until): first the usual case
-    (pending and due), then a row whose claimer vanished (its lease expired)."""
+    (pending and due), then a row whose claimer vanished (its lease expired).
+
+    The row is found by its primary key, whatever PostgreSQL's statistics say: the state it must be in is tested
+    as `(…) IS true`, which no index can answer. Written plainly, the planner may take the (status,
+    next_attempt_at) index instead, and it does whenever its statistics predate the run's rows (a large run
+    changes too small a share of a large table to be analysed again): each claim then reads the index entries of
+    every email still pending, a run's claims all of them again and again."""
     now = bindparam("now", type_=OutboxEmail.updated_at.type)
     return tuple(
         (
             recovered,
             update(OutboxEmail)
-            .where(OutboxEmail.id == bindparam("outbox_id"), condition, ~held_by_cancelled_run())
+            .where(OutboxEmail.id == bindparam("outbox_id"), condition.is_(true()), ~held_by_cancelled_run())
             .values(
                 status=EmailStatus.SENDING,
                 lease_token=bindparam("token"),

@@ -13,7 +13,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import Connection, Row, and_, bindparam, select
 
-from shared.db import autocommit
+from shared.db import autocommit, by_primary_key
 from shared.models import Account, Company, Customer, OutboxEmail
 from shared.statements import StatementNotFound
 from shared.statements.loading import HEAD_COLUMNS, ITEMS_AT, items_of
@@ -36,14 +36,21 @@ _EMAIL_HEAD = (
 )
 
 # The same for the emails of a task at once (bound parameter: ids), with the key each email reads its rows by.
+# The emails are found by their primary key first, on their own (`by_primary_key`): joined to the company, the
+# planner may reach them through the company's entries of the unique key instead, every email of the company.
+_BATCH_EMAILS = by_primary_key(
+    select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff).where(
+        OutboxEmail.id.in_(bindparam("ids", expanding=True))
+    ),
+    "batch_emails",
+)
 _BATCH_HEADS = (
-    select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff)
+    select(_BATCH_EMAILS.c.company_id, _BATCH_EMAILS.c.customer_id, _BATCH_EMAILS.c.cutoff)
     .add_columns(*HEAD_COLUMNS, Customer.statement_formats)
-    .select_from(OutboxEmail)
-    .join(Company, Company.id == OutboxEmail.company_id)
-    .join(Customer, Customer.id == OutboxEmail.customer_id)
+    .select_from(_BATCH_EMAILS)
+    .join(Company, Company.id == _BATCH_EMAILS.c.company_id)
+    .join(Customer, Customer.id == _BATCH_EMAILS.c.customer_id)
     .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-    .where(OutboxEmail.id.in_(bindparam("ids", expanding=True)))
 )
 
 

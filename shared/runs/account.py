@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, String, Update, bindparam, case, func, select, update
+from sqlalchemy import CTE, Integer, String, Update, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import session_scope
+from shared.db import by_primary_key, session_scope
 from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
 from shared.models import Account, Company, Customer, RunAccount, StatementRun
 from shared.models.master import listed
@@ -200,7 +200,9 @@ def _mark_accounts(session: Session, marks: Sequence[tuple[int, str, str, int]])
 @lru_cache(maxsize=1)
 def _mark_from_arrays() -> Update:
     """PostgreSQL: `_mark_accounts` from the arrays ids, statuses, fingerprints, rendered (bound parameters) and now:
-    UPDATE … FROM unnest(…), conditional on the account still pending, returning the ids it marked."""
+    UPDATE … FROM unnest(…), conditional on the account still pending, returning the ids it marked. Each account
+    is found by its key: "still pending" is asked as `(…) IS true`, which the (run, status) index cannot answer (it
+    would read every pending account of a run the statistics do not know yet, for each batch)."""
     marks = (
         func.unnest(
             bindparam("ids", type_=postgresql.ARRAY(Integer)),
@@ -213,7 +215,7 @@ def _mark_from_arrays() -> Update:
     )
     return (
         update(RunAccount)
-        .where(RunAccount.id == marks.c.id, RunAccount.status == AccountStatus.PENDING)
+        .where(RunAccount.id == marks.c.id, (RunAccount.status == AccountStatus.PENDING).is_(true()))
         .values(
             status=marks.c.status,
             fingerprint=marks.c.fingerprint,
@@ -258,10 +260,21 @@ def fail_account(run_account_id: int, error: str) -> None:
 # --- many accounts in one task ----------------------------------------------------------------------------
 
 
+def _batch_accounts(ids: Sequence[int]) -> CTE:
+    """The batch's accounts, found by their keys on their own (`by_primary_key`): joined to the run, the planner
+    may read every account of the run through its index instead. Whether each is still pending is asked of the
+    rows found, outside (asked inside, the (run, status) index can serve it, with the same result)."""
+    return by_primary_key(
+        select(RunAccount.id, RunAccount.run_id, RunAccount.account_id, RunAccount.status).where(
+            RunAccount.id.in_(ids)
+        ),
+        "batch_accounts",
+    )
+
+
 # What a batch reads of each pending account: plain rows (no ORM objects), the run's, the customer's recipients and
 # formats, then the statement's head (`StatementHead`).
 _BATCH_COLUMNS = (
-    RunAccount.id,
     StatementRun.id,
     StatementRun.cutoff,
     Customer.statement_emails,
@@ -288,13 +301,15 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     new_ids: list[int] = []
     run_ids: set[int] = set()
     with session_scope() as session:
+        batch = _batch_accounts(ids)
         found = session.execute(
-            select(*_BATCH_COLUMNS)
-            .join(StatementRun, StatementRun.id == RunAccount.run_id)
-            .join(Account, Account.id == RunAccount.account_id)
+            select(batch.c.id, *_BATCH_COLUMNS)
+            .select_from(batch)
+            .join(StatementRun, StatementRun.id == batch.c.run_id)
+            .join(Account, Account.id == batch.c.account_id)
             .join(Company, Company.id == Account.company_id)
             .join(Customer, Customer.id == Account.customer_id)
-            .where(RunAccount.id.in_(ids), RunAccount.status == AccountStatus.PENDING)
+            .where(batch.c.status == AccountStatus.PENDING)
         ).all()
         rows = [
             (run_account_id, run_id, cutoff, StatementHead(*head), emails, formats)
