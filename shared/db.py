@@ -11,9 +11,25 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import CTE, ColumnElement, Connection, Engine, Select, create_engine, event, false, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Engine,
+    Subquery,
+    bindparam,
+    create_engine,
+    event,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from shared.settings import get_settings
 
@@ -137,15 +153,55 @@ def autocommit() -> Iterator[Connection]:
         yield connection
 
 
-def by_primary_key(query: Select[*tuple[Any, ...]], name: str) -> CTE:
-    """`query` (rows of one table picked by their primary keys, `id IN (…)`, and nothing else) as a common table
-    expression computed on its own before the statement that joins it: PostgreSQL then finds the rows by their
-    keys whatever its statistics say. Joined in one statement with the tables around them, the planner may reach
-    them from a joined row instead, through another index (the run's, the company's), and it does while its
-    statistics predate a large run's rows: each batch then reads every row of the run. A condition on the rows'
-    state belongs outside, on the rows found (inside, an index on that state may serve it). On SQLite, a plain
-    common table expression."""
-    return query.cte(name).prefix_with("MATERIALIZED", dialect="postgresql")
+@dataclass(frozen=True)
+class KeyLookup:
+    """Rows of one table found key by key (`key_lookup`): `rows` to select from or join, and the bound parameters
+    that give it its keys."""
+
+    rows: Subquery
+    postgresql: bool
+    width: int  # how many columns a key has
+
+    def parameters(self, keys: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        """The bound parameters for `keys` (each a tuple of `width` values)."""
+        if self.postgresql:  # one array per key column
+            return {f"key_{position}": [key[position] for key in keys] for position in range(self.width)}
+        return {"keys": [key[0] for key in keys] if self.width == 1 else [tuple(key) for key in keys]}
+
+
+def key_lookup(
+    name: str,
+    columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    key: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    dialect_name: str,
+) -> KeyLookup:
+    """`columns` of the rows whose `key` columns (the primary key, or a unique key) equal one of the keys given by
+    `KeyLookup.parameters`, each key looked up on its own whatever the database's statistics say. Build it once
+    per dialect: one statement text whatever the number of keys.
+
+    On PostgreSQL a subquery per key (LATERAL over the keys' arrays, kept apart by its OFFSET, so the planner
+    cannot fold it into the join around it). With the keys as one IN list, or the rows joined in one statement to
+    the tables around them, the path is the planner's choice, and it was seen reading every row of the run for
+    each batch: through the (run, status) index while its statistics predated the run's rows, and through the
+    company's entries of the unique key, or the whole table, in a first run of 10,000 accounts. On SQLite, a plain
+    IN list: SQLite looks up each of its keys in the index."""
+    if dialect_name == "postgresql":
+        wanted = (
+            func.unnest(*(bindparam(f"key_{position}", type_=ARRAY(part.type)) for position, part in enumerate(key)))
+            .table_valued(*(f"key_{position}" for position in range(len(key))))
+            .render_derived(name=f"{name}_keys")
+        )
+        each = (
+            select(*columns)
+            .where(*(part == wanted.c[f"key_{position}"] for position, part in enumerate(key)))
+            .offset(0)
+            .lateral(f"{name}_each")
+        )
+        rows = select(*each.c).select_from(wanted).join(each, true()).subquery(name)
+        return KeyLookup(rows, postgresql=True, width=len(key))
+    keys: BindParameter[Any] = bindparam("keys", expanding=True)
+    condition = key[0].in_(keys) if len(key) == 1 else tuple_(*key).in_(keys)
+    return KeyLookup(select(*columns).where(condition).subquery(name), postgresql=False, width=len(key))
 
 
 @contextmanager

@@ -22,18 +22,15 @@ from shared.mail.outbox import (
     COUNTDOWN_LIMIT_SECONDS,
     Claim,
     SendOutcome,
-    StatementEmails,
     cancel_waiting_emails,
     claim_email,
-    enqueue_sends,
     held_by_cancelled_run,
-    queue_many_statement_emails,
-    queue_statement_emails,
     retry_delay,
     send_statement_email,
     send_statement_emails,
 )
 from shared.mail.outbox_admin import FailedEmail, ResendError, failed_emails, renew_for_resend, run_failed_emails
+from shared.mail.queueing import StatementEmails, enqueue_sends, queue_many_statement_emails, queue_statement_emails
 from shared.mail.rendering import render_email
 from shared.mail.sent import SentStatement, sent_file, sent_statements
 from shared.mail.statement_email import compose_statement_email, statement_figures, statement_subject, statement_url

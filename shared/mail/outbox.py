@@ -2,8 +2,8 @@
 
 How an email travels:
 1. A run's account task writes the rows (unique company, customer, cut-off, recipient: a second run at the
-   same cut-off adds nothing) in the same transaction that marks the account done, and enqueues one send task
-   per new row after the commit.
+   same cut-off adds nothing) in the same transaction that marks the account done, and enqueues their sending
+   after the commit (`shared.mail.queueing`).
 2. `send_statement_email` claims the row with a conditional update (pending and due, or sending with an
    expired lease) that sets a lease token; only the claimer talks to the SMTP server. After the server accepts
    the message the row becomes `sent` (conditional on the token). A 4xx reply or a connection failure puts the
@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from functools import lru_cache
@@ -38,26 +38,19 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Date,
-    Integer,
     Row,
-    Select,
     Update,
     and_,
     bindparam,
     exists,
-    func,
     or_,
-    select,
     true,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import autocommit, dialect_insert, session_scope
+from shared.db import autocommit, session_scope
 from shared.mail.backends import (
     NotRecorded,
     PermanentMailError,
@@ -75,8 +68,7 @@ from shared.settings import get_settings
 from shared.statements import StatementNotFound
 from shared.statements.loading import StatementHead
 from shared.store import StatementStore, StoreKey, get_store
-from shared.tasks import send_task
-from shared.vocab import EmailStatus, Outcome, RunStatus, Task
+from shared.vocab import EmailStatus, Outcome, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -84,157 +76,6 @@ log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_SECONDS = 3600.0
 # Retries due sooner than this are enqueued with a countdown; later ones are left to the sweeper.
 COUNTDOWN_LIMIT_SECONDS = 300.0
-
-
-# --- queueing ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatementEmails:
-    """One statement to email to its recipients (one outbox row each), as a run's account records it."""
-
-    run_id: int | None
-    company_id: int
-    customer_id: int
-    cutoff: dt.date
-    recipients: Sequence[str]
-    language: str
-    stored: StoredStatement
-
-
-def queue_statement_emails(
-    session: Session,
-    *,
-    run_id: int | None,
-    company_id: int,
-    customer_id: int,
-    cutoff: dt.date,
-    recipients: Iterable[str],
-    language: str,
-    stored: StoredStatement,
-) -> list[int]:
-    """Insert one outbox row per recipient, skipping recipients who already have this statement.
-
-    Returns the ids of the new rows; the caller enqueues them after its transaction commits.
-    """
-    emails = StatementEmails(run_id, company_id, customer_id, cutoff, list(recipients), language, stored)
-    return queue_many_statement_emails(session, [emails])
-
-
-def queue_many_statement_emails(session: Session, statements: Sequence[StatementEmails]) -> list[int]:
-    """`queue_statement_emails` for many statements at once, in the caller's transaction: one query finds the
-    recipients who already have their statement at its cut-off (an earlier run's, the usual case of a rerun), and
-    one INSERT adds the rows still missing (none at all when every recipient has one: nothing is written). The
-    unique key stays the judge: a row another transaction added meanwhile is skipped by the INSERT itself.
-
-    Returns the ids of the new rows; the caller enqueues them after its transaction commits.
-    """
-    wanted = [emails for emails in statements if emails.recipients]
-    if not wanted:
-        return []
-    had = _existing_recipients(session, wanted)
-    now = utcnow()
-    rows = []
-    for emails in wanted:
-        seen: set[str] = set()
-        attachments = [key.as_string() for key in emails.stored.keys]
-        for recipient in emails.recipients:
-            if recipient.lower() in seen:
-                continue
-            seen.add(recipient.lower())
-            if (emails.company_id, emails.customer_id, emails.cutoff, recipient) in had:
-                continue
-            rows.append(
-                {
-                    "run_id": emails.run_id,
-                    "company_id": emails.company_id,
-                    "customer_id": emails.customer_id,
-                    "cutoff": emails.cutoff,
-                    "recipient": recipient,
-                    "language": emails.language,
-                    "fingerprint": emails.stored.statement.fingerprint,
-                    "attachments": attachments,
-                    "status": EmailStatus.PENDING,
-                    "attempts": 0,
-                    "generation": 1,
-                    "next_attempt_at": now,
-                    "first_queued_at": now,
-                    "last_error": "",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-    if not rows:
-        return []
-    table = OutboxEmail.__table__
-    # One statement, many parameter sets: compiled once and cached, sent as multi-row INSERTs by SQLAlchemy.
-    statement = (
-        dialect_insert(session, table)
-        .on_conflict_do_nothing(index_elements=["company_id", "customer_id", "cutoff", "recipient"])
-        .returning(table.c.id)
-    )
-    return [int(row_id) for row_id in session.scalars(statement, rows).all()]
-
-
-@lru_cache(maxsize=1)
-def _recipients_by_key() -> Select[Any]:
-    """PostgreSQL: (company, customer, cut-off, recipient) of the outbox rows of the keys given as three arrays
-    (bound parameters companies, customers, cutoffs), each key looked up on its own in the unique index whatever
-    the statistics say: a subquery per key (LATERAL, kept apart from the join by its OFFSET). With the keys as one
-    IN list (of rows, or one per column), the planner without statistics of the run's rows read every row of the
-    company at that cut-off for each batch, the whole run's by its end. One statement text whatever the batch,
-    built once."""
-    wanted = (
-        func.unnest(
-            bindparam("companies", type_=postgresql.ARRAY(Integer)),
-            bindparam("customers", type_=postgresql.ARRAY(Integer)),
-            bindparam("cutoffs", type_=postgresql.ARRAY(Date)),
-        )
-        .table_valued("company_id", "customer_id", "cutoff")
-        .render_derived(name="wanted")
-    )
-    per_key = (
-        select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient)
-        .where(
-            OutboxEmail.company_id == wanted.c.company_id,
-            OutboxEmail.customer_id == wanted.c.customer_id,
-            OutboxEmail.cutoff == wanted.c.cutoff,
-        )
-        .offset(0)
-        .lateral("found")
-    )
-    return select(per_key).select_from(wanted).join(per_key, true())
-
-
-def _existing_recipients(session: Session, wanted: Sequence[StatementEmails]) -> set[tuple[int, int, dt.date, str]]:
-    """(company, customer, cut-off, recipient) of the outbox rows these statements have already (any run's)."""
-    keys = sorted({(emails.company_id, emails.customer_id, emails.cutoff) for emails in wanted})
-    if session.get_bind().dialect.name == "postgresql":
-        companies, customers, cutoffs = (list(column) for column in zip(*keys, strict=True))
-        found = session.execute(
-            _recipients_by_key(), {"companies": companies, "customers": customers, "cutoffs": cutoffs}
-        )
-    else:  # SQLite looks up each key of a list of rows in the unique index
-        key = tuple_(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff)
-        columns = (OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff, OutboxEmail.recipient)
-        found = session.execute(select(*columns).where(key.in_(keys)))
-    return {(company, customer, cutoff, recipient) for company, customer, cutoff, recipient in found}
-
-
-# Emails queued together (a run's batch of accounts, the sweeper) are sent by tasks of up to this many each.
-EMAILS_PER_TASK = 20
-
-
-def enqueue_sends(outbox_ids: Iterable[int]) -> None:
-    """Enqueue the sending of these outbox rows: one task for a single email, else one task per `EMAILS_PER_TASK`
-    (one message on the queue and one SMTP connection for all of them, each still claimed and recorded alone)."""
-    ids = list(outbox_ids)
-    for start in range(0, len(ids), EMAILS_PER_TASK):
-        chunk = ids[start : start + EMAILS_PER_TASK]
-        if len(chunk) == 1:
-            send_task(Task.SEND_EMAIL, (chunk[0],))
-        else:
-            send_task(Task.SEND_EMAILS, (chunk,))
 
 
 # --- sending ----------------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import Connection, Row, and_, bindparam, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, select
 
-from shared.db import autocommit, by_primary_key
+from shared.db import KeyLookup, autocommit, key_lookup
 from shared.models import Account, Company, Customer, OutboxEmail
 from shared.statements import StatementNotFound
 from shared.statements.loading import HEAD_COLUMNS, ITEMS_AT, items_of
@@ -35,23 +36,22 @@ _EMAIL_HEAD = (
     .where(Company.id == bindparam("company_id"))
 )
 
-# The same for the emails of a task at once (bound parameter: ids), with the key each email reads its rows by.
-# The emails are found by their primary key first, on their own (`by_primary_key`): joined to the company, the
-# planner may reach them through the company's entries of the unique key instead, every email of the company.
-_BATCH_EMAILS = by_primary_key(
-    select(OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff).where(
-        OutboxEmail.id.in_(bindparam("ids", expanding=True))
-    ),
-    "batch_emails",
-)
-_BATCH_HEADS = (
-    select(_BATCH_EMAILS.c.company_id, _BATCH_EMAILS.c.customer_id, _BATCH_EMAILS.c.cutoff)
-    .add_columns(*HEAD_COLUMNS, Customer.statement_formats)
-    .select_from(_BATCH_EMAILS)
-    .join(Company, Company.id == _BATCH_EMAILS.c.company_id)
-    .join(Customer, Customer.id == _BATCH_EMAILS.c.customer_id)
-    .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
-)
+
+@lru_cache(maxsize=2)
+def _batch_heads(dialect_name: str) -> tuple[KeyLookup, Select[Any]]:
+    """The same for the emails of a task at once, with the key each email reads its rows by: the emails found by
+    their ids one by one (`key_lookup`), then their statements' heads."""
+    columns = (OutboxEmail.company_id, OutboxEmail.customer_id, OutboxEmail.cutoff)
+    emails = key_lookup("batch_emails", columns, (OutboxEmail.id,), dialect_name)
+    found = emails.rows.c
+    return emails, (
+        select(found.company_id, found.customer_id, found.cutoff)
+        .add_columns(*HEAD_COLUMNS, Customer.statement_formats)
+        .select_from(emails.rows)
+        .join(Company, Company.id == found.company_id)
+        .join(Customer, Customer.id == found.customer_id)
+        .outerjoin(Account, and_(Account.company_id == Company.id, Account.customer_id == Customer.id))
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,10 @@ def read_batch(outbox_ids: Sequence[int]) -> BatchRows | None:
         with autocommit() as connection:
             heads: dict[tuple[int, int], tuple[Any, ...]] = {}
             wanted: set[tuple[dt.date, int, int]] = set()
-            for company_id, customer_id, cutoff, *head in connection.execute(_BATCH_HEADS, {"ids": list(outbox_ids)}):
+            emails, query = _batch_heads(connection.dialect.name)
+            for company_id, customer_id, cutoff, *head in connection.execute(
+                query, emails.parameters([(outbox_id,) for outbox_id in outbox_ids])
+            ):
                 heads[(company_id, customer_id)] = tuple(head)
                 wanted.add((cutoff, company_id, customer_id))
             items = items_of(connection, sorted(wanted)) if wanted else {}

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import CTE, Integer, String, Update, bindparam, case, func, select, true, update
+from sqlalchemy import Integer, Select, String, Update, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import by_primary_key, session_scope
+from shared.db import KeyLookup, key_lookup, session_scope
 from shared.mail import StatementEmails, enqueue_sends, queue_many_statement_emails
 from shared.models import Account, Company, Customer, RunAccount, StatementRun
 from shared.models.master import listed
@@ -260,18 +260,6 @@ def fail_account(run_account_id: int, error: str) -> None:
 # --- many accounts in one task ----------------------------------------------------------------------------
 
 
-def _batch_accounts(ids: Sequence[int]) -> CTE:
-    """The batch's accounts, found by their keys on their own (`by_primary_key`): joined to the run, the planner
-    may read every account of the run through its index instead. Whether each is still pending is asked of the
-    rows found, outside (asked inside, the (run, status) index can serve it, with the same result)."""
-    return by_primary_key(
-        select(RunAccount.id, RunAccount.run_id, RunAccount.account_id, RunAccount.status).where(
-            RunAccount.id.in_(ids)
-        ),
-        "batch_accounts",
-    )
-
-
 # What a batch reads of each pending account: plain rows (no ORM objects), the run's, the customer's recipients and
 # formats, then the statement's head (`StatementHead`).
 _BATCH_COLUMNS = (
@@ -281,6 +269,26 @@ _BATCH_COLUMNS = (
     Customer.statement_formats,
     *HEAD_COLUMNS,
 )
+
+
+@lru_cache(maxsize=2)
+def _batch_query(dialect_name: str) -> tuple[KeyLookup, Select[Any]]:
+    """The batch's accounts still pending, in the order of their ids: found by their ids one by one (`key_lookup`;
+    joined to the run, the planner may read every account of the run through its index instead), then asked
+    whether still pending."""
+    columns = (RunAccount.id, RunAccount.run_id, RunAccount.account_id, RunAccount.status)
+    accounts = key_lookup("batch_accounts", columns, (RunAccount.id,), dialect_name)
+    found = accounts.rows.c
+    return accounts, (
+        select(found.id, *_BATCH_COLUMNS)
+        .select_from(accounts.rows)
+        .join(StatementRun, StatementRun.id == found.run_id)
+        .join(Account, Account.id == found.account_id)
+        .join(Company, Company.id == Account.company_id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(found.status == AccountStatus.PENDING)
+        .order_by(found.id)
+    )
 
 
 def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
@@ -301,16 +309,8 @@ def process_accounts(run_account_ids: Sequence[int]) -> list[AccountOutcome]:
     new_ids: list[int] = []
     run_ids: set[int] = set()
     with session_scope() as session:
-        batch = _batch_accounts(ids)
-        found = session.execute(
-            select(batch.c.id, *_BATCH_COLUMNS)
-            .select_from(batch)
-            .join(StatementRun, StatementRun.id == batch.c.run_id)
-            .join(Account, Account.id == batch.c.account_id)
-            .join(Company, Company.id == Account.company_id)
-            .join(Customer, Customer.id == Account.customer_id)
-            .where(batch.c.status == AccountStatus.PENDING)
-        ).all()
+        accounts, query = _batch_query(session.get_bind().dialect.name)
+        found = session.execute(query, accounts.parameters([(run_account_id,) for run_account_id in ids])).all()
         rows = [
             (run_account_id, run_id, cutoff, StatementHead(*head), emails, formats)
             for run_account_id, run_id, cutoff, emails, formats, *head in found
