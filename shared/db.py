@@ -166,7 +166,12 @@ class KeyLookup:
         """The bound parameters for `keys` (each a tuple of `width` values)."""
         if self.postgresql:  # one array per key column
             return {f"key_{position}": [key[position] for key in keys] for position in range(self.width)}
-        return {"keys": [key[0] for key in keys] if self.width == 1 else [tuple(key) for key in keys]}
+        if self.width == 1:
+            return {"keys": [key[0] for key in keys]}
+        # The keys, and each column's values apart: the index is searched with the columns' lists, the keys
+        # keep the rows of the keys asked for only.
+        columns = {f"key_{position}": sorted({key[position] for key in keys}) for position in range(self.width)}
+        return {"keys": [tuple(key) for key in keys], **columns}
 
 
 def key_lookup(
@@ -177,14 +182,16 @@ def key_lookup(
 ) -> KeyLookup:
     """`columns` of the rows whose `key` columns (the primary key, or a unique key) equal one of the keys given by
     `KeyLookup.parameters`, each key looked up on its own whatever the database's statistics say. Build it once
-    per dialect: one statement text whatever the number of keys.
+    per dialect (on PostgreSQL one statement text whatever the number of keys).
 
     On PostgreSQL a subquery per key (LATERAL over the keys' arrays, kept apart by its OFFSET, so the planner
     cannot fold it into the join around it). With the keys as one IN list, or the rows joined in one statement to
     the tables around them, the path is the planner's choice, and it was seen reading every row of the run for
     each batch: through the (run, status) index while its statistics predated the run's rows, and through the
-    company's entries of the unique key, or the whole table, in a first run of 10,000 accounts. On SQLite, a plain
-    IN list: SQLite looks up each of its keys in the index."""
+    company's entries of the unique key, or the whole table, in a first run of 10,000 accounts. On SQLite, an IN
+    list, which SQLite searches the index with; for a key of several columns, a list for each column besides the
+    list of keys (SQLite searches no index with a list of rows: it reads the whole index). The keys must be
+    distinct: on PostgreSQL a key given twice returns its rows twice."""
     if dialect_name == "postgresql":
         wanted = (
             func.unnest(*(bindparam(f"key_{position}", type_=ARRAY(part.type)) for position, part in enumerate(key)))
@@ -200,8 +207,12 @@ def key_lookup(
         rows = select(*each.c).select_from(wanted).join(each, true()).subquery(name)
         return KeyLookup(rows, postgresql=True, width=len(key))
     keys: BindParameter[Any] = bindparam("keys", expanding=True)
-    condition = key[0].in_(keys) if len(key) == 1 else tuple_(*key).in_(keys)
-    return KeyLookup(select(*columns).where(condition).subquery(name), postgresql=False, width=len(key))
+    if len(key) == 1:
+        conditions = [key[0].in_(keys)]
+    else:
+        conditions = [part.in_(bindparam(f"key_{position}", expanding=True)) for position, part in enumerate(key)]
+        conditions.append(tuple_(*key).in_(keys))
+    return KeyLookup(select(*columns).where(*conditions).subquery(name), postgresql=False, width=len(key))
 
 
 @contextmanager

@@ -203,3 +203,55 @@ def test_the_emails_a_batch_already_has_are_looked_up_by_their_keys(
     for words, read in read_by(look_up, sent_statements):
         assert read <= 2 * len(wanted), f"{words}: {read} rows read for {len(wanted)} statements"
     assert found == {(1, customer, CUTOFF, f"c{customer}@example.com") for customer in customers}
+
+
+def test_on_sqlite_the_emails_a_batch_already_has_are_searched_in_the_unique_index(
+    sqlite_database: str, sent_statements: list[tuple[str, Any]]
+) -> None:
+    """SQLite reads the whole unique index for a list of (company, customer, cut-off) rows; with a list for each
+    column too it searches the index for each key."""
+    customers = range(1, 301)
+    with get_engine().begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO companies (code, name, tax_id, address, currency, schedule)"
+                " VALUES ('1000', 'Tinacos del Bajío', 'TTB850101AB1', 'Celaya', 'MXN', '')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO customers (id, number, name, tax_id, address, statement_emails, language,"
+                " statement_formats) VALUES (:id, :number, 'Cliente', 'XAXX010101000', 'Celaya', '', 'es', 'pdf')"
+            ),
+            [{"id": customer, "number": f"C{customer}"} for customer in customers],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outbox_emails (run_id, company_id, customer_id, cutoff, recipient, language,"
+                " fingerprint, attachments, status, attempts, generation, next_attempt_at, first_queued_at,"
+                " last_error, created_at, updated_at) VALUES (NULL, 1, :customer, :cutoff, :recipient, 'es', '',"
+                " '[]', 'sent', 1, 1, :now, :now, '', :now, :now)"
+            ),
+            [
+                {
+                    "customer": customer,
+                    "cutoff": cutoff,
+                    "recipient": f"c{customer}@example.com",
+                    "now": dt.datetime.now(dt.UTC),
+                }
+                for customer in customers
+                for cutoff in (LAST_CUTOFF, CUTOFF)
+            ],
+        )
+    wanted_customers = range(101, 151)
+    stored: Any = None  # not read by the look-up
+    wanted = [StatementEmails(1, 1, customer, CUTOFF, ["x@example.com"], "es", stored) for customer in wanted_customers]
+    sent_statements.clear()
+    with session_scope() as session:
+        found = _existing_recipients(session, wanted)
+    assert found == {(1, customer, CUTOFF, f"c{customer}@example.com") for customer in wanted_customers}
+    statement, parameters = next((s, p) for s, p in sent_statements if "outbox_emails" in s)
+    with get_engine().connect() as connection:
+        plan = " ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "SEARCH outbox_emails USING COVERING INDEX" in plan, plan
+    assert "(company_id=? AND customer_id=? AND cutoff=?)" in plan, plan
