@@ -338,6 +338,52 @@ def test_the_garbage_collector_is_paused_only_while_documents_print() -> None:
         gc.enable()
 
 
+def test_documents_print_on_a_reserved_frame_stack_the_same_file_without_mapping_memory_for_their_calls() -> None:
+    """The printer calls WeasyPrint from a frame that reserves room for the layout's frames: the same file, byte
+    for byte, as a call from an ordinary frame, but without the fresh pages CPython maps (and unmaps) each time
+    the layout's recursion crosses into a new chunk of its frame stack, wherever the caller's own stack stands."""
+    import resource
+    import sys
+
+    from shared.render.html import render_html
+    from shared.render.pdf import _write_pdf, collector_paused, on_reserved_stack
+
+    renderer = prepare_pdf_renderer()
+    html = render_html(
+        make_statement(many_items(20)), for_pdf=True, generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+    first = _write_pdf(html, renderer)  # fonts and caches loaded: from here only what every document costs
+    assert on_reserved_stack(_write_pdf, html, renderer) == first
+
+    def printed(reserved: bool, callers: int) -> int:
+        """The page faults of this thread while printing the statement `callers` frames deeper than this one."""
+        if callers:
+            return printed(reserved, callers - 1)
+        with collector_paused():
+            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+            data = on_reserved_stack(_write_pdf, html, renderer) if reserved else _write_pdf(html, renderer)
+            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
+        assert data == first
+        return faults
+
+    depths = range(0, 96, 12)  # a 16 KiB chunk holds some 50-100 frames
+    reserved = max(printed(True, callers) for callers in depths)  # 8-16 here
+    plain = max(printed(False, callers) for callers in depths)  # 190-11,000 here, by depth
+    if plain < 100:
+        pytest.skip(f"this interpreter maps no memory for the layout's calls ({plain} page faults)")
+    assert reserved * 4 < plain, (reserved, plain)
+
+    def depth(levels: int) -> int:
+        return 1 + depth(levels - 1) if levels else 0
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 6000)
+    try:  # deeper than the reserved room: the frames past it go to chunks of their own, as without it
+        assert on_reserved_stack(depth, 5000) == 5000
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_an_activity_statement_in_three_currencies_stays_inside_the_page_margins(language: str) -> None:
     """Nine columns (the currency one included) fit between the page's margins: no word beyond the right one."""
