@@ -29,7 +29,7 @@ a point at most; the others change not a pixel):
   `munmap` and fresh pages, from 200 to 11,000 page faults a document by how deep the caller's own stack stood
   (a tenth of a statement's CPU time with no lines, a third of each line's). A frame that asks for a large stack
   of its own (never touched, so never in memory) makes CPython map a 1 MiB chunk; the layout's frames stay in
-  its free part until the document is done: 8 page faults a document.
+  its free part until the document is done: 8 to 16 page faults a document.
 - A text of the aging chart (an SVG `<text>` in the shipped font, with one position and a plain Latin run of
   characters) is laid out and drawn as one run. WeasyPrint lays out and draws every letter of an SVG text on its
   own (each its own shaping of the font, for the positions a text may give each letter): twelve labels and
