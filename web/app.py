@@ -10,9 +10,9 @@ import anyio.to_thread
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
