@@ -23,13 +23,14 @@ a point at most; the others change not a pixel):
   quarter of the time of a 200-line statement and 40 % of a 3,000-line one. The document's own garbage is
   collected once, when it is done.
 - A document is printed from a call that reserves room for the layout's Python frames (`on_reserved_stack`).
-  CPython (3.11 and later) keeps frames on a stack of 16 KiB chunks, mapping a chunk from the system when a call
-  finds no room and unmapping it as soon as the call that opened it returns. WeasyPrint's layout goes down and up
-  its recursive calls across such a boundary hundreds of times a document: each crossing was a `mmap`, a
-  `munmap` and fresh pages, from 200 to 11,000 page faults a document by how deep the caller's own stack stood
-  (a tenth of a statement's CPU time with no lines, a third of each line's). A frame that asks for a large stack
-  of its own (never touched, so never in memory) makes CPython map a 1 MiB chunk; the layout's frames stay in
-  its free part until the document is done: 8 to 16 page faults a document.
+  CPython 3.11 keeps frames on a stack of 16 KiB chunks, mapping a chunk from the system when a call finds no
+  room and unmapping it as soon as the call that opened it returns (CPython issue gh-142183; later versions keep
+  a chunk). WeasyPrint's layout goes down and up its recursive calls across such a boundary hundreds of times a
+  document: each crossing was a `mmap`, a `munmap` and fresh pages, from 200 to 11,000 page faults a document by
+  how deep the caller's own stack stood (a tenth of a statement's CPU time with no lines, a third of each
+  line's). A frame that asks for a large stack of its own (never touched, so never in memory) makes CPython map
+  a 1 MiB chunk; the layout's frames stay in its free part until the document is done: 8 to 16 page faults a
+  document.
 - A text of the aging chart (an SVG `<text>` in the shipped font, with one position and a plain Latin run of
   characters) is laid out and drawn as one run. WeasyPrint lays out and draws every letter of an SVG text on its
   own (each its own shaping of the font, for the positions a text may give each letter): twelve labels and
@@ -411,7 +412,7 @@ def collector_paused() -> Iterator[None]:
 
 
 # The frames `on_reserved_stack` reserves room for, in slots of 8 bytes: with its own frame, CPython maps the next
-# power of two, a chunk of 1 MiB, and the layout's frames (a few hundred bytes each) fill its last ~420 KiB.
+# power of two, a chunk of 1 MiB, and the layout's frames (a few hundred bytes each) have its last ~420 KiB.
 RESERVED_FRAME_SLOTS = 75_000
 
 
