@@ -427,6 +427,12 @@ if sys.implementation.name == "cpython":
     )
 
 
+def with_printer_settings(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` as the printer runs every document: the collector paused, on the reserved frame stack."""
+    with collector_paused():
+        return on_reserved_stack(function, *args)
+
+
 def _write_pdf(html: str, renderer: PdfRenderer) -> bytes:
     document = renderer.html_class(string=html, url_fetcher=renderer.url_fetcher, base_url=".")
     pdf = document.write_pdf(
@@ -439,8 +445,7 @@ def _write_pdf(html: str, renderer: PdfRenderer) -> bytes:
 def html_to_pdf(html: str, renderer: PdfRenderer | None = None) -> bytes:
     """Print an HTML document of ours with the shared font configuration and stylesheet."""
     renderer = renderer or prepare_pdf_renderer()
-    with collector_paused():
-        return on_reserved_stack(_write_pdf, html, renderer)  # its document is garbage once this returns
+    return with_printer_settings(_write_pdf, html, renderer)  # its document is garbage once this returns
 
 
 def render_pdf(statement: Statement, *, generated_at: dt.datetime | None = None) -> bytes:
