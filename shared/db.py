@@ -179,10 +179,12 @@ def key_lookup(
     columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     key: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     dialect_name: str,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> KeyLookup:
-    """`columns` of the rows whose `key` columns (the primary key, or a unique key) equal one of the keys given by
-    `KeyLookup.parameters`, each key looked up on its own whatever the database's statistics say. Build it once
-    per dialect (on PostgreSQL one statement text whatever the number of keys).
+    """`columns` of the rows whose `key` columns (the primary key, a unique key, or the leading columns of an
+    index) equal one of the keys given by `KeyLookup.parameters`, and that meet the conditions `where` (with bound
+    parameters of their own, given beside the keys'), each key looked up on its own whatever the database's
+    statistics say. Build it once per dialect (on PostgreSQL one statement text whatever the number of keys).
 
     On PostgreSQL a subquery per key (LATERAL over the keys' arrays, kept apart by its OFFSET, so the planner
     cannot fold it into the join around it). With the keys as one IN list, or the rows joined in one statement to
@@ -200,7 +202,7 @@ def key_lookup(
         )
         each = (
             select(*columns)
-            .where(*(part == wanted.c[f"key_{position}"] for position, part in enumerate(key)))
+            .where(*(part == wanted.c[f"key_{position}"] for position, part in enumerate(key)), *where)
             .offset(0)
             .lateral(f"{name}_each")
         )
@@ -212,7 +214,7 @@ def key_lookup(
     else:
         conditions = [part.in_(bindparam(f"key_{position}", expanding=True)) for position, part in enumerate(key)]
         conditions.append(tuple_(*key).in_(keys))
-    return KeyLookup(select(*columns).where(*conditions).subquery(name), postgresql=False, width=len(key))
+    return KeyLookup(select(*columns).where(*conditions, *where).subquery(name), postgresql=False, width=len(key))
 
 
 @contextmanager
