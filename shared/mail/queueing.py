@@ -4,11 +4,12 @@ recipient who has that statement already), and the tasks that send them (`shared
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Integer, String, Text, bindparam, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -96,6 +97,12 @@ def queue_many_statement_emails(session: Session, statements: Sequence[Statement
             )
     if not rows:
         return []
+    dialect_name = session.get_bind().dialect.name
+    if dialect_name == "postgresql":
+        # One statement text whatever the number of rows: one array per column that differs between rows.
+        arrays = {f"new_{name}": [row[name] for row in rows] for name in _ROW_COLUMNS}
+        arrays["new_attachments"] = [json.dumps(row["attachments"]) for row in rows]
+        return [int(row_id) for row_id in session.scalars(_insert_arrays(), {**arrays, "now": now})]
     table = OutboxEmail.__table__
     # One statement, many parameter sets: compiled once and cached, sent as multi-row INSERTs by SQLAlchemy.
     statement = (
@@ -104,6 +111,48 @@ def queue_many_statement_emails(session: Session, statements: Sequence[Statement
         .returning(table.c.id)
     )
     return [int(row_id) for row_id in session.scalars(statement, rows).all()]
+
+
+# The columns whose values differ between the rows of one INSERT (`_insert_arrays`).
+_ROW_COLUMNS = ("run_id", "company_id", "customer_id", "cutoff", "recipient", "language", "fingerprint", "attachments")
+
+
+@lru_cache(maxsize=1)
+def _insert_arrays() -> Insert:
+    """The new outbox rows on PostgreSQL, built once: `INSERT … SELECT … FROM unnest(arrays)`, with one array per
+    column of `_ROW_COLUMNS` (bound parameters `new_<column>`; the attachments as JSON texts) and `now`. As
+    SQLAlchemy's multi-row VALUES, every batch sent ~16 parameters a row: a statement text the driver did not keep
+    (more than 50 parameters), parsed again at each batch, a twentieth of a run's CPU in the workers."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = OutboxEmail.__table__
+    types = {name: Text() if name == "attachments" else table.c[name].type for name in _ROW_COLUMNS}
+    new = (
+        func.unnest(*(bindparam(f"new_{name}", type_=ARRAY(types[name])) for name in _ROW_COLUMNS))
+        .table_valued(*_ROW_COLUMNS)
+        .render_derived(name="new_rows")
+    )
+    now = bindparam("now", type_=table.c.created_at.type)
+    values = {name: new.c[name] for name in _ROW_COLUMNS}
+    values["attachments"] = cast(new.c.attachments, table.c.attachments.type)
+    values |= {
+        "status": literal(EmailStatus.PENDING.value, String()),
+        "attempts": literal(0, Integer()),
+        "generation": literal(1, Integer()),
+        "next_attempt_at": now,
+        "first_queued_at": now,
+        "last_error": literal("", Text()),
+        "created_at": now,
+        "updated_at": now,
+    }
+    rows = select(*(value.label(name) for name, value in values.items())).select_from(new)
+    return (
+        pg_insert(table)
+        .from_select(list(values), rows)
+        .on_conflict_do_nothing(index_elements=["company_id", "customer_id", "cutoff", "recipient"])
+        .returning(table.c.id)
+    )
 
 
 @lru_cache(maxsize=2)
