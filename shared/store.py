@@ -295,9 +295,12 @@ class StatementStore:
         if len(data) == 0:
             raise ValueError(f"refusing to store an empty file for {key}")
         folder = self.folder(key)
-        folder.mkdir(parents=True, exist_ok=True)
         temporary = folder / f".{key.file_name}.{os.getpid()}.{secrets.token_hex(6)}{_TEMPORARY_SUFFIX}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except FileNotFoundError:  # the folder is made when its first file is written (not checked for every file)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
             try:
                 view = memoryview(data)
