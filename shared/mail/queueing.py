@@ -8,8 +8,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Insert, Integer, String, Text, bindparam, cast, func, literal, select
+from sqlalchemy import ColumnElement, Insert, Integer, String, Table, Text, bindparam, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -126,7 +127,7 @@ def _insert_arrays() -> Insert:
     from sqlalchemy.dialects.postgresql import ARRAY
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    table = OutboxEmail.__table__
+    table: Table = OutboxEmail.__table__  # type: ignore[assignment]
     types = {name: Text() if name == "attachments" else table.c[name].type for name in _ROW_COLUMNS}
     new = (
         func.unnest(*(bindparam(f"new_{name}", type_=ARRAY(types[name])) for name in _ROW_COLUMNS))
@@ -134,7 +135,7 @@ def _insert_arrays() -> Insert:
         .render_derived(name="new_rows")
     )
     now = bindparam("now", type_=table.c.created_at.type)
-    values = {name: new.c[name] for name in _ROW_COLUMNS}
+    values: dict[str, ColumnElement[Any]] = {name: new.c[name] for name in _ROW_COLUMNS}
     values["attachments"] = cast(new.c.attachments, table.c.attachments.type)
     values |= {
         "status": literal(EmailStatus.PENDING.value, String()),
