@@ -6,7 +6,10 @@ How an email travels:
    after the commit (`shared.mail.queueing`).
 2. `send_statement_email` claims the row with a conditional update (pending and due, or sending with an
    expired lease) that sets a lease token; only the claimer talks to the SMTP server. After the server accepts
-   the message the row becomes `sent` (conditional on the token). A 4xx reply or a connection failure puts the
+   the message the row becomes `sent` (conditional on the token). In a task of several emails on PostgreSQL,
+   that record also claims the task's next email, in the same statement (the claim it would make next anyway):
+   one statement an email instead of two. A claim made so that its task stops before using (its time limit)
+   is given back: pending again, its attempt uncounted. A 4xx reply or a connection failure puts the
    row back to `pending` with an exponential back-off, for up to `EDOCTA_MAIL_RETRY_HOURS` after it was first
    queued; then, or on a 5xx reply, the row is `failed` with the server's reply.
 3. The sweeper (`shared.runs.sweep`) enqueues again rows whose message was lost (a broker restart, a killed
@@ -25,6 +28,7 @@ duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -39,18 +43,22 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
     Update,
     and_,
     bindparam,
     exists,
+    func,
+    literal,
     or_,
+    select,
     true,
     update,
 )
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
-from shared.db import autocommit, session_scope
+from shared.db import autocommit, get_engine, session_scope
 from shared.mail.backends import (
     NotRecorded,
     PermanentMailError,
@@ -137,10 +145,10 @@ CLAIMED = (
 )
 
 
-@lru_cache(maxsize=1)
-def _claim_statements() -> tuple[tuple[bool, Update], ...]:
-    """The two claims, built once (bound parameters: outbox_id, now, token, lease_until): first the usual case
-    (pending and due), then a row whose claimer vanished (its lease expired).
+def _claim_update(recovered: bool, names: tuple[str, str] = ("outbox_id", "token")) -> Update:
+    """One of the two claims (bound parameters: the row's id and the new lease token, named by `names`; now;
+    lease_until): the usual case (pending and due), or a row whose claimer vanished (its lease expired,
+    `recovered`).
 
     The row is found by its primary key, whatever PostgreSQL's statistics say: the state it must be in is tested
     as `(…) IS true`, which no index can answer. Written plainly, the planner may take the (status,
@@ -148,26 +156,29 @@ def _claim_statements() -> tuple[tuple[bool, Update], ...]:
     changes too small a share of a large table to be analysed again): each claim then reads the index entries of
     every email still pending, a run's claims all of them again and again."""
     now = bindparam("now", type_=OutboxEmail.updated_at.type)
-    return tuple(
-        (
-            recovered,
-            update(OutboxEmail)
-            .where(OutboxEmail.id == bindparam("outbox_id"), condition.is_(true()), ~held_by_cancelled_run())
-            .values(
-                status=EmailStatus.SENDING,
-                lease_token=bindparam("token"),
-                lease_until=bindparam("lease_until"),
-                attempts=OutboxEmail.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*CLAIMED)
-            .execution_options(synchronize_session=False),
+    if recovered:
+        condition = and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now)
+    else:
+        condition = and_(OutboxEmail.status == EmailStatus.PENDING, OutboxEmail.next_attempt_at <= now)
+    return (
+        update(OutboxEmail)
+        .where(OutboxEmail.id == bindparam(names[0]), condition.is_(true()), ~held_by_cancelled_run())
+        .values(
+            status=EmailStatus.SENDING,
+            lease_token=bindparam(names[1]),
+            lease_until=bindparam("lease_until"),
+            attempts=OutboxEmail.attempts + 1,
+            updated_at=now,
         )
-        for recovered, condition in (
-            (False, and_(OutboxEmail.status == EmailStatus.PENDING, OutboxEmail.next_attempt_at <= now)),
-            (True, and_(OutboxEmail.status == EmailStatus.SENDING, OutboxEmail.lease_until < now)),
-        )
+        .returning(*CLAIMED)
+        .execution_options(synchronize_session=False)
     )
+
+
+@lru_cache(maxsize=1)
+def _claim_statements() -> tuple[tuple[bool, Update], ...]:
+    """The two claims, built once: first the usual case, then a row whose claimer vanished (`_claim_update`)."""
+    return tuple((recovered, _claim_update(recovered)) for recovered in (False, True))
 
 
 def claim_email(session: Session | Connection, outbox_id: int, *, now: dt.datetime | None = None) -> Claim | None:
@@ -209,6 +220,56 @@ def _release(outbox_id: int, token: str, values: dict[str, Any]) -> bool:
         return connection.execute(statement, parameters).rowcount == 1
 
 
+# What the record of a sent email sets (besides ending its lease): `_record_and_claim`'s bound parameters.
+SENT_COLUMNS = ("attachments", "fingerprint", "last_error", "sent_at", "status")
+
+
+@lru_cache(maxsize=1)
+def _record_and_claim_statement() -> Select[Any]:
+    """PostgreSQL: the record of a sent email (`_release` with `SENT_COLUMNS`) and the usual claim of the task's
+    next email (bound parameters next_id, next_token, lease_until; `now` for both) in one statement: two
+    data-modifying WITH queries, each run once to its end, committed together. Returns one row: how many rows
+    the record ended (1, or 0 when the lease was taken over), then the claimed row's `CLAIMED` columns (all
+    None when the next email was not claimed)."""
+    recorded = _release_statement(SENT_COLUMNS).returning(OutboxEmail.id).cte("recorded")
+    claimed = _claim_update(False, ("next_id", "next_token")).cte("claimed")
+    one = select(literal(1).label("one")).subquery("one")
+    count = select(func.count()).select_from(recorded).scalar_subquery()
+    return select(count.label("recorded"), *claimed.c).select_from(one.outerjoin(claimed, true()))
+
+
+def _record_and_claim(outbox_id: int, token: str, values: dict[str, Any], next_id: int) -> tuple[bool, Claim | None]:
+    """Record the sent email `outbox_id` and claim `next_id` in one round trip (PostgreSQL): whether the record
+    ended the lease, and the next email's claim (None when it is not due, already sent, or held)."""
+    now = utcnow()
+    next_token = secrets.token_hex(16)
+    parameters = {"outbox_id": outbox_id, "token": token, "now": now, "next_id": next_id, "next_token": next_token}
+    parameters["lease_until"] = now + dt.timedelta(seconds=get_settings().mail_lease_seconds)
+    parameters.update({f"v_{column}": value for column, value in values.items()})
+    with autocommit() as connection:
+        row = connection.execute(_record_and_claim_statement(), parameters).one()
+    # The row has the claimed email's columns by their names (and `recorded`): it serves as the claimed row.
+    return row.recorded == 1, None if row.id is None else Claim(next_id, next_token, recovered=False, email=row)
+
+
+def _give_back(claim: Claim) -> None:
+    """A claim made ahead (`_record_and_claim`) that its task did not get to use: the row is pending again, as
+    if never claimed (its attempt uncounted), rather than held until its lease ends."""
+    with autocommit() as connection:
+        connection.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == claim.outbox_id, OutboxEmail.lease_token == claim.token)
+            .values(
+                status=EmailStatus.PENDING,
+                lease_token=None,
+                lease_until=None,
+                attempts=OutboxEmail.attempts - 1,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
 def retry_delay(attempts: int) -> float:
     base = get_settings().mail_retry_base_seconds
     return float(min(base * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY_SECONDS))
@@ -241,16 +302,30 @@ class SendOutcome:
     retry_in: float | None = None
 
 
-def send_statement_email(outbox_id: int, *, batch: BatchRows | None = None) -> SendOutcome:
-    """Claim, build, send and record one outbox row. Safe to call any number of times for the same row. `batch`:
-    the statement rows its task read for all its emails (`send_statement_emails`)."""
+def send_statement_email(
+    outbox_id: int,
+    *,
+    batch: BatchRows | None = None,
+    claimed: Claim | None = None,
+    next_id: int | None = None,
+    ahead: list[Claim] | None = None,
+) -> SendOutcome:
+    """Claim, build, send and record one outbox row. Safe to call any number of times for the same row.
+
+    From `send_statement_emails`: `batch`, the statement rows its task read for all its emails; `claimed`, this
+    row's claim when the record of the task's previous email made it; `next_id` and `ahead`, the task's next
+    email, which the record of this one claims too on PostgreSQL (`_record_and_claim`), its claim put in
+    `ahead`."""
     store = get_store()
     # The claim, the build's reads and each record are single statements in autocommit: one round trip each to
     # the database, where a transaction around each would add a BEGIN and a COMMIT.
-    with autocommit() as connection:
-        claim = claim_email(connection, outbox_id)
-        if claim is None:
-            return SendOutcome(outbox_id, Outcome.NOT_CLAIMED)
+    if claimed is not None and claimed.outbox_id == outbox_id:
+        claim: Claim | None = claimed
+    else:
+        with autocommit() as connection:
+            claim = claim_email(connection, outbox_id)
+    if claim is None:
+        return SendOutcome(outbox_id, Outcome.NOT_CLAIMED)
     # The claim is committed: from here the row is ours until the lease ends.
     row = claim.email
     assert row is not None
@@ -281,19 +356,20 @@ def send_statement_email(outbox_id: int, *, batch: BatchRows | None = None) -> S
     def record_sent() -> None:
         # Accepted by the server (DATA's 250): recorded at once, before QUIT, so a failure in QUIT or a crash
         # afterwards never sends it again (the only window for a duplicate is until this commits).
-        marked.append(
-            _release(
-                outbox_id,
-                claim.token,
-                {
-                    "status": EmailStatus.SENT,
-                    "sent_at": utcnow(),
-                    "last_error": "",
-                    "fingerprint": stored.statement.fingerprint,
-                    "attachments": [key.as_string() for key in stored.keys],
-                },
-            )
-        )
+        values = {
+            "status": EmailStatus.SENT,
+            "sent_at": utcnow(),
+            "last_error": "",
+            "fingerprint": stored.statement.fingerprint,
+            "attachments": [key.as_string() for key in stored.keys],
+        }
+        if ahead is not None and next_id is not None and next_id != outbox_id and _claims_ahead():
+            recorded, next_claim = _record_and_claim(outbox_id, claim.token, values, next_id)
+            marked.append(recorded)
+            if next_claim is not None:
+                ahead.append(next_claim)
+        else:
+            marked.append(_release(outbox_id, claim.token, values))
 
     try:
         log.info("outbox %s: sending to %s (attempt %s)", outbox_id, message["To"], attempts)
@@ -334,18 +410,33 @@ def send_statement_emails(outbox_ids: Sequence[int]) -> list[SendOutcome]:
     outcomes = []
     batch: BatchRows | None = None
     read_together = True  # until a read of the rows together fails: then each email reads its own
+    ahead: list[Claim] = []  # the next email's claim, made by the record of the one before (PostgreSQL)
     with reusing_connections():
-        for position, outbox_id in enumerate(outbox_ids):
-            if read_together and position < len(outbox_ids) - 1 and (batch is None or not batch.fresh()):
-                batch = read_batch(outbox_ids[position:])  # the rows of this email and of those after it
-                read_together = batch is not None
-            try:
-                outcomes.append(send_statement_email(outbox_id, batch=batch))
-            except SoftTimeLimitExceeded:
-                raise
-            except Exception:
-                log.exception("outbox %s: sending failed", outbox_id)
+        try:
+            for position, outbox_id in enumerate(outbox_ids):
+                if read_together and position < len(outbox_ids) - 1 and (batch is None or not batch.fresh()):
+                    batch = read_batch(outbox_ids[position:])  # the rows of this email and of those after it
+                    read_together = batch is not None
+                claimed = ahead.pop() if ahead else None
+                next_id = outbox_ids[position + 1] if position + 1 < len(outbox_ids) else None
+                try:
+                    outcomes.append(
+                        send_statement_email(outbox_id, batch=batch, claimed=claimed, next_id=next_id, ahead=ahead)
+                    )
+                except SoftTimeLimitExceeded:
+                    raise
+                except Exception:
+                    log.exception("outbox %s: sending failed", outbox_id)
+        finally:
+            for claim in ahead:  # claimed, then the task stopped (its time limit) before it was sent
+                with contextlib.suppress(Exception):  # else its lease ends it, as after a crash
+                    _give_back(claim)
     return outcomes
+
+
+def _claims_ahead() -> bool:
+    """Whether the record of a task's email also claims the next one (`_record_and_claim`): on PostgreSQL."""
+    return get_engine().dialect.name == "postgresql"
 
 
 def _retry_or_give_up(

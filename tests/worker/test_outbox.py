@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, update
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import delete, event, select, update
 
 from shared.db import session_scope
 from shared.mail import claim_email, send_statement_email
@@ -355,6 +356,64 @@ class _HangingUpHandler(SMTPHandler):
 
         asyncio.get_running_loop().call_later(0.05, hang_up)
         return await super().handle_DATA(server, session, envelope)
+
+
+def test_on_postgresql_each_record_of_a_task_claims_the_next_email_in_the_same_statement(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    from shared.db import get_engine
+    from shared.mail import send_statement_emails
+
+    writes: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "UPDATE outbox_emails" in statement:
+            writes.append(statement)
+
+    with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
+        event.listen(get_engine(), "before_cursor_execute", record)
+        try:
+            assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", record)
+        _each_states_its_own_customer(smtp_server, amounts)
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts, row(outbox_id).lease_token) == ("sent", 1, None)
+    # The first email's claim, then a record for each, the first three also claiming the next: 5 statements for
+    # 4 emails; on SQLite a claim and a record each.
+    assert len(writes) == (5 if database.startswith("postgresql") else 8), writes
+
+
+def test_a_task_stopped_after_claiming_its_next_email_gives_that_claim_back(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    import shared.mail.outbox as outbox
+    import shared.mail.statement_rows as statement_rows
+    from shared.mail import send_statement_emails
+
+    reads = []
+    read_batch = outbox.read_batch
+
+    def stopping_at_the_second_read(outbox_ids: list[int]) -> object:
+        reads.append(outbox_ids)
+        if len(reads) == 2:  # the task's time is up: after the first email's record, before the second is sent
+            raise SoftTimeLimitExceeded()
+        return read_batch(outbox_ids)
+
+    with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
+        monkeypatch.setattr(statement_rows, "BATCH_ROWS_SECONDS", 0.0)  # each email reads the rows again
+        monkeypatch.setattr(outbox, "read_batch", stopping_at_the_second_read)
+        with pytest.raises(SoftTimeLimitExceeded):
+            send_statement_emails(emails)
+        assert len(smtp_server.messages) == 1
+        assert (row(emails[0]).status, row(emails[0]).attempts) == ("sent", 1)
+        for outbox_id in emails[1:]:  # the second was claimed with the first's record: given back, uncounted
+            assert (row(outbox_id).status, row(outbox_id).attempts, row(outbox_id).lease_token) == ("pending", 0, None)
+        monkeypatch.setattr(outbox, "read_batch", read_batch)
+        assert [outcome.result for outcome in send_statement_emails(emails[1:])] == ["sent"] * 3
+        _each_states_its_own_customer(smtp_server, amounts)
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts) == ("sent", 1)
 
 
 @pytest.mark.parametrize("goodbye", [b"", b"421 4.4.2 Idle timeout, closing the session\r\n"])

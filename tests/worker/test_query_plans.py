@@ -167,6 +167,26 @@ def test_a_claim_reads_its_own_email_only(this_month: ThisMonth, sent_statements
         assert read <= 2, f"{words}: {read} rows read for one email"
 
 
+def test_a_record_that_claims_the_next_email_reads_those_two_emails_only(
+    this_month: ThisMonth, sent_statements: list[tuple[str, Any]]
+) -> None:
+    from shared.mail.outbox import SENT_COLUMNS, _record_and_claim
+
+    first, second = this_month.email + ROWS // 2, this_month.email + ROWS // 2 + 1
+    with autocommit() as connection:
+        claim = claim_email(connection, first)
+    assert claim is not None
+    values = dict.fromkeys(SENT_COLUMNS, "") | {"status": "sent", "attachments": [], "sent_at": dt.datetime.now(dt.UTC)}
+
+    def record_and_claim() -> None:
+        recorded, next_claim = _record_and_claim(first, claim.token, values, second)
+        assert recorded and next_claim is not None and next_claim.email is not None
+        assert next_claim.email.id == second
+
+    for words, read in read_by(record_and_claim, sent_statements):
+        assert read <= 4, f"{words}: {read} rows read for two emails"
+
+
 def test_a_tasks_emails_are_read_by_their_keys(this_month: ThisMonth, sent_statements: list[tuple[str, Any]]) -> None:
     ids = list(range(this_month.email + ROWS // 2, this_month.email + ROWS // 2 + 20))
     for words, read in read_by(lambda: read_batch(ids), sent_statements):
