@@ -7,15 +7,13 @@ of pairs it was a new text, parsed again by the driver at every call). SQLite an
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from shared.db import autocommit, get_engine, session_scope
+from shared.db import autocommit, session_scope
 from shared.models import Company, Customer, Dispute, InvoiceDocument, OpenItem
 from shared.statements import ItemRow
 from shared.statements.loading import ITEMS_AT, items_of
@@ -71,19 +69,6 @@ def add_items_around_the_cutoff(company_id: int, customer_ids: list[int]) -> Non
                         size=10,
                     )
                 )
-
-
-@pytest.fixture
-def sent_statements() -> Iterator[list[tuple[str, Any]]]:
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        sent.append((statement, parameters))
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def one_by_one(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], list[ItemRow]]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Integer, bindparam, event, text
+from sqlalchemy import Connection, Integer, bindparam, text
 
 from shared.db import autocommit, get_engine, session_scope
 from shared.mail import StatementEmails, claim_email
@@ -108,20 +108,6 @@ def this_month(request: pytest.FixtureRequest, postgres_database: str) -> ThisMo
         account = connection.execute(text("SELECT min(id) FROM run_accounts WHERE run_id = 2")).scalar_one()
         email = connection.execute(text("SELECT min(id) FROM outbox_emails WHERE run_id = 2")).scalar_one()
     return ThisMonth(account=account, email=email)
-
-
-@pytest.fixture
-def sent_statements() -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the application sends to the database meanwhile, with its parameters."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        sent.append((statement, parameters))
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(engine, "before_cursor_execute", record)
 
 
 def rows_read(statement: str, parameters: Any) -> int:
