@@ -8,7 +8,7 @@ How an email travels:
    expired lease) that sets a lease token; only the claimer talks to the SMTP server. After the server accepts
    the message the row becomes `sent` (conditional on the token). In a task of several emails on PostgreSQL,
    that record also claims the task's next email, in the same statement (the claim it would make next anyway):
-   one statement an email instead of two. A claim made so that its task stops before using (its time limit)
+   one statement an email instead of two. Such a claim that its task stops before using (at its time limit)
    is given back: pending again, its attempt uncounted. A 4xx reply or a connection failure puts the
    row back to `pending` with an exponential back-off, for up to `EDOCTA_MAIL_RETRY_HOURS` after it was first
    queued; then, or on a 5xx reply, the row is `failed` with the server's reply.

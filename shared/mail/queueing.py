@@ -123,7 +123,8 @@ def _insert_arrays() -> Insert:
     """The new outbox rows on PostgreSQL, built once: `INSERT … SELECT … FROM unnest(arrays)`, with one array per
     column of `_ROW_COLUMNS` (bound parameters `new_<column>`; the attachments as JSON texts) and `now`. As
     SQLAlchemy's multi-row VALUES, every batch sent ~16 parameters a row: a statement text the driver did not keep
-    (more than 50 parameters), parsed again at each batch, a twentieth of a run's CPU in the workers."""
+    (more than 50 parameters), parsed again at each batch (`bench/batch`: 7.5–11.5 ms of CPU for 100 rows, now
+    3.2–4.5 ms)."""
     from sqlalchemy.dialects.postgresql import ARRAY
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -58,7 +58,7 @@ def _items_lookup(dialect_name: str) -> tuple[KeyLookup, Select[Any]]:
     look-up in `ix_open_items_company_customer` whatever the database's statistics say (`key_lookup`): on
     PostgreSQL one statement text for any number of pairs, which the driver converts and prepares once. (As an IN
     list of pairs it was a new text for each number of pairs, and with more than 25 pairs one the driver parsed
-    anew at every call: a twentieth of a run's CPU in the workers.)"""
+    anew at every call: `bench/batch`, 3.3–4.4 ms of CPU for 100 customers, now 1.5–1.9 ms.)"""
     cutoff = bindparam("cutoff", type_=OpenItem.document_date.type)
     key = (OpenItem.company_id, OpenItem.customer_id)
     columns = open_items_at(*key, cutoff).selected_columns
