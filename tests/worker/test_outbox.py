@@ -384,6 +384,25 @@ def test_on_postgresql_each_record_of_a_task_claims_the_next_email_in_the_same_s
     assert len(writes) == (5 if database.startswith("postgresql") else 8), writes
 
 
+def test_two_tasks_sending_the_same_emails_at_once_send_each_email_once(
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+) -> None:
+    """A task's emails queued twice (the sweeper's and the run's message both delivered), one task going forward
+    and one backward through them: every claim, made alone or with the previous email's record, is taken once."""
+    from shared.mail import send_statement_emails
+
+    with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
+        with ThreadPoolExecutor(2) as pool:
+            forward = pool.submit(send_statement_emails, emails)
+            backward = pool.submit(send_statement_emails, list(reversed(emails)))
+            results = [outcome.result for outcome in forward.result() + backward.result()]
+        assert sorted(results) == ["not_claimed"] * 4 + ["sent"] * 4
+        assert len(smtp_server.messages) == 4
+        _each_states_its_own_customer(smtp_server, amounts)
+    for outbox_id in emails:
+        assert (row(outbox_id).status, row(outbox_id).attempts, row(outbox_id).lease_token) == ("sent", 1, None)
+
+
 def test_a_task_stopped_after_claiming_its_next_email_gives_that_claim_back(
     database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
 ) -> None:
