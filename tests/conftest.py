@@ -23,9 +23,9 @@ os.environ["EDOCTA_SECRET_KEY"] = "test-secret-key-not-for-production"
 for _name in ("EDOCTA_DATABASE_URL", "EDOCTA_REDIS_URL", "EDOCTA_SMTP_URL", "EDOCTA_STORE_DIR", "EDOCTA_BASE_URL"):
     os.environ.pop(_name, None)
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 
-from shared.db import dispose_engines, get_engine  # noqa: E402
+from shared.db import dispose_engines  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.models import Base  # noqa: E402
 from shared.settings import reset_settings  # noqa: E402
@@ -137,13 +137,13 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def sent_statements() -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the application sends to the database meanwhile, with its parameters."""
+    """Every statement the application sends to the database meanwhile, with its parameters (through any engine:
+    a test that changes the settings gets a new one)."""
     sent: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
         sent.append((statement, parameters))
 
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     yield sent
-    event.remove(engine, "before_cursor_execute", record)
+    event.remove(Engine, "before_cursor_execute", record)

@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 
 from shared.db import session_scope
 from shared.mail import claim_email, send_statement_email
@@ -359,23 +360,14 @@ class _HangingUpHandler(SMTPHandler):
 
 
 def test_on_postgresql_each_record_of_a_task_claims_the_next_email_in_the_same_statement(
-    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path
+    database: str, sent_statements: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch, var_dir: Path
 ) -> None:
-    from shared.db import get_engine
     from shared.mail import send_statement_emails
 
-    writes: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "UPDATE outbox_emails" in statement:
-            writes.append(statement)
-
     with _emails_queued_for(SMTPHandler, monkeypatch) as (smtp_server, amounts, emails):
-        event.listen(get_engine(), "before_cursor_execute", record)
-        try:
-            assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
-        finally:
-            event.remove(get_engine(), "before_cursor_execute", record)
+        sent_statements.clear()  # the statements of the task only
+        assert [outcome.result for outcome in send_statement_emails(emails)] == ["sent"] * 4
+        writes = [statement for statement, _ in sent_statements if "UPDATE outbox_emails" in statement]
         _each_states_its_own_customer(smtp_server, amounts)
     for outbox_id in emails:
         assert (row(outbox_id).status, row(outbox_id).attempts, row(outbox_id).lease_token) == ("sent", 1, None)
