@@ -89,6 +89,9 @@ class SMTPServer:
     contents: list[bytes] = field(default_factory=list)  # each message's bytes as received (dots unstuffed)
     replies: dict[str, str] = field(default_factory=dict)
     refuse_all: str | None = None
+    # Whether EHLO offers PIPELINING (RFC 2920), as Postfix, Exim and the large providers do. aiosmtpd reads each
+    # command from its buffer in order and answers in order, so it serves a pipelined group; it just does not say so.
+    pipelining: bool = False
     # Once this many recipients are let through, every further one (RCPT TO, before any of its message's data
     # reaches the server) waits until `released` is set: a sender stopped meanwhile has nothing of it stored.
     hold_after: int | None = None
@@ -111,6 +114,12 @@ class SMTPHandler:
 
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname  # what aiosmtpd does itself when a handler has no EHLO hook
+        if self.server.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         if self.server.hold_after is not None:

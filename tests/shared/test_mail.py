@@ -7,10 +7,12 @@ import errno
 import io
 import logging
 import os
+import select
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.generator import BytesGenerator
@@ -201,7 +203,16 @@ def test_a_sender_setting_with_a_line_break_is_refused(monkeypatch: pytest.Monke
 # --- SMTP ------------------------------------------------------------------------------------------------
 
 
-def test_smtp_delivers_text_html_and_intact_attachments(smtp_server: SMTPServer) -> None:
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def any_smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
+    """An aiosmtpd server that offers PIPELINING (the client then sends MAIL, RCPT and DATA in one write) or not
+    (one command, then its reply)."""
+    with running_smtp_server(SMTPServer(host="127.0.0.1", port=0, pipelining=request.param)) as server:
+        yield server
+
+
+def test_smtp_delivers_text_html_and_intact_attachments(any_smtp_server: SMTPServer) -> None:
+    smtp_server = any_smtp_server
     SMTPBackend.from_url(smtp_server.url).send(statement_message())
 
     assert len(smtp_server.messages) == 1
@@ -340,10 +351,11 @@ def test_a_built_message_reads_as_the_standard_librarys(text: str, shape: str) -
 
 @pytest.mark.parametrize("make", [statement_message, awkward_message])
 def test_smtp_sends_the_bytes_smtplib_would_with_periods_quoted_only_where_needed(
-    make, smtp_server: SMTPServer
+    make, any_smtp_server: SMTPServer
 ) -> None:  # type: ignore[no-untyped-def]
     """Lines starting with a period are doubled on the wire and undoubled by the server; a message without such a
     line skips smtplib's quoting pass. Either way the server receives the bytes smtplib's `send_message` sends."""
+    smtp_server = any_smtp_server
     message = make()
     for number, part in enumerate(message.walk()):  # boundaries of its own, so that both writings share them
         if part.is_multipart():
@@ -372,7 +384,8 @@ def test_send_message_uses_the_configured_smtp_server(smtp_server: SMTPServer, m
     assert outbox_messages(var_dir) == []
 
 
-def test_550_for_a_recipient_is_permanent_with_the_servers_reply(smtp_server: SMTPServer) -> None:
+def test_550_for_a_recipient_is_permanent_with_the_servers_reply(any_smtp_server: SMTPServer) -> None:
+    smtp_server = any_smtp_server
     smtp_server.replies["nadie@cliente.mx"] = "550 5.1.1 no such user"
     with pytest.raises(PermanentMailError) as caught:
         SMTPBackend.from_url(smtp_server.url).send(statement_message("nadie@cliente.mx"))
@@ -381,7 +394,8 @@ def test_550_for_a_recipient_is_permanent_with_the_servers_reply(smtp_server: SM
     assert smtp_server.messages == []
 
 
-def test_421_is_transient_with_the_servers_reply(smtp_server: SMTPServer) -> None:
+def test_421_is_transient_with_the_servers_reply(any_smtp_server: SMTPServer) -> None:
+    smtp_server = any_smtp_server
     smtp_server.refuse_all = "421 4.3.2 service not available, try later"
     with pytest.raises(TransientMailError) as caught:
         SMTPBackend.from_url(smtp_server.url).send(statement_message())
@@ -390,7 +404,8 @@ def test_421_is_transient_with_the_servers_reply(smtp_server: SMTPServer) -> Non
     assert smtp_server.messages == []
 
 
-def test_452_mailbox_full_is_transient(smtp_server: SMTPServer) -> None:
+def test_452_mailbox_full_is_transient(any_smtp_server: SMTPServer) -> None:
+    smtp_server = any_smtp_server
     smtp_server.replies["lleno@cliente.mx"] = "452 4.2.2 mailbox full"
     with pytest.raises(TransientMailError) as caught:
         SMTPBackend.from_url(smtp_server.url).send(statement_message("lleno@cliente.mx"))
@@ -416,6 +431,7 @@ class RefusingHandler(SMTPHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
 @pytest.mark.parametrize(
     ("stage", "reply", "error", "code"),
     [
@@ -425,8 +441,8 @@ class RefusingHandler(SMTPHandler):
         ("MAIL", "450 4.7.1 greylisted, come back later", TransientMailError, 450),
     ],
 )
-def test_refusals_of_the_sender_or_the_message_keep_the_servers_reply(stage, reply, error, code) -> None:  # type: ignore[no-untyped-def]
-    server = SMTPServer(host="127.0.0.1", port=0)
+def test_refusals_of_the_sender_or_the_message_keep_the_servers_reply(stage, reply, error, code, pipelining) -> None:  # type: ignore[no-untyped-def]
+    server = SMTPServer(host="127.0.0.1", port=0, pipelining=pipelining)
     with running_smtp_server(server, RefusingHandler(server, stage, reply)), pytest.raises(error) as caught:
         SMTPBackend.from_url(server.url).send(statement_message())
     assert caught.value.code == code
@@ -539,12 +555,129 @@ def test_a_connection_dropped_before_the_message_was_accepted_is_transient(drop_
     assert server.accepted_messages == 0
 
 
-def test_a_non_ascii_recipient_is_delivered_with_smtputf8() -> None:
-    server = SMTPServer(host="127.0.0.1", port=0)
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_a_non_ascii_recipient_is_delivered_with_smtputf8(pipelining: bool) -> None:
+    server = SMTPServer(host="127.0.0.1", port=0, pipelining=pipelining)
     with running_smtp_server(server, enable_SMTPUTF8=True):
         SMTPBackend.from_url(server.url).send(statement_message("josé@dominio.mx"))
     assert len(server.messages) == 1
     assert server.messages[0]["To"] == "josé@dominio.mx"
+
+
+class PipeliningScript:
+    """A bare SMTP server that records what each read brought. It answers EHLO (offering PIPELINING when
+    `pipelining`), then, when it offers it, says nothing until DATA has arrived: a client that waits for the reply
+    to MAIL before going on never gets one. Then it answers the group with `replies` (MAIL, each RCPT, DATA) and,
+    after a 354, reads the message up to its ending line and answers 250."""
+
+    def __init__(self, pipelining: bool, replies: list[bytes]) -> None:
+        self.pipelining = pipelining
+        self.replies = replies
+        self.reads: list[bytes] = []  # what came in each read after EHLO's reply
+        self.group = b""  # with PIPELINING: what had come when the server first answered
+        self.commands_alone: list[bool] = []  # without PIPELINING: whether each command came with nothing after it
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def read_until(self, conn: socket.socket, buffer: bytes, end: bytes) -> bytes:
+        while end not in buffer.upper():  # commands in any case (smtplib writes "mail FROM:")
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            self.reads.append(chunk)
+            buffer += chunk
+        return buffer
+
+    def serve(self) -> None:
+        conn, _ = self.listener.accept()
+        conn.settimeout(10)
+        with conn:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            self.read_until(conn, b"", b"\r\n")
+            self.reads.clear()
+            offered = b"250-PIPELINING\r\n" if self.pipelining else b""
+            conn.sendall(b"250-scripted\r\n" + offered + b"250 8BITMIME\r\n")
+            if self.pipelining:
+                buffer = self.read_until(conn, b"", b"DATA\r\n")
+                self.group = buffer
+                buffer = buffer[buffer.upper().index(b"DATA\r\n") + 6 :]
+                conn.sendall(b"".join(self.replies))
+            else:
+                buffer = b""
+                for reply in self.replies:
+                    buffer = self.read_until(conn, buffer, b"\r\n")
+                    _line, buffer = buffer.split(b"\r\n", 1)
+                    time.sleep(0.05)  # time for a client that does not wait to send more
+                    readable, _, _ = select.select([conn], [], [], 0)
+                    self.commands_alone.append(not buffer and not readable)
+                    conn.sendall(reply)
+            if self.replies[-1].startswith(b"354"):  # the message, up to its ending line (a lone "." included)
+                buffer = self.read_until(conn, b"\r\n" + buffer, b"\r\n.\r\n")
+                buffer = buffer.split(b"\r\n.\r\n", 1)[1]
+                conn.sendall(b"250 2.0.0 queued\r\n")
+            while True:  # RSET after a refusal, then QUIT
+                buffer = self.read_until(conn, buffer, b"\r\n")
+                if b"\r\n" not in buffer:
+                    return
+                line, buffer = buffer.split(b"\r\n", 1)
+                conn.sendall(b"221 bye\r\n" if line.upper() == b"QUIT" else b"250 2.0.0 ok\r\n")
+                if line.upper() == b"QUIT":
+                    return
+
+    def close(self) -> None:
+        self.thread.join(10)
+        self.listener.close()
+
+
+def two_recipient_message() -> EmailMessage:
+    return build_message(to=["cobranza@cliente.mx", "pagos@cliente.mx"], subject=SUBJECT, text="Saldo adjunto.")
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-command-at-a-time"])
+def test_mail_rcpt_and_data_go_in_one_write_only_to_a_server_that_offers_pipelining(pipelining: bool) -> None:
+    accepted = [b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go ahead\r\n"]
+    server = PipeliningScript(pipelining, accepted)
+    SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?timeout=5").send(two_recipient_message())
+    server.close()
+    commands = [line.split(b":")[0].upper() for line in b"".join(server.reads).split(b"\r\n")[:4]]
+    assert commands == [b"MAIL FROM", b"RCPT TO", b"RCPT TO", b"DATA"]
+    if pipelining:  # the whole group had come before the server answered any of it
+        assert [line.split(b":")[0].upper() for line in server.group.split(b"\r\n")] == [*commands, b""]
+    else:  # RFC 2920: a client may not pipeline unless the server offers it
+        assert server.commands_alone == [True, True, True, True]
+
+
+@pytest.mark.parametrize(
+    ("replies", "error", "code"),
+    [
+        # The sender refused: the server refuses the rest of the group for want of a sender.
+        (
+            [b"553 5.7.1 sender not allowed\r\n", b"503 5.5.1 need MAIL\r\n", b"503 5.5.1 need MAIL\r\n"],
+            PermanentMailError,
+            553,
+        ),
+        # No recipient accepted, and DATA refused for want of one.
+        ([b"250 ok\r\n", b"550 5.1.1 no such user\r\n", b"554 5.5.1 no valid recipients\r\n"], PermanentMailError, 550),
+        # No recipient accepted, yet DATA answered 354: the client ends it with a lone period, sending nothing.
+        ([b"250 ok\r\n", b"550 5.1.1 no such user\r\n", b"354 go ahead\r\n"], PermanentMailError, 550),
+        ([b"250 ok\r\n", b"250 ok\r\n", b"451 4.3.0 try again later\r\n"], TransientMailError, 451),
+    ],
+    ids=["sender-refused", "recipient-refused", "recipient-refused-data-accepted", "data-refused"],
+)
+def test_a_pipelined_group_refused_keeps_the_servers_reply_and_sends_no_message(replies, error, code) -> None:  # type: ignore[no-untyped-def]
+    server = PipeliningScript(True, replies)
+    with pytest.raises(error) as caught:
+        SMTPBackend.from_url(f"smtp://127.0.0.1:{server.port}?timeout=5").send(statement_message())
+    server.close()
+    assert caught.value.code == code
+    received = b"".join(server.reads).upper()
+    assert b"CONTENT-TYPE" not in received  # nothing of the message went
+    if replies[-1].startswith(b"354"):
+        assert b"DATA\r\n.\r\nRSET\r\n" in received  # RFC 2920 3.1: a DATA taken anyway is ended at once
 
 
 # --- TLS and AUTH ----------------------------------------------------------------------------------------

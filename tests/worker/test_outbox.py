@@ -296,11 +296,11 @@ def _each_states_its_own_customer(smtp_server: SMTPServer, amounts: dict[str, st
 
 @contextlib.contextmanager
 def _emails_queued_for(
-    handler_for: Callable[[SMTPServer], SMTPHandler], monkeypatch: pytest.MonkeyPatch
+    handler_for: Callable[[SMTPServer], SMTPHandler], monkeypatch: pytest.MonkeyPatch, pipelining: bool = False
 ) -> Iterator[tuple[SMTPServer, dict[str, str], list[int]]]:
-    """A server answering with `handler_for(server)`, and the four emails of `_customers_with_their_amounts`
-    queued to go through it: (the server, each customer's amount, the outbox ids)."""
-    server = SMTPServer("127.0.0.1", 0)
+    """A server answering with `handler_for(server)` (offering PIPELINING or not), and the four emails of
+    `_customers_with_their_amounts` queued to go through it: (the server, each customer's amount, the outbox ids)."""
+    server = SMTPServer("127.0.0.1", 0, pipelining=pipelining)
     with running_smtp_server(server, handler_for(server)):
         use_environment(monkeypatch, EDOCTA_SMTP_URL=server.url)
         amounts = _customers_with_their_amounts()
@@ -504,13 +504,15 @@ class _OneMessagePerSessionHandler(SMTPHandler):
         return reply + ("\r\n421 4.7.0 One message a session, please reconnect" if self.eager else "")
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
 @pytest.mark.parametrize("eager", [False, True], ids=["at-mail", "with-the-250"])
 def test_a_server_that_takes_one_message_a_session_gets_every_email_at_once(
-    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path, eager: bool
+    database: str, monkeypatch: pytest.MonkeyPatch, var_dir: Path, eager: bool, pipelining: bool
 ) -> None:
     from shared.mail import send_statement_emails
 
-    with _emails_queued_for(lambda server: _OneMessagePerSessionHandler(server, eager), monkeypatch) as queued:
+    handler = lambda server: _OneMessagePerSessionHandler(server, eager)  # noqa: E731
+    with _emails_queued_for(handler, monkeypatch, pipelining) as queued:
         server, amounts, emails = queued
         # The kept connection's next MAIL is refused with 421 before anything of the message reached the server:
         # the email goes on a new connection at once instead of waiting for a retry.
