@@ -7,6 +7,7 @@ folder (statement store, outbox, broker) and a migrated database.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="edocta-tests-"))
+atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)  # each test process's own, gone when it ends
 os.environ["EDOCTA_VAR_DIR"] = str(_SESSION_TMP / "var")
 os.environ["EDOCTA_SECRET_KEY"] = "test-secret-key-not-for-production"
 for _name in ("EDOCTA_DATABASE_URL", "EDOCTA_REDIS_URL", "EDOCTA_SMTP_URL", "EDOCTA_STORE_DIR", "EDOCTA_BASE_URL"):
