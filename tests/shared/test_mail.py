@@ -495,19 +495,33 @@ def test_a_server_that_never_answers_times_out_as_transient(silent_server: int) 
     assert "timed out" in caught.value.reply.lower()
 
 
-class ScriptedServer:
-    """A bare SMTP server speaking just enough of the protocol to misbehave at a chosen moment:
-    `drop_after` is the command after which it closes the connection without a reply."""
+class BareServer:
+    """A listening socket on a free local port, its one connection served by `serve` in a thread."""
 
-    def __init__(self, drop_after: str) -> None:
-        self.drop_after = drop_after
-        self.accepted_messages = 0
+    def __init__(self) -> None:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen()
         self.port = self.listener.getsockname()[1]
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
+
+    def serve(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.thread.join(10)
+        self.listener.close()
+
+
+class ScriptedServer(BareServer):
+    """A bare SMTP server speaking just enough of the protocol to misbehave at a chosen moment:
+    `drop_after` is the command after which it closes the connection without a reply."""
+
+    def __init__(self, drop_after: str) -> None:
+        self.drop_after = drop_after
+        self.accepted_messages = 0
+        super().__init__()
 
     def serve(self) -> None:
         conn, _ = self.listener.accept()
@@ -531,10 +545,6 @@ class ScriptedServer:
                     return
                 else:
                     conn.sendall(b"250 OK\r\n")
-
-    def close(self) -> None:
-        self.thread.join(10)
-        self.listener.close()
 
 
 def test_a_connection_dropped_after_the_message_was_accepted_is_a_success() -> None:
@@ -564,7 +574,7 @@ def test_a_non_ascii_recipient_is_delivered_with_smtputf8(pipelining: bool) -> N
     assert server.messages[0]["To"] == "josé@dominio.mx"
 
 
-class PipeliningScript:
+class PipeliningScript(BareServer):
     """A bare SMTP server that records what each read brought. It answers EHLO (offering PIPELINING when
     `pipelining`), then, when it offers it, says nothing until DATA has arrived: a client that waits for the reply
     to MAIL before going on never gets one. Then it answers the group with `replies` (MAIL, each RCPT, DATA) and,
@@ -576,12 +586,7 @@ class PipeliningScript:
         self.reads: list[bytes] = []  # what came in each read after EHLO's reply
         self.group = b""  # with PIPELINING: what had come when the server first answered
         self.commands_alone: list[bool] = []  # without PIPELINING: whether each command came with nothing after it
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
     def read_until(self, conn: socket.socket, buffer: bytes, end: bytes) -> bytes:
         while end not in buffer.upper():  # commands in any case (smtplib writes "mail FROM:")
@@ -627,10 +632,6 @@ class PipeliningScript:
                 conn.sendall(b"221 bye\r\n" if line.upper() == b"QUIT" else b"250 2.0.0 ok\r\n")
                 if line.upper() == b"QUIT":
                     return
-
-    def close(self) -> None:
-        self.thread.join(10)
-        self.listener.close()
 
 
 def two_recipient_message() -> EmailMessage:
