@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import datetime as dt
 import logging
 import os
-import re
 import secrets
 import select
 import smtplib
@@ -23,12 +21,12 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import getaddresses
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.mail.messages import flatten, message_bytes, recipients_of
+from shared.mail.messages import message_bytes, recipients_of
+from shared.mail.smtp_client import SMTPClient, SMTPClientOverTLS, send_message_bytes
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -89,152 +87,6 @@ def _classify(code: int, reply: bytes | str) -> MailError:
     if 500 <= code < 600:
         return PermanentMailError(code, text)
     return TransientMailError(code if code > 0 else None, text)
-
-
-def _send_message(connection: smtplib.SMTP, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
-    """`connection.send_message(message)`: the same envelope and the same bytes, written by `flatten` (smtplib's
-    own generator writes a body line by line)."""
-    connection.ehlo_or_helo_if_needed()
-    if message.get_all("Resent-Date") is not None:  # not a message of ours: smtplib's rules for resent blocks
-        return connection.send_message(message)
-    sender = message["Sender"] if "Sender" in message else message["From"]
-    from_addr = getaddresses([sender])[0][1]
-    to_addrs = [
-        address for _, address in getaddresses([f for f in (message["To"], message["Bcc"], message["Cc"]) if f])
-    ]
-    message = copy.copy(message)
-    del message["Bcc"]
-    options: tuple[str, ...] = ()
-    international = not "".join([from_addr, *to_addrs]).isascii()
-    if international:
-        if not connection.has_extn("smtputf8"):
-            raise smtplib.SMTPNotSupportedError(
-                "One or more source or delivery addresses require internationalized email support, but the server "
-                "does not advertise the required SMTPUTF8 capability"
-            )
-        options = ("SMTPUTF8", "BODY=8BITMIME")
-    data = flatten(message, linesep="\r\n", utf8=international, mangle_from=not international)
-    return connection.sendmail(from_addr, to_addrs, data, options)
-
-
-def _data_bytes(message: bytes) -> bytes:
-    """`message` as DATA carries it: a period at the start of a line doubled (RFC 5321 4.5.2), then the ending
-    line. The same bytes as smtplib's `data`, without its pass over the whole message when no line starts with a
-    period (a regular expression, ~0.5 ms for a statement email with its files)."""
-    if message.startswith(b".") or b"\n." in message:
-        message = re.sub(rb"(?m)^\.", b"..", message)
-    return message + (b".\r\n" if message.endswith(b"\r\n") else b"\r\n.\r\n")
-
-
-def _options(options: Any) -> str:
-    return "".join(f" {option}" for option in options)
-
-
-class _SMTP(smtplib.SMTP):
-    """smtplib's client, sending the same bytes in fewer steps:
-
-    - DATA through `_data_bytes`.
-    - When the server offers PIPELINING (RFC 2920), as Postfix, Exim and the large mail providers do, MAIL, every
-      RCPT and DATA go in one write and their replies are read in order: two round trips a message instead of
-      three plus one per recipient. A server that does not offer it gets one command at a time, as smtplib sends.
-    Any other message (text, not bytes) goes through smtplib's own."""
-
-    data_started = False  # whether this transaction got as far as DATA (from then on the server may hold it)
-    _group: list[bytes] | None = None  # commands written together (a pipelined group), while it is being made
-
-    def send(self, s: Any) -> None:
-        if self._group is None:
-            super().send(s)
-        else:
-            self._group.append(s.encode(self.command_encoding) if isinstance(s, str) else s)
-
-    def mail(self, sender: str, options: Any = ()) -> tuple[int, bytes]:
-        self.data_started = False
-        return super().mail(sender, options)
-
-    def data(self, msg: Any) -> tuple[int, bytes]:
-        self.data_started = True
-        if not isinstance(msg, bytes):
-            return super().data(msg)
-        self.putcmd("data")
-        code, reply = self.getreply()
-        if self.debuglevel > 0:
-            self._print_debug("data:", (code, reply))  # type: ignore[attr-defined]
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        self.send(_data_bytes(msg))
-        code, reply = self.getreply()
-        if self.debuglevel > 0:
-            self._print_debug("data:", (code, reply))  # type: ignore[attr-defined]
-        return code, reply
-
-    def sendmail(  # type: ignore[override]
-        self, from_addr: str, to_addrs: str | list[str], msg: Any, mail_options: Any = (), rcpt_options: Any = ()
-    ) -> dict[str, tuple[int, bytes]]:
-        self.ehlo_or_helo_if_needed()
-        if not (isinstance(msg, bytes) and self.does_esmtp and self.has_extn("pipelining")):
-            return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
-        recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        options = [f"size={len(msg)}", *mail_options] if self.has_extn("size") else list(mail_options)
-        if any(option.lower() == "smtputf8" for option in options):
-            if not self.has_extn("smtputf8"):
-                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
-            self.command_encoding = "utf-8"
-        self.data_started = False
-        self._group = []
-        try:
-            self.putcmd("mail", f"FROM:{smtplib.quoteaddr(from_addr)}{_options(options)}")
-            for address in recipients:
-                self.putcmd("rcpt", f"TO:{smtplib.quoteaddr(address)}{_options(rcpt_options)}")
-            self.putcmd("data")
-            group = b"".join(self._group)
-        finally:
-            self._group = None
-        self.send(group)
-        # The replies, in order: MAIL, each RCPT, DATA. A 421 ends the session, and nothing after it comes.
-        replies: list[tuple[int, bytes]] = []
-        while len(replies) < len(recipients) + 2 and (not replies or replies[-1][0] != 421):
-            replies.append(self.getreply())
-        code, reply = replies[0]
-        if code != 250:
-            self._end_group(replies)
-            raise smtplib.SMTPSenderRefused(code, reply, from_addr)
-        answers = replies[1 : len(recipients) + 1]
-        refused = {
-            address: answer
-            for address, answer in zip(recipients[: len(answers)], answers, strict=True)
-            if answer[0] not in (250, 251)
-        }
-        if len(replies) < len(recipients) + 2 or len(refused) == len(recipients):  # a 421, or no one accepted
-            self._end_group(replies)
-            raise smtplib.SMTPRecipientsRefused(refused)
-        code, reply = replies[-1]
-        if code != 354:
-            self._end_group(replies)
-            raise smtplib.SMTPDataError(code, reply)
-        self.data_started = True
-        self.send(_data_bytes(msg))
-        code, reply = self.getreply()
-        if code != 250:
-            self._end_group([(code, reply)])
-            raise smtplib.SMTPDataError(code, reply)
-        return refused
-
-    def _end_group(self, replies: list[tuple[int, bytes]]) -> None:
-        """After a refusal: close at a 421; else end a DATA the server took anyway with a lone period (RFC 2920
-        3.1), then RSET, leaving the session clean for the next message."""
-        code = replies[-1][0]
-        if code == 421:
-            self.close()
-            return
-        if code == 354:
-            self.send(b".\r\n")
-            self.getreply()
-        self._rset()  # type: ignore[attr-defined]
-
-
-class _SMTPOverTLS(_SMTP, smtplib.SMTP_SSL):
-    """The same, over implicit TLS."""
 
 
 @dataclass(frozen=True)
@@ -302,13 +154,13 @@ class SMTPBackend:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _connect(self) -> _SMTP:
+    def _connect(self) -> SMTPClient:
         local_hostname = self.helo or socket.gethostname() or "localhost"
         if self.implicit_tls:
-            return _SMTPOverTLS(
+            return SMTPClientOverTLS(
                 self.host, self.port, local_hostname=local_hostname, timeout=self.timeout, context=self._tls_context()
             )
-        return _SMTP(self.host, self.port, local_hostname=local_hostname, timeout=self.timeout)
+        return SMTPClient(self.host, self.port, local_hostname=local_hostname, timeout=self.timeout)
 
     def _login(self, connection: smtplib.SMTP) -> None:
         username, password = self.username or "", self.password or ""
@@ -323,7 +175,7 @@ class SMTPBackend:
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def _open(self) -> _SMTP:
+    def _open(self) -> SMTPClient:
         """A connection ready for a message: greeted, encrypted and signed in as the URL asks."""
         connection = self._connect()
         try:
@@ -351,7 +203,7 @@ class SMTPBackend:
         delivered = False
         try:
             try:
-                refused = _send_message(connection, message)
+                refused = send_message_bytes(connection, message)
             except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as error:
                 # A kept connection the server ended without a word we could see (dropped on the way, or it takes
                 # so many messages a session and says 421 to the next MAIL): nothing of this message reached it
@@ -361,7 +213,7 @@ class SMTPBackend:
                     raise
                 _close(connection)
                 connection = self._open()
-                refused = _send_message(connection, message)
+                refused = send_message_bytes(connection, message)
             # DATA answered 250: the message is the server's. Record it now, before the QUIT round trip, so a
             # connection lost at QUIT (or a crash meanwhile) does not send it again.
             if on_accepted is not None:
@@ -448,7 +300,7 @@ class SMTPBackend:
 
 
 # Connections kept open between the messages sent inside `reusing_connections` (None outside it).
-_KEPT: ContextVar[dict[SMTPBackend, _SMTP] | None] = ContextVar("edocta_smtp_kept", default=None)
+_KEPT: ContextVar[dict[SMTPBackend, SMTPClient] | None] = ContextVar("edocta_smtp_kept", default=None)
 
 
 @contextlib.contextmanager
@@ -456,7 +308,7 @@ def reusing_connections() -> Iterator[None]:
     """Messages sent inside this block go over one SMTP connection per server instead of one each (several
     emails of one task). A connection is kept only after a message went through completely (accepted and
     recorded); any failure closes it, and the next message opens a new one. Closed (QUIT) at the end."""
-    kept: dict[SMTPBackend, _SMTP] = {}
+    kept: dict[SMTPBackend, SMTPClient] = {}
     token = _KEPT.set(kept)
     try:
         yield
@@ -466,7 +318,7 @@ def reusing_connections() -> Iterator[None]:
             _close(connection)
 
 
-def _still_open(connection: _SMTP | None) -> _SMTP | None:
+def _still_open(connection: SMTPClient | None) -> SMTPClient | None:
     """A kept connection the server has not ended meanwhile, or None (then closed).
 
     A connection is kept only after a complete transaction (DATA answered 250), which leaves the session clean
