@@ -212,11 +212,10 @@ def any_smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
 
 
 def test_smtp_delivers_text_html_and_intact_attachments(any_smtp_server: SMTPServer) -> None:
-    smtp_server = any_smtp_server
-    SMTPBackend.from_url(smtp_server.url).send(statement_message())
+    SMTPBackend.from_url(any_smtp_server.url).send(statement_message())
 
-    assert len(smtp_server.messages) == 1
-    assert_is_the_statement_message(smtp_server.messages[0])
+    assert len(any_smtp_server.messages) == 1
+    assert_is_the_statement_message(any_smtp_server.messages[0])
 
 
 def standard_bytes(message: EmailMessage, linesep: str, utf8: bool, mangle_from: bool) -> bytes:
@@ -355,15 +354,14 @@ def test_smtp_sends_the_bytes_smtplib_would_with_periods_quoted_only_where_neede
 ) -> None:  # type: ignore[no-untyped-def]
     """Lines starting with a period are doubled on the wire and undoubled by the server; a message without such a
     line skips smtplib's quoting pass. Either way the server receives the bytes smtplib's `send_message` sends."""
-    smtp_server = any_smtp_server
     message = make()
     for number, part in enumerate(message.walk()):  # boundaries of its own, so that both writings share them
         if part.is_multipart():
             part.set_boundary(f"part-{number}")
-    SMTPBackend.from_url(smtp_server.url).send(message)
+    SMTPBackend.from_url(any_smtp_server.url).send(message)
 
-    assert smtp_server.contents == [standard_bytes(message, "\r\n", False, True)]
-    received = smtp_server.messages[0]
+    assert any_smtp_server.contents == [standard_bytes(message, "\r\n", False, True)]
+    received = any_smtp_server.messages[0]
     if make is awkward_message:
         plain = received.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         text = AWKWARD_TEXT.replace("\r\n", "\n").replace("\r", "\n")
@@ -385,30 +383,27 @@ def test_send_message_uses_the_configured_smtp_server(smtp_server: SMTPServer, m
 
 
 def test_550_for_a_recipient_is_permanent_with_the_servers_reply(any_smtp_server: SMTPServer) -> None:
-    smtp_server = any_smtp_server
-    smtp_server.replies["nadie@cliente.mx"] = "550 5.1.1 no such user"
+    any_smtp_server.replies["nadie@cliente.mx"] = "550 5.1.1 no such user"
     with pytest.raises(PermanentMailError) as caught:
-        SMTPBackend.from_url(smtp_server.url).send(statement_message("nadie@cliente.mx"))
+        SMTPBackend.from_url(any_smtp_server.url).send(statement_message("nadie@cliente.mx"))
     assert caught.value.code == 550
     assert "no such user" in caught.value.reply
-    assert smtp_server.messages == []
+    assert any_smtp_server.messages == []
 
 
 def test_421_is_transient_with_the_servers_reply(any_smtp_server: SMTPServer) -> None:
-    smtp_server = any_smtp_server
-    smtp_server.refuse_all = "421 4.3.2 service not available, try later"
+    any_smtp_server.refuse_all = "421 4.3.2 service not available, try later"
     with pytest.raises(TransientMailError) as caught:
-        SMTPBackend.from_url(smtp_server.url).send(statement_message())
+        SMTPBackend.from_url(any_smtp_server.url).send(statement_message())
     assert caught.value.code == 421
     assert "try later" in caught.value.reply
-    assert smtp_server.messages == []
+    assert any_smtp_server.messages == []
 
 
 def test_452_mailbox_full_is_transient(any_smtp_server: SMTPServer) -> None:
-    smtp_server = any_smtp_server
-    smtp_server.replies["lleno@cliente.mx"] = "452 4.2.2 mailbox full"
+    any_smtp_server.replies["lleno@cliente.mx"] = "452 4.2.2 mailbox full"
     with pytest.raises(TransientMailError) as caught:
-        SMTPBackend.from_url(smtp_server.url).send(statement_message("lleno@cliente.mx"))
+        SMTPBackend.from_url(any_smtp_server.url).send(statement_message("lleno@cliente.mx"))
     assert caught.value.code == 452
 
 
