@@ -24,6 +24,12 @@ from shared.models.base import AwareDateTime, Base
 from shared.models.master import Account, Company, Customer
 from shared.vocab import DEFAULT_LANGUAGE, AccountStatus, EmailStatus, RunStatus, Trigger
 
+# A run's rows still waiting (an account pending; an email pending or being sent), each table's in an index of its
+# own: "is anything of the run still waiting?" reads these, newest first (`shared.runs.progress`). The queries
+# write the same condition, literally: a partial index serves a query whose condition is the index's own.
+ACCOUNT_WAITING = f"status = '{AccountStatus.PENDING}'"
+EMAIL_WAITING = f"status IN ('{EmailStatus.PENDING}', '{EmailStatus.SENDING}')"
+
 
 class StatementRun(Base):
     """One mailing run at a cut-off (from beat, the CLI or an admin)."""
@@ -64,15 +70,25 @@ class RunAccount(Base):
 
     __tablename__ = "run_accounts"
     # A run's page lists its accounts in the order the run took them, a page at a time. Its counters (accounts by
-    # status, files rendered) and "is anything still pending?" are read from the second index alone.
+    # status, files rendered) are read from the second index alone; "is any account still pending?" from the third.
     __table_args__ = (
         UniqueConstraint("run_id", "account_id"),
         Index("ix_run_accounts_run_id_id", "run_id", "id"),
         Index("ix_run_accounts_run_status", "run_id", "status", "rendered"),
+        Index(
+            "ix_run_accounts_waiting",
+            "run_id",
+            "id",
+            postgresql_where=text(ACCOUNT_WAITING),
+            sqlite_where=text(ACCOUNT_WAITING),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"), index=True)
+    # Indexed first in the indexes above, as in the outbox: an index of `run_id` alone would only be another to
+    # write at each change, and the planner, when its statistics do not know a run yet, took it for "the run's
+    # newest rows" and sorted every row of the run.
+    run_id: Mapped[int] = mapped_column(ForeignKey("statement_runs.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default=AccountStatus.PENDING)
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
@@ -92,8 +108,15 @@ class OutboxEmail(Base):
         Index("ix_outbox_emails_status_next", "status", "next_attempt_at"),
         # The email log lists the latest first.
         Index("ix_outbox_emails_updated_at", "updated_at"),
-        # A run's emails by status (its counters, and whether any is still pending).
+        # A run's emails by status (its counters); whether any is still waiting, from the waiting ones' own index.
         Index("ix_outbox_emails_run_status", "run_id", "status"),
+        Index(
+            "ix_outbox_emails_waiting",
+            "run_id",
+            "id",
+            postgresql_where=text(EMAIL_WAITING),
+            sqlite_where=text(EMAIL_WAITING),
+        ),
         # The ops page's "last email sent" and "the mail server's latest complaint", without reading every row.
         Index(
             "ix_outbox_emails_sent_at",
@@ -110,7 +133,7 @@ class OutboxEmail(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("statement_runs.id", ondelete="SET NULL"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("statement_runs.id", ondelete="SET NULL"))
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     cutoff: Mapped[dt.date] = mapped_column(Date)

@@ -11,13 +11,15 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
 from shared.db import session_scope
 from shared.models import Company, OutboxEmail, RunAccount, StatementRun
+from shared.models.runs import ACCOUNT_WAITING, EMAIL_WAITING
 from shared.vocab import AccountStatus, EmailStatus, RunStatus
 
 log = logging.getLogger(__name__)
@@ -257,14 +259,38 @@ def refresh_run_if_settled(run_id: int) -> RunProgress | None:
 
 @lru_cache(maxsize=1)
 def _still_pending() -> Select[tuple[bool]]:
-    """Whether a run (bound parameter `run_id`) has an account pending or an email pending or being sent."""
+    """Whether a run (bound parameter `run_id`) has an account pending or an email pending or being sent.
+
+    A run takes its accounts and sends its emails oldest first, so each question is asked of the newest rows, and
+    the next only when it found none waiting: is the run's newest account pending (while its accounts are being
+    processed, it is); is any email waiting (once they are all processed, the newest are), and only then, is any
+    account pending. The last two read an index of the waiting rows alone. An index keeps the entries a row done
+    left behind until VACUUM: read from the oldest end, as this query did before, every check walked the entries
+    of the rows done so far (7 ms a check at 100,000 accounts, one after every task).
+
+    Each reads the newest row of the runs up to this one, in the order of its index, and checks that it is this
+    run's: a plan that sorts the rows instead would sort every row of those runs, so the planner takes the index
+    even when its statistics do not know this run yet (it sorted "the few rows" of this run otherwise).
+    """
     run_id = bindparam("run_id", type_=RunAccount.run_id.type)
+    one: ColumnElement[int] = literal_column("1")  # written out: a generic plan would not know a parameter's limit
+
+    def newest(table: type[RunAccount] | type[OutboxEmail], read: Any, *where: Any) -> Any:
+        """`read` of the newest row (`where`) of the runs up to this one, by the table's index (run_id, id)."""
+        return (
+            select(read)
+            .where(table.run_id <= run_id, *where)
+            .order_by(table.run_id.desc(), table.id.desc())
+            .limit(one)
+            .scalar_subquery()
+        )
+
+    this_run_pending = (RunAccount.run_id == run_id) & (RunAccount.status == AccountStatus.PENDING)
     return select(
         or_(
-            exists().where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING),
-            exists().where(
-                OutboxEmail.run_id == run_id, OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING])
-            ),
+            newest(RunAccount, this_run_pending),
+            newest(OutboxEmail, OutboxEmail.run_id, text(EMAIL_WAITING)) == run_id,
+            newest(RunAccount, RunAccount.run_id, text(ACCOUNT_WAITING)) == run_id,
         )
     )
 

@@ -23,6 +23,7 @@ from shared.mail import StatementEmails, claim_email
 from shared.mail.queueing import _existing_recipients
 from shared.mail.statement_rows import read_batch
 from shared.runs.account import process_accounts
+from shared.runs.progress import refresh_run_if_settled
 
 # Customers, and accounts and emails of each run: enough that reading every row of a run costs more, by the
 # planner's own estimates, than looking the batch's rows up (with some 10,000 it reads a small run's rows anyway).
@@ -42,7 +43,7 @@ class ThisMonth:
 def insert_run(connection: Connection, run_id: int, cutoff: dt.date, state: str, customers: range) -> None:
     """A run of `customers` (ids) in `state` ("done": its emails sent; "pending": its emails waiting)."""
     email_state = "sent" if state == "done" else "pending"
-    parameters = {"run_id": run_id, "cutoff": cutoff, "state": state, "email_state": email_state}
+    parameters = {"run_id": run_id, "cutoff": cutoff, "state": state}
     parameters |= {"first": customers.start, "last": customers.stop - 1, "rows": ROWS, "key": f"run-{run_id}"}
     bounds = (bindparam("first", type_=Integer), bindparam("last", type_=Integer))
     connection.execute(
@@ -60,15 +61,20 @@ def insert_run(connection: Connection, run_id: int, cutoff: dt.date, state: str,
         ).bindparams(*bounds),
         parameters,
     )
+    insert_emails(connection, run_id, cutoff, email_state, customers)
+
+
+def insert_emails(connection: Connection, run_id: int, cutoff: dt.date, state: str, customers: range) -> None:
+    """An email of the run to each of `customers` (ids), in `state`."""
     connection.execute(
         text(
             "INSERT INTO outbox_emails (run_id, company_id, customer_id, cutoff, recipient, language, fingerprint,"
             " attachments, status, attempts, generation, next_attempt_at, first_queued_at, last_error, created_at,"
-            " updated_at) SELECT :run_id, 1, g, :cutoff, 'c' || g || '@example.com', 'es', '', '[]', :email_state,"
+            " updated_at) SELECT :run_id, 1, g, :cutoff, 'c' || g || '@example.com', 'es', '', '[]', :state,"
             " 0, 1, now() - interval '1 minute', now() - interval '1 minute', '', now(), now()"
             " FROM generate_series(:first, :last) g"
-        ).bindparams(*bounds),
-        parameters,
+        ).bindparams(bindparam("first", type_=Integer), bindparam("last", type_=Integer)),
+        {"run_id": run_id, "cutoff": cutoff, "state": state, "first": customers.start, "last": customers.stop - 1},
     )
 
 
@@ -261,3 +267,69 @@ def test_on_sqlite_the_emails_a_batch_already_has_are_searched_in_the_unique_ind
         plan = " ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
     assert "SEARCH outbox_emails USING COVERING INDEX" in plan, plan
     assert "(company_id=? AND customer_id=? AND cutoff=?)" in plan, plan
+
+
+def pages_read(statement: str, parameters: Any) -> int:
+    """The pages of tables and indexes the statement's plan reads (in memory or not), measured by running it again
+    under EXPLAIN (ANALYZE, BUFFERS), in a transaction rolled back."""
+    raw = get_engine().raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
+        plan = cursor.fetchone()[0]
+        raw.rollback()
+    finally:
+        raw.close()
+    top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    return int(top["Shared Hit Blocks"] + top["Shared Read Blocks"])
+
+
+def test_whether_a_run_is_settled_is_read_from_its_newest_rows(
+    this_month: ThisMonth, sent_statements: list[tuple[str, Any]]
+) -> None:
+    """After each task the worker asks whether its run is settled. A row done leaves its old index entries behind
+    until VACUUM, and while a transaction older than the change is open, PostgreSQL cannot even mark them dead: a
+    check that reads the run's waiting rows from the oldest end walks the entries of every row done so far. This
+    one reads a few pages, whatever the number of rows done: while the accounts are processed (the mail server
+    keeping up: every email queued so far sent) and while the last emails go out."""
+    last = range(ROWS - 999, ROWS + 1)  # the customers of the run's last 1,000 accounts
+    engine = get_engine()
+    with engine.begin() as connection:  # their accounts not processed yet: no emails
+        connection.execute(
+            text("DELETE FROM outbox_emails WHERE run_id = 2 AND customer_id >= :first"), {"first": last.start}
+        )
+    older = engine.raw_connection()  # a transaction from before the rows below were done, still open
+    try:
+        older.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        older.cursor().execute("SELECT count(*) FROM run_accounts")
+
+        def check_reads() -> int:
+            sent_statements.clear()
+            settled = refresh_run_if_settled(2)
+            statement, parameters = next((s, p) for s, p in sent_statements if "run_accounts" in s)
+            assert settled is None, "the run was taken for settled with work still waiting"
+            return pages_read(statement, parameters)
+
+        with engine.begin() as connection:  # every account but the last 1,000 done; their emails sent
+            connection.execute(
+                text("UPDATE run_accounts SET status = 'done' WHERE run_id = 2 AND account_id < :first"),
+                {"first": last.start},
+            )
+            connection.execute(text("UPDATE outbox_emails SET status = 'sent' WHERE run_id = 2"))
+        processing = check_reads()
+        with engine.begin() as connection:  # the last 1,000 done too; their emails queued, half of them sent
+            connection.execute(text("UPDATE run_accounts SET status = 'done' WHERE run_id = 2"))
+            insert_emails(connection, 2, CUTOFF, "pending", last)
+            connection.execute(
+                text("UPDATE outbox_emails SET status = 'sent' WHERE run_id = 2 AND customer_id < :half"),
+                {"half": last.start + 500},
+            )
+        sending = check_reads()
+        assert max(processing, sending) <= 16, f"pages read: {processing} while processing, {sending} while sending"
+    finally:
+        older.rollback()
+        older.close()
+    with engine.begin() as connection:  # the last emails sent: the check sees the run settled
+        connection.execute(text("UPDATE outbox_emails SET status = 'sent' WHERE run_id = 2"))
+    settled = refresh_run_if_settled(2)
+    assert settled is not None and settled.finished
