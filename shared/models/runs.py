@@ -25,8 +25,8 @@ from shared.models.master import Account, Company, Customer
 from shared.vocab import DEFAULT_LANGUAGE, AccountStatus, EmailStatus, RunStatus, Trigger
 
 # A run's rows still waiting (an account pending; an email pending or being sent), each table's in an index of its
-# own: "is anything of the run still waiting?" reads these, newest first (`shared.runs.progress`). The queries
-# write the same condition, literally: a partial index serves a query whose condition is the index's own.
+# own: on PostgreSQL, "is anything of the run still waiting?" reads these, newest first (`shared.runs.progress`).
+# The queries write the same condition, literally: a partial index serves a query whose condition is its own.
 ACCOUNT_WAITING = f"status = '{AccountStatus.PENDING}'"
 EMAIL_WAITING = f"status IN ('{EmailStatus.PENDING}', '{EmailStatus.SENDING}')"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -251,28 +251,40 @@ def refresh_run_if_settled(run_id: int) -> RunProgress | None:
     """
     with session_scope() as session:
         # One round trip (it runs after every email): either kind of work still waiting keeps the run open.
-        pending = session.scalar(_still_pending(), {"run_id": run_id})
+        pending = session.scalar(_still_pending(session.get_bind().dialect.name), {"run_id": run_id})
     if pending:
         return None
     return refresh_run(run_id)
 
 
-@lru_cache(maxsize=1)
-def _still_pending() -> Select[tuple[bool]]:
+@lru_cache(maxsize=2)
+def _still_pending(dialect: str) -> Select[tuple[bool]]:
     """Whether a run (bound parameter `run_id`) has an account pending or an email pending or being sent.
 
-    A run takes its accounts and sends its emails oldest first, so each question is asked of the newest rows, and
-    the next only when it found none waiting: is the run's newest account pending (while its accounts are being
-    processed, it is); is any email waiting (once they are all processed, the newest are), and only then, is any
-    account pending. The last two read an index of the waiting rows alone. An index keeps the entries a row done
-    left behind until VACUUM: read from the oldest end, as this query did before, every check walked the entries
-    of the rows done so far (7 ms a check at 100,000 accounts, one after every task).
+    On PostgreSQL: a run takes its accounts and sends its emails oldest first, so each question is asked of the
+    newest rows, and the next only when it found none waiting: is the run's newest account pending (while its
+    accounts are being processed, it is); is any email waiting (once they are all processed, the newest are), and
+    only then, is any account pending. The last two read an index of the waiting rows alone. An index keeps the
+    entries a row done left behind until VACUUM: read from the oldest end, as this query did before, every check
+    walked the entries of the rows done so far (7 ms a check at 100,000 accounts, one after every task).
 
     Each reads the newest row of the runs up to this one, in the order of its index, and checks that it is this
     run's: a plan that sorts the rows instead would sort every row of those runs, so the planner takes the index
     even when its statistics do not know this run yet (it sorted "the few rows" of this run otherwise).
     """
     run_id = bindparam("run_id", type_=RunAccount.run_id.type)
+    if dialect == "sqlite":
+        # SQLite changes an index entry in place, leaving none behind, and without statistics its planner read the
+        # form below through the index of the status, sorting every waiting email: the run's waiting rows are
+        # looked up in the indexes of (run_id, status).
+        return select(
+            or_(
+                exists().where(RunAccount.run_id == run_id, RunAccount.status == AccountStatus.PENDING),
+                exists().where(
+                    OutboxEmail.run_id == run_id, OutboxEmail.status.in_([EmailStatus.PENDING, EmailStatus.SENDING])
+                ),
+            )
+        )
     one: ColumnElement[int] = literal_column("1")  # written out: a generic plan would not know a parameter's limit
 
     def newest(table: type[RunAccount] | type[OutboxEmail], read: Any, *where: Any) -> Any:

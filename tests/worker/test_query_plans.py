@@ -333,3 +333,19 @@ def test_whether_a_run_is_settled_is_read_from_its_newest_rows(
         connection.execute(text("UPDATE outbox_emails SET status = 'sent' WHERE run_id = 2"))
     settled = refresh_run_if_settled(2)
     assert settled is not None and settled.finished
+
+
+def test_on_sqlite_whether_a_run_is_settled_is_looked_up_in_the_runs_indexes(
+    sqlite_database: str, sent_statements: list[tuple[str, Any]]
+) -> None:
+    """SQLite changes an index entry in place, so the run's waiting rows are looked up by (run, status): no sort and
+    no pass over the table or over every waiting email."""
+    sent_statements.clear()
+    assert refresh_run_if_settled(1) is None  # no such run: nothing waits, and there is nothing to refresh
+    statement, parameters = next((s, p) for s, p in sent_statements if "run_accounts" in s)
+    with get_engine().connect() as connection:
+        plan = [row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    about_the_run = [step for step in plan if "run_accounts" in step or "outbox_emails" in step]
+    assert len(about_the_run) == 2, plan
+    assert all("(run_id=? AND status=?)" in step and step.startswith("SEARCH") for step in about_the_run), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
