@@ -116,20 +116,29 @@ def this_month(request: pytest.FixtureRequest, postgres_database: str) -> ThisMo
     return ThisMonth(account=account, email=email)
 
 
-def rows_read(statement: str, parameters: Any) -> int:
-    """The rows and index entries of the run's tables the statement's plan reads (returned, or read and dropped by
-    a filter), measured by running it again under EXPLAIN ANALYZE (in a transaction rolled back)."""
+def explain(statement: str, parameters: Any, options: str = "ANALYZE") -> dict[str, Any]:
+    """The statement's plan, with what it read: the statement run again under EXPLAIN (`options`, FORMAT JSON), in
+    a transaction rolled back."""
     raw = get_engine().raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)", (sorted(RUN_TABLES),))
-        run_indexes = {name for (name,) in cursor.fetchall()}
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+        cursor.execute(f"EXPLAIN ({options}, FORMAT JSON) " + statement, parameters)
         plan = cursor.fetchone()[0]
         raw.rollback()
     finally:
         raw.close()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return dict((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+
+
+def rows_read(statement: str, parameters: Any) -> int:
+    """The rows and index entries of the run's tables the statement's plan reads (returned, or read and dropped by
+    a filter), measured by running it again under EXPLAIN ANALYZE (in a transaction rolled back)."""
+    with get_engine().connect() as connection:
+        run_indexes = set(
+            connection.scalars(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = ANY(:tables)"), {"tables": sorted(RUN_TABLES)}
+            )
+        )
 
     def walk(node: dict[str, Any]) -> int:
         read = 0
@@ -138,7 +147,7 @@ def rows_read(statement: str, parameters: Any) -> int:
             read += (per_loop + node.get("Rows Removed by Index Recheck", 0)) * node.get("Actual Loops", 1)
         return read + sum(walk(child) for child in node.get("Plans", []))
 
-    return walk(plan[0]["Plan"])
+    return walk(explain(statement, parameters))
 
 
 def read_by(action: Callable[[], object], sent: list[tuple[str, Any]]) -> list[tuple[str, int]]:
@@ -272,15 +281,7 @@ def test_on_sqlite_the_emails_a_batch_already_has_are_searched_in_the_unique_ind
 def pages_read(statement: str, parameters: Any) -> int:
     """The pages of tables and indexes the statement's plan reads (in memory or not), measured by running it again
     under EXPLAIN (ANALYZE, BUFFERS), in a transaction rolled back."""
-    raw = get_engine().raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
-        plan = cursor.fetchone()[0]
-        raw.rollback()
-    finally:
-        raw.close()
-    top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    top = explain(statement, parameters, "ANALYZE, BUFFERS")
     return int(top["Shared Hit Blocks"] + top["Shared Read Blocks"])
 
 
