@@ -8,7 +8,7 @@ import datetime as dt
 import email.policy
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
@@ -52,7 +52,71 @@ class _HeaderClasses(HeaderRegistry):
         return cls
 
     def __call__(self, name: str, value: Any) -> BaseHeader:
-        return self._made(name, str(value))
+        value = str(value)
+        plain = _PLAIN_VALUES.get(name.lower())
+        if plain is not None and plain.fullmatch(value):
+            return _PlainHeader(name, value, self._made)  # type: ignore[return-value]
+        return self._made(name, value)
+
+
+# Header values each email has its own of (the recipient, the date, the Message-ID, the files' names) that the
+# standard registry writes back as given, on one line when the header fits on one: ASCII addresses, ids and file
+# names of letters, digits and `._+-` (nothing to quote or encode), a date as `format_datetime` writes it in UTC.
+_ATOMS = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_ADDRESSES = re.compile(rf"{_ATOMS}@{_DOMAIN}(?:, {_ATOMS}@{_DOMAIN})*")
+_PLAIN_VALUES: dict[str, re.Pattern[str]] = {
+    "to": _ADDRESSES,
+    "cc": _ADDRESSES,
+    "reply-to": _ADDRESSES,
+    "message-id": re.compile(rf"<{_ATOMS}@{_DOMAIN}>"),
+    "date": re.compile(
+        r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+        r"\d{4} \d\d:\d\d:\d\d \+0000"
+    ),
+    "content-disposition": re.compile(r'(?:attachment|inline); filename="[A-Za-z0-9._-]+"'),
+}
+
+
+class _PlainHeader(str):
+    """A header whose value the standard registry would write back as it is (`_PLAIN_VALUES`): written as
+    `Name: value` with no parse, or with a file name too long for the line on the next, as that registry folds it
+    (parsing and folding the recipient, the date, the Message-ID and the files' names was about 40 % of building
+    and writing a statement email). Anything else asked of it (its addresses, parameters, defects), and any other
+    folding, is the standard header's, made the first time it is needed."""
+
+    name: str
+    _make: Callable[[str, str], BaseHeader]  # the registry's own making of a header
+
+    def __new__(cls, name: str, value: str, make: Callable[[str, str], BaseHeader]) -> _PlainHeader:
+        header = super().__new__(cls, value)
+        header.name, header._make = name, make
+        return header
+
+    def _standard(self) -> BaseHeader:
+        made: BaseHeader | None = self.__dict__.get("_header")
+        if made is None:
+            made = self.__dict__["_header"] = self._make(self.name, str(self))
+        return made
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(self._standard(), attribute)
+
+    def __reduce__(self) -> Any:  # copied or pickled as the standard header
+        return self._standard().__reduce__()
+
+    def fold(self, *, policy: Any) -> str:
+        limit, linesep = policy.max_line_length, policy.linesep
+        if not limit or len(self.name) + 2 + len(self) <= limit:
+            return f"{self.name}: {self}{linesep}"
+        # A file name too long for the line goes on the next, where the standard registry folds it when it fits
+        # there with room to spare (past that, it writes the name in RFC 2231's pieces).
+        kind, _, parameter = self.partition("; ")
+        if parameter and len(self.name) + 3 + len(kind) <= limit and 1 + len(parameter) < limit:
+            return f"{self.name}: {kind};{linesep} {parameter}{linesep}"
+        return self._standard().fold(policy=policy)
 
 
 # Headers kept made, the most recently used: a run's repeated headers stay, each email's own (date, id) pass.

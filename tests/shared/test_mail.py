@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.generator import BytesGenerator
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
@@ -35,7 +36,7 @@ from shared.mail import (
     send_message,
     validate_email,
 )
-from shared.mail.messages import flatten
+from shared.mail.messages import POLICY, _PlainHeader, flatten
 from tests.servers import SMTPHandler, SMTPServer, outbox_messages, running_smtp_server, use_environment
 
 PDF = b"%PDF-1.7\n" + os.urandom(150_000) + b"\n%%EOF\n"
@@ -253,6 +254,83 @@ def test_our_writer_writes_the_standard_librarys_bytes(make, linesep: str, utf8:
     ours = flatten(message, linesep=linesep, utf8=utf8, mangle_from=mangle_from)  # sets the parts' boundaries
     assert ours == standard_bytes(message, linesep, utf8, mangle_from)
     assert (b"\n>From here" in ours) is (mangle_from and make is awkward_message)
+
+
+def with_standard_headers(message: EmailMessage) -> EmailMessage:
+    """`message` with every header of every part made again by the standard library's own header registry."""
+    registry = HeaderRegistry()
+    for part in message.walk():
+        part._headers = [(name, registry(name, str(value))) for name, value in part._headers]  # type: ignore[attr-defined]
+    return message
+
+
+@pytest.mark.parametrize("to", [["cobranza@cliente.mx"], ["a.b+c_d-1@sub.cliente.com.mx", "pagos@cliente.mx"]])
+def test_a_statement_emails_headers_are_the_standard_registrys(to: list[str]) -> None:
+    """The headers each email has its own of (recipient, date, Message-ID, file names) are written without a parse
+    where the standard registry would write them back as given: the message's bytes are the same as with every
+    header made by the standard library's registry, for a file, for SMTP and for SMTPUTF8."""
+    message = build_message(
+        to=to,
+        subject=SUBJECT,
+        text=TEXT,
+        html=HTML,
+        attachments=[(PDF_NAME, PDF, "application/pdf"), (ACCENTED_NAME, XLSX, "text/plain")],
+        reply_to="cobranza@proveedor.mx",
+        message_id="<statement.17.2.0123456789abcdef@localhost>",
+    )
+    written_as_given = {
+        name for part in message.walk() for name, value in part.raw_items() if type(value) is _PlainHeader
+    }
+    assert written_as_given == {"To", "Reply-To", "Date", "Message-ID", "Content-Disposition"}
+    assert [str(address) for address in message["To"].addresses] == to  # the parse, when asked for
+    ours = [flatten(message, linesep=linesep, utf8=utf8) for linesep, utf8 in (("\n", False), ("\r\n", True))]
+    standard = with_standard_headers(message)
+    assert ours == [flatten(standard, linesep=linesep, utf8=utf8) for linesep, utf8 in (("\n", False), ("\r\n", True))]
+    assert not any(type(value) is _PlainHeader for part in standard.walk() for _, value in part.raw_items())
+
+
+# Values of the headers written as given, at and past the length of a line (78), and values the standard registry
+# changes (quotes, encodes, normalizes), which go through it.
+HEADER_VALUES = [
+    ("To", "cobranza@cliente.mx", True),
+    ("To", "x" * 56 + "@cliente.example.mx", True),  # 78 characters with "To: "
+    ("To", "x" * 57 + "@cliente.example.mx", True),
+    ("To", "x" * 30 + "@cliente.example.mx, " + "y" * 30 + "@cliente.example.mx", True),
+    ("To", "Cobranza <cobranza@cliente.mx>", False),
+    ("To", "josé@cliente.mx", False),
+    ("To", "a..b@cliente.mx", False),
+    ("Cc", "a@b.mx, c@d.mx", True),
+    ("Reply-To", "cobranza@proveedor.mx", True),
+    ("Message-ID", "<statement.1.1.abcdef0123456789@localhost>", True),
+    ("Message-ID", "<" + "s" * 60 + "@proveedor.example.mx>", True),
+    ("Message-ID", "<a b@c>", False),
+    ("Date", "Wed, 02 Dec 2026 19:05:17 +0000", True),
+    ("Date", "Wed, 02 Dec 2026 19:05:17 -0600", False),
+    ("Date", "Wed, 2 Dec 2026 19:05:17 +0000", False),
+    ("Content-Disposition", f'attachment; filename="{PDF_NAME}"', True),  # folded before the file name
+    ("Content-Disposition", 'attachment; filename="estado de cuenta.pdf"', False),
+    ("Content-Disposition", 'attachment; filename="' + "e" * 44 + '.pdf"', True),  # 78: one line
+    ("Content-Disposition", 'attachment; filename="' + "e" * 45 + '.pdf"', True),
+    ("Content-Disposition", 'attachment; filename="' + "e" * 61 + '.pdf"', True),  # the next line's 77
+    ("Content-Disposition", 'attachment; filename="' + "e" * 62 + '.pdf"', True),  # RFC 2231's pieces
+    ("Content-Disposition", "attachment; filename*=utf-8''estado-de-cuenta_A%C3%B1o.xlsx", False),
+    ("Subject", SUBJECT, False),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "as_given"), HEADER_VALUES)
+def test_a_header_written_as_given_is_written_as_the_standard_registry_writes_it(
+    name: str, value: str, as_given: bool
+) -> None:
+    """Each header value the registry writes without a parse (`as_given`) reads and folds as the standard
+    registry's header of the same value, under the messages' policy and with other line ends and lengths."""
+    ours, standard = POLICY.header_factory(name, value), HeaderRegistry()(name, value)
+    assert (type(ours) is _PlainHeader) is as_given
+    assert str(ours) == str(standard)
+    assert [type(defect) for defect in ours.defects] == [type(defect) for defect in standard.defects]
+    policies = ({}, {"linesep": "\r\n"}, {"utf8": True}, {"max_line_length": 40}, {"max_line_length": None})
+    for options in policies:
+        assert ours.fold(policy=POLICY.clone(**options)) == standard.fold(policy=POLICY.clone(**options)), options
 
 
 # File names a statement's files may have: plain, accented, with quotes and a semicolon, long enough to fold.
