@@ -308,11 +308,15 @@ def _html_class() -> Any:
     texts as runs (`svg_text_runs`)."""
     import cssselect2
     from weasyprint import CSS, HTML
-    from weasyprint.html import UA_COUNTER_STYLE
+    from weasyprint.css.counters import CounterStyle
     from weasyprint.urls import ensure_url
 
     text, changed = lean_user_agent_css()
-    user_agent = CSS(string=text, counter_style=UA_COUNTER_STYLE) if changed == UNIVERSAL_PSEUDO_RULES else None
+    # Its `@counter-style` rules are read into a collection of their own, which nothing uses: a document takes its
+    # counter styles from WeasyPrint's (`HTML._ua_counter_style`), made from the same rules when WeasyPrint was
+    # imported. Read into that one, they would define its styles again, and two of them (`decimal`, `disc`) may
+    # be defined only once: a warning each, in every process that prints.
+    user_agent = CSS(string=text, counter_style=CounterStyle()) if changed == UNIVERSAL_PSEUDO_RULES else None
 
     class StatementHTML(HTML):
         deflate_level: int | None = DEFLATE_LEVEL  # None: pydyf's own

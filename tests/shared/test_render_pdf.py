@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 import subprocess
 from decimal import Decimal
@@ -200,6 +201,24 @@ def test_the_lean_user_agent_stylesheet_prints_the_same_file_as_weasyprints_own(
     lean = PydyfLevel(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     stock = HTML(string=html, url_fetcher=renderer.url_fetcher, base_url=".").write_pdf(**options)
     assert lean == stock
+
+
+def test_making_the_printer_warns_of_nothing_and_leaves_weasyprints_counter_styles(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each process that prints makes the printer once: it logs no warning (it used to log two, redefining
+    WeasyPrint's own `decimal` and `disc` counter styles) and changes none of WeasyPrint's counter styles."""
+    from weasyprint.html import UA_COUNTER_STYLE
+
+    from shared.render.pdf import _html_class
+
+    before = dict(UA_COUNTER_STYLE)
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        html_class = _html_class()
+    assert [record.getMessage() for record in caplog.records] == []
+    assert UA_COUNTER_STYLE.keys() == before.keys()
+    assert all(UA_COUNTER_STYLE[name] is style for name, style in before.items())
+    assert html_class._ua_counter_style(None)[0] == UA_COUNTER_STYLE  # what a document numbers its lists with
 
 
 def test_the_printer_compresses_faster_but_the_pages_are_weasyprints_own() -> None:
